@@ -1,0 +1,143 @@
+// The forge's operations, each producing a complete model folder: random weights, llama2.c conversion, early-exit
+// drafts, and dtype variants. The CLI (src/cli.ts) only parses flags and reports progress.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fromHfConfig, toHfConfig, validateLlamaConfig, type LlamaConfig } from './llama-config.ts';
+import type { LlamaWeights } from './llama-weights.ts';
+import { buildLlamaGraph, weightNames } from './llama-graph.ts';
+import { decodeModel, encodeModel, tensorToFloat32, type ModelProto } from './onnx-proto.ts';
+import { randomWeights, randomPresets } from './random-weights.ts';
+import { readLlama2cCheckpoint } from './llama2c-checkpoint.ts';
+import { llama2cToTokenizerJson, llamaTokenizerConfig, readLlama2cTokenizer, type Llama2cVocab } from './llama2c-tokenizer.ts';
+import { syntheticVocab } from './synthetic-vocab.ts';
+import { assertOutputFree, addFileAtomically, writeModelFolder, type FolderFiles } from './model-folder-writer.ts';
+import { convertToFp16 } from './fp16-conversion.ts';
+import { quantizeToInt8 } from './int8-quantization.ts';
+
+export type Progress = (stage: string, done: number, total: number) => void;
+const silent: Progress = () => {};
+
+/** transformers.js dtype names -> file names under onnx/. */
+export const dtypeFiles = { fp32: 'model.onnx', fp16: 'model_fp16.onnx', int8: 'model_int8.onnx' } as const;
+export type ForgeDtype = keyof typeof dtypeFiles;
+
+function folderFiles(c: LlamaConfig, w: LlamaWeights, tokenizer: { json: Record<string, unknown>; config: Record<string, unknown> },
+  progress: Progress): FolderFiles {
+  progress('build graph', 0, 2);
+  const model = buildLlamaGraph(c, w);
+  progress('encode', 1, 2);
+  const bytes = encodeModel(model);
+  progress('encode', 2, 2);
+  return {
+    'config.json': toHfConfig(c),
+    'generation_config.json': { bos_token_id: c.bosTokenId, eos_token_id: c.eosTokenId, max_length: c.maxPositionEmbeddings },
+    'tokenizer.json': tokenizer.json,
+    'tokenizer_config.json': tokenizer.config,
+    'onnx/model.onnx': bytes,
+  };
+}
+
+function vocabTokenizer(vocab: Llama2cVocab, maxLen: number) {
+  return { json: llama2cToTokenizerJson(vocab), config: llamaTokenizerConfig(maxLen) };
+}
+
+export interface RandomModelOptions {
+  preset?: string;
+  hiddenSize?: number;
+  intermediateSize?: number;
+  numLayers?: number;
+  numHeads?: number;
+  numKvHeads?: number;
+  vocabSize?: number;
+  maxPositionEmbeddings?: number;
+  tieWordEmbeddings?: boolean;
+  seed?: number;
+}
+
+export function randomConfig(o: RandomModelOptions): LlamaConfig {
+  const preset = randomPresets[o.preset ?? 'tiny'];
+  if (!preset) throw new Error(`unknown preset "${o.preset}" (known: ${Object.keys(randomPresets).join(', ')})`);
+  const p = { ...preset, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) };
+  return validateLlamaConfig({
+    hiddenSize: p.hiddenSize, intermediateSize: p.intermediateSize, numLayers: p.numLayers, numHeads: p.numHeads,
+    numKvHeads: p.numKvHeads, headDim: p.hiddenSize / p.numHeads, vocabSize: p.vocabSize,
+    maxPositionEmbeddings: p.maxPositionEmbeddings, rmsNormEps: 1e-5, ropeTheta: 10000,
+    tieWordEmbeddings: o.tieWordEmbeddings ?? true, bosTokenId: 1, eosTokenId: 2,
+  });
+}
+
+export function buildRandomModel(out: string, o: RandomModelOptions, progress: Progress = silent): LlamaConfig {
+  assertOutputFree(out);
+  const config = randomConfig(o);
+  const weights = randomWeights(config, o.seed ?? 1);
+  writeModelFolder(out, folderFiles(config, weights, vocabTokenizer(syntheticVocab(config.vocabSize), config.maxPositionEmbeddings), progress));
+  return config;
+}
+
+export function convertLlama2c(checkpointPath: string, tokenizerPath: string, out: string, progress: Progress = silent): LlamaConfig {
+  assertOutputFree(out);
+  const { config, weights } = readLlama2cCheckpoint(readFileSync(checkpointPath), (d, t) => progress('convert layers', d, t));
+  const vocab = readLlama2cTokenizer(readFileSync(tokenizerPath), config.vocabSize);
+  writeModelFolder(out, folderFiles(config, weights, vocabTokenizer(vocab, config.maxPositionEmbeddings), progress));
+  return config;
+}
+
+function readJson(path: string): Record<string, unknown> {
+  if (!existsSync(path)) throw new Error(`${path} not found`);
+  return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+}
+
+/** Weights of a folder this forge wrote, read back from its fp32 graph by initializer name. */
+export function readForgedWeights(dir: string): { config: LlamaConfig; weights: LlamaWeights } {
+  const config = fromHfConfig(readJson(join(dir, 'config.json')));
+  const model = readModel(dir, 'fp32');
+  const init = new Map(model.graph.initializer.map((t) => [t.name!, t]));
+  const get = (name: string) => {
+    const t = init.get(name);
+    if (!t) throw new Error(`${dir}: initializer "${name}" not found; only folders built by specserve can be read back`);
+    return tensorToFloat32(t);
+  };
+  const layers = Array.from({ length: config.numLayers }, (_, i) => {
+    const n = weightNames.layer(i);
+    return {
+      inputNorm: get(n.inputNorm), q: get(n.q), k: get(n.k), v: get(n.v), o: get(n.o), postNorm: get(n.postNorm),
+      gate: get(n.gate), up: get(n.up), down: get(n.down),
+    };
+  });
+  return { config, weights: { embed: get(weightNames.embed), layers, finalNorm: get(weightNames.finalNorm), lmHead: get(weightNames.lmHead) } };
+}
+
+export function readModel(dir: string, dtype: ForgeDtype): ModelProto {
+  const path = join(dir, 'onnx', dtypeFiles[dtype]);
+  if (!existsSync(path)) throw new Error(`${path} not found`);
+  return decodeModel(readFileSync(path));
+}
+
+/** Self-speculative draft: the target's embedding, first N layers, final norm and head. */
+export function deriveDraft(targetDir: string, numLayers: number, out: string, progress: Progress = silent): LlamaConfig {
+  assertOutputFree(out);
+  const { config, weights } = readForgedWeights(targetDir);
+  if (!Number.isInteger(numLayers) || numLayers < 1 || numLayers >= config.numLayers) {
+    throw new Error(`--layers must be between 1 and ${config.numLayers - 1} (the target has ${config.numLayers} layers)`);
+  }
+  const draftConfig = { ...config, numLayers };
+  const draftWeights = { ...weights, layers: weights.layers.slice(0, numLayers) };
+  writeModelFolder(out, folderFiles(draftConfig, draftWeights, {
+    json: readJson(join(targetDir, 'tokenizer.json')), config: readJson(join(targetDir, 'tokenizer_config.json')),
+  }, progress));
+  return draftConfig;
+}
+
+export function quantizeFolder(dir: string, dtype: string, progress: Progress = silent): string {
+  if (dtype !== 'fp16' && dtype !== 'int8') throw new Error(`unknown --dtype "${dtype}" (expected fp16 or int8)`);
+  const target = join(dir, 'onnx', dtypeFiles[dtype]);
+  if (existsSync(target)) throw new Error(`${target} already exists; remove it first`);
+  progress('read', 0, 3);
+  const model = readModel(dir, 'fp32');
+  progress(dtype, 1, 3);
+  const converted = dtype === 'fp16' ? convertToFp16(model) : quantizeToInt8(model);
+  progress('write', 2, 3);
+  addFileAtomically(target, encodeModel(converted));
+  progress('write', 3, 3);
+  return target;
+}

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fromHfConfig, toHfConfig, validateLlamaConfig, type LlamaConfig } from './llama-config.ts';
 import type { LlamaWeights } from './llama-weights.ts';
 import { buildLlamaGraph, weightNames } from './llama-graph.ts';
-import { decodeModel, encodeModel, tensorToFloat32, type ModelProto } from './onnx-proto.ts';
+import { decodeModel, encodeModel, graphOf, tensorToFloat32, type ModelProto } from './onnx-proto.ts';
 import { randomWeights, randomPresets } from './random-weights.ts';
 import { readLlama2cCheckpoint } from './llama2c-checkpoint.ts';
 import { llama2cToTokenizerJson, llamaTokenizerConfig, readLlama2cTokenizer, type Llama2cVocab } from './llama2c-tokenizer.ts';
@@ -91,7 +91,7 @@ function readJson(path: string): Record<string, unknown> {
 export function readForgedWeights(dir: string): { config: LlamaConfig; weights: LlamaWeights } {
   const config = fromHfConfig(readJson(join(dir, 'config.json')));
   const model = readModel(dir, 'fp32');
-  const init = new Map(model.graph.initializer.map((t) => [t.name!, t]));
+  const init = new Map(graphOf(model).initializer.map((t) => [t.name!, t]));
   const get = (name: string) => {
     const t = init.get(name);
     if (!t) throw new Error(`${dir}: initializer "${name}" not found; only folders built by specserve can be read back`);

@@ -2,18 +2,18 @@
 // inputs/outputs and logits in float16 as in onnx-community's model_fp16.onnx. Arithmetic stays float32: every
 // float16 weight feeds a Cast that ONNX Runtime constant-folds at load, and the graph casts at its edges, so the
 // graph runs on the CPU provider (which lacks float16 kernels for most ops) and on CUDA alike.
-import { DataType, tensorDims, tensorToFloat32, type ModelProto, type NodeProto, type TensorProto } from './onnx-proto.ts';
+import { DataType, graphOf, tensorDims, tensorToFloat32, type ModelProto, type Graph, type TensorProto } from './onnx-proto.ts';
 import { makeTensor } from './graph-builder.ts';
 import { toHalfArray } from './float16.ts';
 
 const isCacheOrLogits = (name: string) => name === 'logits' || name.startsWith('present.') || name.startsWith('past_key_values.');
 
 export function convertToFp16(model: ModelProto): ModelProto {
-  const graph = model.graph;
-  const head: NodeProto[] = [];
-  const tail: NodeProto[] = [];
+  const graph = graphOf(model);
+  const head: Graph['node'] = [];
+  const tail: Graph['node'] = [];
   let n = 0;
-  const cast = (input: string, output: string, to: number): NodeProto =>
+  const cast = (input: string, output: string, to: number): Graph['node'][number] =>
     ({ name: `fp16_cast_${n++}`, opType: 'Cast', domain: '', input: [input], output: [output], attribute: [{ name: 'to', type: 2, i: to }] });
 
   const initializers: TensorProto[] = [];

@@ -1,4 +1,5 @@
 // A small, explicit builder for ONNX graphs: named values, typed initializers, nodes with attributes.
+import type { onnx as Onnx } from 'onnx-proto';
 import { onnx, DataType, type DataTypeId, type TensorProto, type NodeProto } from './onnx-proto.ts';
 
 export type Dim = number | string;
@@ -86,8 +87,8 @@ export class GraphBuilder {
     return this.op(opType, inputs, attrs, output ? [output] : 1, domain)[0];
   }
 
-  toModel(opts: { opset: number; producer: string; graphName: string; msOpset?: number }): onnx.IModelProto {
-    const opsetImport: onnx.IOperatorSetIdProto[] = [{ domain: '', version: opts.opset }];
+  toModel(opts: { opset: number; producer: string; graphName: string; msOpset?: number }): Onnx.IModelProto {
+    const opsetImport: Onnx.IOperatorSetIdProto[] = [{ domain: '', version: opts.opset }];
     if (opts.msOpset) opsetImport.push({ domain: 'com.microsoft', version: opts.msOpset });
     return {
       irVersion: 8,
@@ -113,7 +114,7 @@ export function makeTensor(name: string, type: DataTypeId, dims: number[], data:
   };
 }
 
-export function valueInfo(v: ValueInfo): onnx.IValueInfoProto {
+export function valueInfo(v: ValueInfo): Onnx.IValueInfoProto {
   return {
     name: v.name,
     type: {
@@ -125,7 +126,7 @@ export function valueInfo(v: ValueInfo): onnx.IValueInfoProto {
   };
 }
 
-function makeAttribute(name: string, v: AttrValue): onnx.IAttributeProto {
+function makeAttribute(name: string, v: AttrValue): Onnx.IAttributeProto {
   const T = onnx.AttributeProto.AttributeType;
   if (typeof v === 'number') {
     if (!Number.isInteger(v)) throw new Error(`attribute ${name}: use { float } for non-integers`);

@@ -1,7 +1,7 @@
 // INT8 variant: weight-only symmetric per-output-channel int8 on every MatMul whose B is a float32 initializer,
 // activations quantized dynamically per tensor (DynamicQuantizeLinear -> MatMulInteger -> rescale), the pattern of
 // onnxruntime.quantization.quantize_dynamic. ONNX Runtime's CPU provider fuses it into DynamicQuantizeMatMul.
-import { DataType, tensorDims, tensorToFloat32, type ModelProto, type NodeProto, type TensorProto } from './onnx-proto.ts';
+import { DataType, graphOf, tensorDims, tensorToFloat32, type ModelProto, type Graph, type TensorProto } from './onnx-proto.ts';
 import { makeTensor } from './graph-builder.ts';
 
 export interface QuantizedMatrix {
@@ -24,14 +24,14 @@ export function quantizePerColumn(b: Float32Array, rows: number, cols: number): 
 }
 
 export function quantizeToInt8(model: ModelProto): ModelProto {
-  const graph = model.graph;
+  const graph = graphOf(model);
   const initByName = new Map(graph.initializer.map((t) => [t.name!, t]));
   const dropped = new Set<string>();
   const added: TensorProto[] = [];
-  const nodes: NodeProto[] = [];
+  const nodes: Graph['node'] = [];
   const quantizedInputs = new Map<string, [string, string, string]>();
   let n = 0;
-  const node = (opType: string, input: string[], output: string[], attribute: NodeProto['attribute'] = []): NodeProto =>
+  const node = (opType: string, input: string[], output: string[], attribute: Graph['node'][number]['attribute'] = []): Graph['node'][number] =>
     ({ name: `int8_${opType}_${n++}`, opType, domain: '', input, output, attribute });
 
   for (const nd of graph.node) {

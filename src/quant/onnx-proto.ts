@@ -7,6 +7,20 @@ export const { onnx } = require('onnx-proto') as typeof import('onnx-proto');
 export type ModelProto = import('onnx-proto').onnx.ModelProto;
 export type GraphProto = import('onnx-proto').onnx.IGraphProto;
 export type NodeProto = import('onnx-proto').onnx.INodeProto;
+type ValueInfoProto = import('onnx-proto').onnx.IValueInfoProto;
+
+/** A decoded graph with its repeated fields present (protobufjs decodes absent repeated fields as empty arrays). */
+export interface Graph {
+  node: (NodeProto & { input: string[]; output: string[] })[];
+  initializer: TensorProto[];
+  input: ValueInfoProto[];
+  output: ValueInfoProto[];
+}
+
+export function graphOf(model: ModelProto): Graph {
+  if (!model.graph) throw new Error('ONNX model has no graph');
+  return model.graph as Graph;
+}
 export type TensorProto = import('onnx-proto').onnx.ITensorProto;
 
 /** onnx.TensorProto.DataType values used here. */

@@ -58,3 +58,31 @@ export async function ortGreedy(modelPath: string, prompt: number[], steps: numb
   await session.release();
   return { ids, logits };
 }
+
+/** Logits of every position of `tokens` in one prefill pass (teacher forcing): [tokens.length][vocab]. */
+export async function ortTeacherForced(modelPath: string, tokens: number[]): Promise<Float32Array[]> {
+  const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1 });
+  const pastNames = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
+  const meta = session.inputMetadata.find((m) => m.name === pastNames[0]);
+  if (!meta || !meta.isTensor) throw new Error('no KV input metadata');
+  const kvType = meta.type as 'float32' | 'float16';
+  const [, kvHeads, , headDim] = meta.shape as [unknown, number, unknown, number];
+  const empty = kvType === 'float16' ? new Uint16Array(0) : new Float32Array(0);
+  const n = tokens.length;
+  const out = await session.run({
+    input_ids: new ort.Tensor('int64', BigInt64Array.from(tokens.map(BigInt)), [1, n]),
+    attention_mask: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]),
+    position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(i)), [1, n]),
+    ...Object.fromEntries(pastNames.map((name) => [name, new ort.Tensor(kvType, empty, [1, kvHeads, 0, headDim])])),
+  });
+  const all = asFloat32(out.logits);
+  const vocab = all.length / n;
+  await session.release();
+  return Array.from({ length: n }, (_, i) => all.slice(i * vocab, (i + 1) * vocab));
+}
+
+export function argmax(a: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < a.length; i++) if (a[i] > a[best]) best = i;
+  return best;
+}

@@ -1,0 +1,169 @@
+// A decoder-with-past ONNX session and its batched forward pass: many sequences with different cache lengths and
+// different numbers of new tokens in one session.run, logits for every new position of every sequence.
+// This is the primitive that batched speculative verification stands on.
+import ort from 'onnxruntime-node';
+import { statSync } from 'node:fs';
+import { openModelFolder, type Dtype, type ModelFolder } from './model-folder.ts';
+import { createSession, type Device } from './execution-provider.ts';
+import { KvCache, allocKv, type KvArray, type KvType } from './kv-cache.ts';
+import { halfToFloatArray } from './float16.ts';
+
+export interface ForwardRow {
+  cache: KvCache;
+  /** New tokens to append after the cache's `length` positions. */
+  tokens: number[];
+}
+
+export interface DecoderOptions {
+  dtype?: Dtype;
+  device?: Device;
+  threads?: number;
+  log?: (message: string) => void;
+}
+
+const KV_NAME = /^past_key_values\.(\d+)\.(key|value)$/;
+
+export class Decoder {
+  readonly kvType: KvType;
+  private readonly idsType: 'int64' | 'int32';
+  private readonly hasPositionIds: boolean;
+  private readonly pastNames: { key: string; value: string }[];
+  private readonly presentNames: { key: string; value: string }[];
+  /** Forward passes run so far (tests and metrics). */
+  numForwards = 0;
+
+  private constructor(readonly folder: ModelFolder, readonly session: ort.InferenceSession, readonly device: 'cpu' | 'cuda') {
+    const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
+    const where = `${folder.modelPath}`;
+    for (const required of ['input_ids', 'attention_mask']) {
+      if (!inputs.has(required)) throw new Error(`${where}: graph has no "${required}" input (inputs: ${session.inputNames.join(', ')})`);
+    }
+    if (!session.outputNames.includes('logits')) throw new Error(`${where}: graph has no "logits" output`);
+    const kvInputs = session.inputNames.filter((n) => KV_NAME.test(n));
+    if (kvInputs.length === 0) {
+      const stacked = session.inputNames.filter((n) => /^past_\d+$/.test(n));
+      throw new Error(`${where}: no past_key_values.N.key|value inputs` + (stacked.length
+        ? ` (it uses stacked past_N caches, the GPT-2 layout of onnxruntime-genai exports, which this server does not run; ` +
+          `re-export with Optimum for past_key_values.N.key/value)` : ''));
+    }
+    this.pastNames = Array.from({ length: folder.numLayers }, (_, i) => ({ key: `past_key_values.${i}.key`, value: `past_key_values.${i}.value` }));
+    this.presentNames = Array.from({ length: folder.numLayers }, (_, i) => ({ key: `present.${i}.key`, value: `present.${i}.value` }));
+    for (const { key, value } of this.pastNames) {
+      if (!inputs.has(key) || !inputs.has(value)) {
+        throw new Error(`${where}: config says ${folder.numLayers} layers but the graph lacks ${key}/${value}`);
+      }
+    }
+    const kvMeta = inputs.get(this.pastNames[0].key)!;
+    const kvType = kvMeta.isTensor ? kvMeta.type : undefined;
+    if (kvType !== 'float32' && kvType !== 'float16') throw new Error(`${where}: KV cache type ${kvType} is not supported (float32 or float16)`);
+    this.kvType = kvType;
+    const shape = kvMeta.isTensor ? kvMeta.shape : [];
+    if (typeof shape[1] === 'number' && shape[1] !== folder.numKvHeads) {
+      throw new Error(`${where}: KV input has ${shape[1]} heads but the config says ${folder.numKvHeads}`);
+    }
+    const idsMeta = inputs.get('input_ids')!;
+    this.idsType = idsMeta.isTensor && idsMeta.type === 'int32' ? 'int32' : 'int64';
+    this.hasPositionIds = inputs.has('position_ids');
+  }
+
+  static async open(dir: string, o: DecoderOptions = {}): Promise<Decoder> {
+    const folder = openModelFolder(dir, o.dtype ?? 'fp32');
+    const { session, device } = await createSession(folder.modelPath, statSync(folder.modelPath).size,
+      { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log });
+    try {
+      return new Decoder(folder, session, device);
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
+  }
+
+  get vocabSize(): number {
+    return this.folder.vocabSize;
+  }
+
+  newCache(): KvCache {
+    return new KvCache(this.folder.numLayers, this.folder.numKvHeads, this.folder.headDim, this.kvType);
+  }
+
+  /** Bytes of KV cache per position (all layers, keys and values). */
+  get kvBytesPerToken(): number {
+    return this.folder.numLayers * 2 * this.folder.numKvHeads * this.folder.headDim * (this.kvType === 'float16' ? 2 : 4);
+  }
+
+  private ints(values: ArrayLike<number>, dims: number[]): ort.Tensor {
+    return this.idsType === 'int64'
+      ? new ort.Tensor('int64', BigInt64Array.from(values as number[], (v) => BigInt(v)), dims)
+      : new ort.Tensor('int32', Int32Array.from(values as number[]), dims);
+  }
+
+  /**
+   * One session.run for all rows. Row b's cache is right-aligned to the longest cache (left padding, masked out),
+   * its new tokens follow at the same slots for every row, and shorter rows are right-padded (masked out).
+   * Returns logits[row][position] (views, valid until the next forward) and appends the new K/V to every cache.
+   */
+  async forward(rows: ForwardRow[]): Promise<Float32Array[][]> {
+    if (rows.length === 0) return [];
+    const B = rows.length;
+    const { numKvHeads: KV, headDim: hd } = this.folder;
+    const lengths = rows.map((r) => r.cache.length);
+    const P = Math.max(...lengths);
+    const S = Math.max(...rows.map((r) => r.tokens.length));
+    if (rows.some((r) => r.tokens.length === 0)) throw new Error('forward: every row needs at least one new token');
+    const T = P + S;
+    if (T > this.folder.maxPositions) throw new Error(`forward: ${T} positions exceed the model's ${this.folder.maxPositions}`);
+
+    const ids = new Array<number>(B * S).fill(0);
+    const positions = new Array<number>(B * S).fill(0);
+    const mask = new Array<number>(B * T).fill(0);
+    rows.forEach((r, b) => {
+      r.tokens.forEach((t, i) => {
+        ids[b * S + i] = t;
+        positions[b * S + i] = lengths[b] + i;
+        mask[b * T + P + i] = 1;
+      });
+      for (let j = P - lengths[b]; j < P; j++) mask[b * T + j] = 1;
+    });
+
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: this.ints(ids, [B, S]),
+      attention_mask: this.ints(mask, [B, T]),
+    };
+    if (this.hasPositionIds) feeds.position_ids = this.ints(positions, [B, S]);
+    const layerSize = KV * hd;
+    for (let l = 0; l < this.pastNames.length; l++) {
+      for (const part of ['key', 'value'] as const) {
+        let data: KvArray;
+        if (B === 1) {
+          data = rows[0].cache.layer(l)[part];
+        } else {
+          data = allocKv(this.kvType, B * layerSize * P);
+          rows.forEach((r, b) => {
+            const src = r.cache.layer(l)[part];
+            const len = lengths[b];
+            for (let h = 0; h < KV; h++) {
+              data.set(src.subarray(h * len * hd, (h + 1) * len * hd), ((b * KV + h) * P + (P - len)) * hd);
+            }
+          });
+        }
+        feeds[this.pastNames[l][part]] = new ort.Tensor(this.kvType, data, [B, KV, P, hd]);
+      }
+    }
+
+    const out = await this.session.run(feeds);
+    this.numForwards++;
+    const present = this.presentNames.map((n) => ({ key: out[n.key].data as KvArray, value: out[n.value].data as KvArray }));
+    rows.forEach((r, b) => r.cache.adopt(present, B, T, b, P - lengths[b], lengths[b] + r.tokens.length));
+
+    const logitsTensor = out.logits;
+    const V = Number(logitsTensor.dims[2]);
+    const logits = logitsTensor.type === 'float16'
+      ? halfToFloatArray(logitsTensor.data as Uint16Array)
+      : (logitsTensor.data as Float32Array);
+    return rows.map((r, b) => r.tokens.map((_, i) => logits.subarray((b * S + i) * V, (b * S + i + 1) * V)));
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+}

@@ -1,0 +1,32 @@
+// Real trained models in ../shared/models (read-only). Tests that need them skip with a printed reason elsewhere.
+import { existsSync, mkdtempSync } from 'node:fs';
+import { resolve, join } from 'node:path';
+import { tmpdir } from 'node:os';
+
+export const SHARED_MODELS = resolve(import.meta.dirname, '../../../shared/models');
+
+export const stories = {
+  checkpoint: join(SHARED_MODELS, 'stories260K/stories260K.bin'),
+  tokenizer: join(SHARED_MODELS, 'stories260K/tok512.bin'),
+  draftCheckpoint: join(SHARED_MODELS, 'stories260K-draft/stories260K-draft.bin'),
+  aidreams: join(SHARED_MODELS, 'aidreams260K/aidreams260K.bin'),
+  aidreamsTokenizer: join(SHARED_MODELS, 'aidreams260K/tok512.bin'),
+};
+
+/** True when ../shared/models is present; otherwise prints why the calling suite is skipped. */
+export function sharedModelsAvailable(suite: string): boolean {
+  const ok = existsSync(stories.checkpoint) && existsSync(stories.tokenizer);
+  if (!ok) console.warn(`[skip] ${suite}: ${SHARED_MODELS} is absent (the real trained models live there)`);
+  return ok;
+}
+
+/** Greedy ids from BOS listed in ../shared/models/stories260K/PROVENANCE.md. */
+export const STORIES_ORACLE_IDS = (
+  '403 407 261 378 432 383 286 261 376 298 315 421 395 317 426 338 401 396 267 337 410 408 419 292 411 322 265 282 295 433 ' +
+  '426 385 328 432 358 394 261 370 432 352 266 268 388 426 338 391 266 267 337 335 312 432 398 312 286 267 414 270 333 415 ' +
+  '426 13 438 310'
+).split(' ').map(Number);
+
+export function scratchDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `specserve-${prefix}-`));
+}

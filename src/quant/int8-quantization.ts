@@ -1,6 +1,9 @@
-// INT8 variant: weight-only symmetric per-output-channel int8 on every MatMul whose B is a float32 initializer,
-// activations quantized dynamically per tensor (DynamicQuantizeLinear -> MatMulInteger -> rescale), the pattern of
-// onnxruntime.quantization.quantize_dynamic. ONNX Runtime's CPU provider fuses it into DynamicQuantizeMatMul.
+// INT8 variant: symmetric per-output-channel int8 weights on every MatMul whose B is a float32 initializer, and
+// activations quantized dynamically per token (per row), then MatMulInteger (int8 x int8 -> int32) and a rescale.
+// Per-token, not per-tensor as onnxruntime's quantize_dynamic does with DynamicQuantizeLinear: a per-tensor scale
+// depends on every other row of the batch, so a sequence's logits would change with what it is batched with and
+// speculative verification (k+1 rows) would disagree with plain decoding (1 row). Per row, integer GEMM is exact
+// and the result does not depend on the batch.
 import { DataType, graphOf, tensorDims, tensorToFloat32, type ModelProto, type Graph, type TensorProto } from './onnx-proto.ts';
 import { makeTensor } from './graph-builder.ts';
 
@@ -29,7 +32,16 @@ export function quantizeToInt8(model: ModelProto): ModelProto {
   const dropped = new Set<string>();
   const added: TensorProto[] = [];
   const nodes: Graph['node'] = [];
-  const quantizedInputs = new Map<string, [string, string, string]>();
+  const quantizedInputs = new Map<string, [string, string]>();
+  const constants = new Map<string, string>();
+  const constant = (name: string, value: number): string => {
+    const full = `int8_const_${name}`;
+    if (!constants.has(full)) {
+      constants.set(full, full);
+      added.push(makeTensor(full, DataType.FLOAT, [], Float32Array.of(value)));
+    }
+    return full;
+  };
   let n = 0;
   const node = (opType: string, input: string[], output: string[], attribute: Graph['node'][number]['attribute'] = []): Graph['node'][number] =>
     ({ name: `int8_${opType}_${n++}`, opType, domain: '', input, output, attribute });
@@ -47,19 +59,28 @@ export function quantizeToInt8(model: ModelProto): ModelProto {
     added.push(
       makeTensor(`${base}_quantized`, DataType.INT8, [rows, cols], q.values),
       makeTensor(`${base}_scale`, DataType.FLOAT, [cols], q.scales),
-      makeTensor(`${base}_zero_point`, DataType.INT8, [cols], new Int8Array(cols)),
     );
     dropped.add(base);
 
     const a = nd.input![0];
     let aq = quantizedInputs.get(a);
     if (!aq) {
-      aq = [`${a}_quantized`, `${a}_scale`, `${a}_zero_point`];
-      nodes.push(node('DynamicQuantizeLinear', [a], aq));
+      const absMax = `${a}_absmax`;
+      nodes.push(node('Abs', [a], [`${a}_abs`]));
+      nodes.push(node('ReduceMax', [`${a}_abs`], [absMax], [{ name: 'axes', type: 7, ints: [-1] }, { name: 'keepdims', type: 2, i: 1 }]));
+      nodes.push(node('Max', [absMax, constant('tiny', 1e-12)], [`${a}_absmax_safe`]));
+      const scale = `${a}_row_scale`;
+      nodes.push(node('Div', [`${a}_absmax_safe`, constant('int8_max', 127)], [scale]));
+      nodes.push(node('Div', [a, scale], [`${a}_scaled`]));
+      nodes.push(node('Round', [`${a}_scaled`], [`${a}_rounded`]));
+      nodes.push(node('Clip', [`${a}_rounded`, constant('int8_min', -127), constant('int8_max', 127)], [`${a}_clipped`]));
+      const quantized = `${a}_quantized`;
+      nodes.push(node('Cast', [`${a}_clipped`], [quantized], [{ name: 'to', type: 2, i: DataType.INT8 }]));
+      aq = [quantized, scale];
       quantizedInputs.set(a, aq);
     }
     const acc = `${base}_int32`;
-    nodes.push(node('MatMulInteger', [aq[0], `${base}_quantized`, aq[2], `${base}_zero_point`], [acc]));
+    nodes.push(node('MatMulInteger', [aq[0], `${base}_quantized`], [acc]));
     const accF = `${base}_int32_float`;
     nodes.push(node('Cast', [acc], [accF], [{ name: 'to', type: 2, i: DataType.FLOAT }]));
     const scaled = `${base}_rescaled_a`;

@@ -1,0 +1,88 @@
+// A smaller model that shares the target's tokenizer drafts k tokens autoregressively, batched across sequences:
+// round 1 feeds each sequence's not-yet-seen tokens (different lengths, one pass), rounds 2..k one token each.
+// Its KV cache is rolled back to the tokens the target kept.
+import type { Decoder } from '../runtime/decoder.ts';
+import type { KvCache } from '../runtime/kv-cache.ts';
+import { argmax, isGreedy, probabilities, sampleFrom } from '../runtime/sampling.ts';
+import type { Proposal, ProposalContext, Proposer } from './proposer.ts';
+
+interface DraftState {
+  cache: KvCache;
+  /** Tokens in the draft cache, in order. */
+  fed: number[];
+}
+
+export class DraftModelProposer implements Proposer {
+  readonly name = 'draft';
+  private readonly states = new Map<string, DraftState>();
+  /** Seconds spent in draft forward passes and their batch sizes, for metrics. */
+  onForward?: (seconds: number, batchSize: number) => void;
+
+  constructor(readonly draft: Decoder) {}
+
+  get kvBytes(): number {
+    let total = 0;
+    for (const s of this.states.values()) total += s.cache.bytes;
+    return total;
+  }
+
+  begin(seq: ProposalContext): void {
+    this.states.set(seq.id, { cache: this.draft.newCache(), fed: [] });
+  }
+
+  end(seq: ProposalContext): void {
+    this.states.get(seq.id)?.cache.clear();
+    this.states.delete(seq.id);
+  }
+
+  accept(seq: ProposalContext): void {
+    const s = this.states.get(seq.id);
+    if (!s) return;
+    let common = 0;
+    while (common < s.fed.length && common < seq.tokens.length && s.fed[common] === seq.tokens[common]) common++;
+    s.fed.length = common;
+    s.cache.rollback(common);
+  }
+
+  async propose(requests: { seq: ProposalContext; k: number }[]): Promise<Proposal[]> {
+    const proposals: Proposal[] = requests.map(() => ({ tokens: [] }));
+    const active = requests
+      .map((r, i) => ({ ...r, i, state: this.states.get(r.seq.id)! }))
+      .filter((r) => r.state && r.k > 0);
+    for (const r of active) {
+      // The draft's own context limit may be shorter than the target's.
+      r.k = Math.min(r.k, this.draft.folder.maxPositions - r.seq.tokens.length);
+      if (!isGreedy(r.seq.sampling)) proposals[r.i].probs = [];
+    }
+    let round = active.filter((r) => r.k > 0);
+    let inputs = round.map((r) => r.seq.tokens.slice(r.state.fed.length));
+    while (round.length > 0) {
+      const started = performance.now();
+      const logits = await this.draft.forward(round.map((r, j) => ({ cache: r.state.cache, tokens: inputs[j] })));
+      this.onForward?.((performance.now() - started) / 1000, round.length);
+      const next: typeof round = [];
+      const nextInputs: number[][] = [];
+      round.forEach((r, j) => {
+        r.state.fed.push(...inputs[j]);
+        const last = logits[j][logits[j].length - 1];
+        const proposal = proposals[r.i];
+        let token: number;
+        if (proposal.probs) {
+          const q = probabilities(last, r.seq.sampling);
+          token = sampleFrom(q, r.seq.rng);
+          proposal.probs.push(q);
+        } else {
+          token = argmax(last);
+        }
+        proposal.tokens.push(token);
+        if (proposal.tokens.length < r.k) {
+          next.push(r);
+          nextInputs.push([token]);
+        }
+      });
+      round = next;
+      inputs = nextInputs;
+    }
+    return proposals;
+  }
+}

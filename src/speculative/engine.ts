@@ -1,0 +1,281 @@
+// The speculative engine: continuous batching of sequences, each step
+//   admit newcomers -> one batched prefill pass -> proposers draft -> ONE batched target pass over every running
+//   sequence's k+1 positions -> rejection sampler accepts -> KV rollback -> stop checks -> token events.
+// Plain decoding is the case k = 0. Capacity is a result: submit() returns null when the queue is full.
+import { randomUUID } from 'node:crypto';
+import type { Decoder } from '../runtime/decoder.ts';
+import type { TextTokenizer } from '../runtime/tokenizer.ts';
+import { logprobOf, probabilities, sampleToken, topLogprobs } from '../runtime/sampling.ts';
+import { verify } from './rejection-sampler.ts';
+import { Sequence } from './sequence.ts';
+import type { EngineListener, GeneratedTokenLogprob, GenerationRequest } from './generation-request.ts';
+import type { Proposer } from './proposer.ts';
+
+export type ForwardPhase = 'prefill' | 'decode' | 'draft' | 'verify';
+
+export interface EngineHooks {
+  onForward?(phase: ForwardPhase, seconds: number, batchSize: number): void;
+  onVerify?(drafted: number, accepted: number): void;
+  onFinish?(seq: Sequence): void;
+}
+
+export interface EngineOptions {
+  target: Decoder;
+  tokenizer: TextTokenizer;
+  /** The default proposer (draft model or n-gram); null serves plain decoding only. */
+  proposer: Proposer | null;
+  /** Used for requests that carry Predicted Outputs. */
+  predictionProposer?: Proposer;
+  numSpeculativeTokens: number;
+  adaptiveDraftLength?: boolean;
+  maxBatch: number;
+  maxQueue: number;
+  /** Prompt tokens prefilled per step, so that newcomers do not starve running decodes. */
+  maxPrefillTokens?: number;
+  hooks?: EngineHooks;
+}
+
+// Prompt tokens per prefill step: large enough to admit a burst of short prompts in one pass, small enough that a
+// long prompt does not stall running sequences for long.
+const DEFAULT_MAX_PREFILL_TOKENS = 2048;
+
+export class Engine {
+  private readonly waiting: Sequence[] = [];
+  private readonly running: Sequence[] = [];
+  private readonly byId = new Map<string, Sequence>();
+  private looping = false;
+  private closed = false;
+  private idle: Promise<void> = Promise.resolve();
+  /** Test hook (issue: engine faults): when set, the next target pass is fed this malformed token and fails. */
+  faultInjection: { badToken: number } | null = null;
+
+  constructor(private readonly o: EngineOptions) {}
+
+  get numRunning(): number {
+    return this.running.length;
+  }
+
+  get numWaiting(): number {
+    return this.waiting.length;
+  }
+
+  get kvBytes(): number {
+    let total = 0;
+    for (const s of this.running) total += s.cache.bytes;
+    const draft = this.o.proposer as { kvBytes?: number } | null;
+    return total + (draft?.kvBytes ?? 0);
+  }
+
+  get maxPositions(): number {
+    return this.o.target.folder.maxPositions;
+  }
+
+  /** Queues a request; returns its id, or null when the queue is full. */
+  submit(request: GenerationRequest, listener: EngineListener): string | null {
+    if (this.closed) throw new Error('engine is shut down');
+    if (request.promptIds.length === 0) throw new Error('empty prompt');
+    if (request.promptIds.length >= this.maxPositions) {
+      throw new Error(`prompt of ${request.promptIds.length} tokens leaves no room in the context window of ${this.maxPositions}`);
+    }
+    if (this.waiting.length >= this.o.maxQueue) return null;
+    const id = randomUUID();
+    const maxK = request.numSpeculativeTokens ?? this.o.numSpeculativeTokens;
+    const proposer = maxK === 0 ? null : request.prediction?.length ? this.o.predictionProposer ?? null : this.o.proposer;
+    const seq = new Sequence(id, request, this.o.tokenizer, this.o.target.folder.eosTokenIds, this.o.target.newCache(), proposer,
+      maxK, this.o.adaptiveDraftLength ?? true, listener);
+    this.waiting.push(seq);
+    this.byId.set(id, seq);
+    this.kick();
+    return id;
+  }
+
+  /** Stops a request; its KV cache is freed at the next step boundary. */
+  cancel(id: string): void {
+    const seq = this.byId.get(id);
+    if (seq) seq.cancelled = true;
+  }
+
+  /** Resolves when no request is waiting or running. */
+  async drain(): Promise<void> {
+    while (this.looping) await this.idle;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const s of [...this.waiting, ...this.running]) s.cancelled = true;
+    await this.drain();
+  }
+
+  private kick(): void {
+    if (this.looping) return;
+    this.looping = true;
+    this.idle = new Promise((resolve) => {
+      const loop = async () => {
+        try {
+          while (this.waiting.length > 0 || this.running.length > 0) {
+            await this.step();
+            // Let the event loop serve I/O (health checks, new requests, disconnects) between steps.
+            await new Promise((r) => setImmediate(r));
+          }
+        } finally {
+          this.looping = false;
+          resolve();
+        }
+      };
+      void loop();
+    });
+  }
+
+  private finish(seq: Sequence, error?: Error): void {
+    const now = performance.now();
+    seq.stats.decodeSeconds = seq.firstTokenAt ? (now - seq.firstTokenAt) / 1000 : 0;
+    seq.proposer?.end(seq);
+    seq.cache.clear();
+    this.byId.delete(seq.id);
+    if (error) {
+      seq.listener({ type: 'error', error });
+    } else if (!seq.cancelled) {
+      this.o.hooks?.onFinish?.(seq);
+      seq.listener({
+        type: 'done', finishReason: seq.output.finishReason ?? 'length', text: seq.output.text, tokens: seq.output.tokens, stats: seq.stats,
+      });
+    }
+  }
+
+  private removeDone(): void {
+    for (const list of [this.waiting, this.running]) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        const s = list[i];
+        if (s.cancelled || s.output.done) {
+          list.splice(i, 1);
+          this.finish(s);
+        }
+      }
+    }
+  }
+
+  /** Commits tokens in order until the output finishes; emits one token event. */
+  private commit(seq: Sequence, ids: number[], logits: Float32Array[]): void {
+    const emitted: number[] = [];
+    const logprobs: GeneratedTokenLogprob[] = [];
+    let text = '';
+    for (let i = 0; i < ids.length && !seq.output.done; i++) {
+      text += seq.output.push(ids[i]);
+      seq.tokens.push(ids[i]);
+      emitted.push(ids[i]);
+      if (seq.request.logprobs !== undefined) {
+        logprobs.push({ id: ids[i], logprob: logprobOf(logits[i], ids[i]), top: topLogprobs(logits[i], seq.request.logprobs) });
+      }
+    }
+    if (!seq.firstTokenAt) {
+      seq.firstTokenAt = performance.now();
+      seq.stats.firstTokenSeconds = (seq.firstTokenAt - seq.submittedAt) / 1000;
+    }
+    seq.stats.numGeneratedTokens = seq.output.tokens.length;
+    seq.listener({ type: 'token', ids: emitted, text, ...(seq.request.logprobs !== undefined ? { logprobs } : {}) });
+  }
+
+  private async timed<T>(phase: ForwardPhase, batchSize: number, run: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    const result = await run();
+    this.o.hooks?.onForward?.(phase, (performance.now() - started) / 1000, batchSize);
+    return result;
+  }
+
+  private async step(): Promise<void> {
+    this.removeDone();
+    const newcomers: Sequence[] = [];
+    let budget = this.o.maxPrefillTokens ?? DEFAULT_MAX_PREFILL_TOKENS;
+    while (this.waiting.length > 0 && this.running.length + newcomers.length < this.o.maxBatch) {
+      const next = this.waiting[0];
+      if (newcomers.length > 0 && next.numPromptTokens > budget) break;
+      budget -= next.numPromptTokens;
+      newcomers.push(this.waiting.shift()!);
+    }
+    if (newcomers.length > 0) await this.prefill(newcomers);
+    const decoding = this.running.filter((s) => !s.output.done && !s.cancelled && !newcomers.includes(s));
+    if (decoding.length > 0) await this.decode(decoding);
+    this.removeDone();
+  }
+
+  private async prefill(seqs: Sequence[]): Promise<void> {
+    const now = performance.now();
+    for (const s of seqs) s.stats.queueSeconds = (now - s.submittedAt) / 1000;
+    let logits: Float32Array[][];
+    try {
+      logits = await this.timed('prefill', seqs.length, () => this.o.target.forward(seqs.map((s) => ({ cache: s.cache, tokens: s.tokens }))));
+    } catch (err) {
+      for (const s of seqs) this.finish(s, err as Error);
+      return;
+    }
+    const seconds = (performance.now() - now) / 1000;
+    for (let b = 0; b < seqs.length; b++) {
+      const s = seqs[b];
+      s.stats.prefillSeconds = seconds;
+      s.stats.numTargetPasses++;
+      const last = logits[b][logits[b].length - 1];
+      this.commit(s, [sampleToken(last, s.sampling, s.rng)], [last]);
+      s.proposer?.begin(s);
+      this.running.push(s);
+    }
+  }
+
+  private async decode(seqs: Sequence[]): Promise<void> {
+    // Draft lengths: the controller's choice, capped by the tokens still wanted and the context window.
+    const ks = seqs.map((s) => {
+      const wanted = s.request.maxTokens - s.output.tokens.length - 1;
+      const room = this.maxPositions - s.cache.length - 1;
+      return Math.max(0, Math.min(s.draftLength.next(), wanted, room));
+    });
+    const drafts: { tokens: number[]; probs?: Float32Array[] }[] = seqs.map(() => ({ tokens: [] }));
+    const groups = new Map<Proposer, number[]>();
+    seqs.forEach((s, i) => {
+      if (ks[i] > 0 && s.proposer) groups.set(s.proposer, [...(groups.get(s.proposer) ?? []), i]);
+    });
+    try {
+      for (const [proposer, idx] of groups) {
+        const proposals = await this.timed('draft', idx.length, () => proposer.propose(idx.map((i) => ({ seq: seqs[i], k: ks[i] }))));
+        idx.forEach((i, j) => (drafts[i] = proposals[j]));
+      }
+    } catch (err) {
+      for (const s of seqs) {
+        this.running.splice(this.running.indexOf(s), 1);
+        this.finish(s, err as Error);
+      }
+      return;
+    }
+
+    const speculating = drafts.some((d) => d.tokens.length > 0);
+    const fault = this.faultInjection;
+    this.faultInjection = null;
+    let logits: Float32Array[][];
+    try {
+      logits = await this.timed(speculating ? 'verify' : 'decode', seqs.length, () => this.o.target.forward(seqs.map((s, i) => ({
+        cache: s.cache,
+        tokens: [fault ? fault.badToken : s.pending, ...drafts[i].tokens],
+      }))));
+    } catch (err) {
+      // A failed pass fails the requests in it only; their caches are dropped and the engine serves on.
+      for (const s of seqs) {
+        this.running.splice(this.running.indexOf(s), 1);
+        this.finish(s, err as Error);
+      }
+      return;
+    }
+
+    seqs.forEach((s, i) => {
+      const draft = drafts[i];
+      const targetProbs = logits[i].map((row) => probabilities(row, s.sampling));
+      const result = verify(draft.tokens, draft.probs ?? null, targetProbs, s.rng);
+      // Keep the pending token and the accepted drafts; the rejected positions roll back.
+      s.cache.rollback(s.cache.length - draft.tokens.length + result.numAccepted);
+      s.stats.numTargetPasses++;
+      s.stats.numDrafted += draft.tokens.length;
+      s.stats.numAccepted += result.numAccepted;
+      if (draft.tokens.length > 0) this.o.hooks?.onVerify?.(draft.tokens.length, result.numAccepted);
+      s.draftLength.record(draft.tokens.length, result.numAccepted);
+      this.commit(s, result.tokens, logits[i]);
+      s.proposer?.accept(s);
+    });
+  }
+}

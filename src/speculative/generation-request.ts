@@ -1,0 +1,43 @@
+// The engine's view of a request (the HTTP layer maps OpenAI bodies onto this) and what it reports back.
+import type { SamplingParams, TokenLogprob } from '../runtime/sampling.ts';
+import type { FinishReason } from '../runtime/generation-output.ts';
+
+export interface GenerationRequest {
+  promptIds: number[];
+  maxTokens: number;
+  sampling: SamplingParams;
+  seed?: number;
+  stop: string[];
+  /** Maximum draft length for this request; 0 disables speculation; undefined takes the engine's default. */
+  numSpeculativeTokens?: number;
+  /** Predicted Outputs content (token ids): proposes from it instead of the engine's proposer. */
+  prediction?: number[];
+  /** Report logprobs of chosen tokens, with this many top alternatives. */
+  logprobs?: number;
+  ignoreEos?: boolean;
+}
+
+export interface GeneratedTokenLogprob extends TokenLogprob {
+  top: TokenLogprob[];
+}
+
+export interface SequenceStats {
+  numPromptTokens: number;
+  numGeneratedTokens: number;
+  numDrafted: number;
+  numAccepted: number;
+  numTargetPasses: number;
+  queueSeconds: number;
+  prefillSeconds: number;
+  /** From submission to the first token. */
+  firstTokenSeconds: number;
+  /** From the first token to the last. */
+  decodeSeconds: number;
+}
+
+export type EngineEvent =
+  | { type: 'token'; ids: number[]; text: string; logprobs?: GeneratedTokenLogprob[] }
+  | { type: 'done'; finishReason: FinishReason; text: string; tokens: number[]; stats: SequenceStats }
+  | { type: 'error'; error: Error };
+
+export type EngineListener = (event: EngineEvent) => void;

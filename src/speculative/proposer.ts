@@ -1,0 +1,32 @@
+// Proposers suggest up to k next tokens for a sequence (llama.cpp's common/speculative.h lifecycle:
+// begin -> draft -> accept). The engine verifies every proposal with one batched target pass.
+import type { SamplingParams } from '../runtime/sampling.ts';
+import type { Rng } from '../runtime/rng.ts';
+
+/** What a proposer may read of a sequence. */
+export interface ProposalContext {
+  id: string;
+  /** Prompt followed by every committed output token (the last one is not yet in the target's cache). */
+  tokens: readonly number[];
+  numPromptTokens: number;
+  sampling: SamplingParams;
+  rng: Rng;
+  /** Predicted Outputs content as token ids, when the request has one. */
+  prediction?: readonly number[];
+}
+
+export interface Proposal {
+  tokens: number[];
+  /** Draft distributions q_i for each token; absent for point-mass proposers. */
+  probs?: Float32Array[];
+}
+
+export interface Proposer {
+  readonly name: string;
+  begin(seq: ProposalContext): Promise<void> | void;
+  /** Proposals for several sequences at once (a draft model batches them into shared forward passes). */
+  propose(requests: { seq: ProposalContext; k: number }[]): Promise<Proposal[]>;
+  /** The target kept `seq.tokens` (already updated); drop any proposer state beyond it. */
+  accept(seq: ProposalContext): void;
+  end(seq: ProposalContext): void;
+}

@@ -1,0 +1,58 @@
+// One request inside the engine: its target KV cache, committed tokens, output state, RNG, draft-length controller
+// and statistics.
+import type { KvCache } from '../runtime/kv-cache.ts';
+import { GenerationOutput } from '../runtime/generation-output.ts';
+import { Xoshiro128, type Rng } from '../runtime/rng.ts';
+import type { TextTokenizer } from '../runtime/tokenizer.ts';
+import { AdaptiveDraftLength } from './adaptive-draft-length.ts';
+import type { EngineListener, GenerationRequest, SequenceStats } from './generation-request.ts';
+import type { ProposalContext, Proposer } from './proposer.ts';
+
+export class Sequence implements ProposalContext {
+  readonly tokens: number[];
+  readonly numPromptTokens: number;
+  readonly rng: Rng;
+  readonly output: GenerationOutput;
+  readonly draftLength: AdaptiveDraftLength;
+  readonly submittedAt = performance.now();
+  firstTokenAt = 0;
+  cancelled = false;
+  readonly stats: SequenceStats;
+
+  constructor(
+    readonly id: string,
+    readonly request: GenerationRequest,
+    tokenizer: TextTokenizer,
+    eosTokenIds: number[],
+    readonly cache: KvCache,
+    readonly proposer: Proposer | null,
+    maxDraftTokens: number,
+    adaptive: boolean,
+    readonly listener: EngineListener,
+  ) {
+    this.tokens = [...request.promptIds];
+    this.numPromptTokens = request.promptIds.length;
+    this.rng = new Xoshiro128(request.seed);
+    this.output = new GenerationOutput(tokenizer, request.promptIds, {
+      maxTokens: request.maxTokens, stop: request.stop, eosTokenIds, ignoreEos: request.ignoreEos,
+    });
+    this.draftLength = new AdaptiveDraftLength(proposer ? maxDraftTokens : 0, adaptive);
+    this.stats = {
+      numPromptTokens: this.numPromptTokens, numGeneratedTokens: 0, numDrafted: 0, numAccepted: 0, numTargetPasses: 0,
+      queueSeconds: 0, prefillSeconds: 0, firstTokenSeconds: 0, decodeSeconds: 0,
+    };
+  }
+
+  get sampling() {
+    return this.request.sampling;
+  }
+
+  get prediction() {
+    return this.request.prediction;
+  }
+
+  /** The last committed token: sampled, but not yet in the target's cache. */
+  get pending(): number {
+    return this.tokens[this.tokens.length - 1];
+  }
+}

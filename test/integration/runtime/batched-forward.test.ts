@@ -1,0 +1,84 @@
+// The batched forward pass against single-sequence passes, and KV rollback against never having appended.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Decoder } from '../../../src/runtime/decoder.ts';
+import { tinyModel } from '../../helpers/model-fixtures.ts';
+
+const TOLERANCE = 1e-4;
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+describe.each(['fp32', 'int8'] as const)('batched forward (%s)', (dtype) => {
+  let decoder: Decoder;
+  beforeAll(async () => {
+    decoder = await Decoder.open(tinyModel({ seed: 5 }, ['int8']), { dtype });
+  });
+  afterAll(() => decoder.close());
+
+  const prompts = [[1, 10, 20, 30, 40, 50, 60], [1, 300], [1, 7, 8, 9, 10], [1, 100, 200, 300, 400, 500, 11, 12, 13, 14]];
+  const next = [[5, 6], [7], [8, 9, 10, 11], [12, 13, 14]]; // different numbers of new tokens per sequence
+
+  it('4 sequences of different lengths in one pass equal each sequence alone (prefill and a multi-token step)', async () => {
+    const alone: Float32Array[][][] = [];
+    for (let b = 0; b < prompts.length; b++) {
+      const cache = decoder.newCache();
+      const first = (await decoder.forward([{ cache, tokens: prompts[b] }]))[0].map((l) => l.slice());
+      const second = (await decoder.forward([{ cache, tokens: next[b] }]))[0].map((l) => l.slice());
+      alone.push([first, second]);
+    }
+    const caches = prompts.map(() => decoder.newCache());
+    const forwardsBefore = decoder.numForwards;
+    const prefill = await decoder.forward(prompts.map((tokens, b) => ({ cache: caches[b], tokens })));
+    let worst = 0;
+    prefill.forEach((rows, b) => rows.forEach((l, i) => (worst = Math.max(worst, maxDiff(l, alone[b][0][i])))));
+    const step = await decoder.forward(next.map((tokens, b) => ({ cache: caches[b], tokens })));
+    step.forEach((rows, b) => rows.forEach((l, i) => (worst = Math.max(worst, maxDiff(l, alone[b][1][i])))));
+    expect(decoder.numForwards - forwardsBefore).toBe(2); // one session.run per batched step
+    expect(step.map((r) => r.length)).toEqual(next.map((n) => n.length));
+    expect(caches.map((c) => c.length)).toEqual(prompts.map((p, b) => p.length + next[b].length));
+    expect(worst).toBeLessThan(TOLERANCE);
+  });
+
+  it('appending k tokens, rolling back j and decoding again equals never having appended them', async () => {
+    const prompt = [1, 42, 43, 44];
+    const clean = decoder.newCache();
+    await decoder.forward([{ cache: clean, tokens: prompt }]);
+    const expected = (await decoder.forward([{ cache: clean, tokens: [99, 98] }]))[0].map((l) => l.slice());
+
+    const rolled = decoder.newCache();
+    await decoder.forward([{ cache: rolled, tokens: prompt }]);
+    await decoder.forward([{ cache: rolled, tokens: [7, 7, 7, 7, 7] }]); // k = 5 speculative tokens
+    rolled.rollback(prompt.length); // j = 5: reject them all
+    const got = (await decoder.forward([{ cache: rolled, tokens: [99, 98] }]))[0];
+    expect(maxDiff(got[0], expected[0])).toBeLessThan(TOLERANCE);
+    expect(maxDiff(got[1], expected[1])).toBeLessThan(TOLERANCE);
+
+    // Partial rollback inside a batch: keep 2 of 5 appended tokens in one row while another row is untouched.
+    const a = decoder.newCache();
+    const b = decoder.newCache();
+    await decoder.forward([{ cache: a, tokens: prompt }, { cache: b, tokens: [1, 2, 3] }]);
+    await decoder.forward([{ cache: a, tokens: [99, 98, 5, 5, 5] }, { cache: b, tokens: [4] }]);
+    a.rollback(prompt.length + 2);
+    const after = await decoder.forward([{ cache: a, tokens: [11] }, { cache: b, tokens: [5] }]);
+    const reference = decoder.newCache();
+    await decoder.forward([{ cache: reference, tokens: [...prompt, 99, 98] }]);
+    const ref = (await decoder.forward([{ cache: reference, tokens: [11] }]))[0][0];
+    expect(maxDiff(after[0][0], ref)).toBeLessThan(TOLERANCE);
+  });
+
+  it('a rollback is O(1): it lowers the length, and the next pass drops the stale tail', async () => {
+    const cache = decoder.newCache();
+    await decoder.forward([{ cache, tokens: [1, 2, 3, 4, 5, 6] }]);
+    const bytes = cache.bytes;
+    cache.rollback(2);
+    expect(cache.length).toBe(2);
+    expect(cache.bytes).toBe(bytes); // nothing copied yet
+    await decoder.forward([{ cache, tokens: [3] }]);
+    expect(cache.length).toBe(3);
+    expect(cache.bytes).toBe((bytes / 6) * 3);
+    expect(() => cache.rollback(4)).toThrow(/outside/);
+  });
+});

@@ -1,0 +1,92 @@
+// Exactness, greedy: for each proposer, k in {1, 2, 4, 8}, and 1..8 concurrent requests of different lengths that
+// join at different steps, the engine's output equals target-only greedy decoding token for token.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Decoder } from '../../../src/runtime/decoder.ts';
+import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
+import { generate } from '../../../src/runtime/plain-generation.ts';
+import { GREEDY } from '../../../src/runtime/sampling.ts';
+import { Engine } from '../../../src/speculative/engine.ts';
+import { DraftModelProposer } from '../../../src/speculative/draft-model-proposer.ts';
+import { NgramProposer } from '../../../src/speculative/ngram-proposer.ts';
+import type { Proposer } from '../../../src/speculative/proposer.ts';
+import type { GenerationRequest } from '../../../src/speculative/generation-request.ts';
+import { earlyExitDraft, storiesDraftModel, storiesModel, tinyModel } from '../../helpers/model-fixtures.ts';
+import { runStaggered } from '../../helpers/engine-run.ts';
+import { sharedModelsAvailable } from '../../helpers/shared-models.ts';
+
+const STORY_PROMPTS = ['Once upon a time', 'Tom and Sue went to the park', 'The little dog', 'Lily saw a big red ball. She',
+  'One day, a boy named Tim', 'The sun was', 'Mom said', 'There was a cat who liked to'];
+
+interface Setup { target: Decoder; tokenizer: TextTokenizer; proposers: Record<string, () => Promise<Proposer>>; prompts: string[] }
+
+async function oracle(s: Setup, requests: GenerationRequest[]): Promise<number[][]> {
+  const out: number[][] = [];
+  for (const r of requests) out.push((await generate(s.target, s.tokenizer, r.promptIds, { maxTokens: r.maxTokens, sampling: GREEDY })).tokens);
+  return out;
+}
+
+function requestsFor(s: Setup, n: number): GenerationRequest[] {
+  return s.prompts.slice(0, n).map((p, i) => ({
+    promptIds: s.tokenizer.encode(p), maxTokens: 24 + 9 * i, sampling: GREEDY, stop: [],
+  }));
+}
+
+function exactnessSuite(name: string, setup: () => Promise<Setup>) {
+  describe(name, () => {
+    let s: Setup;
+    const expected = new Map<number, number[][]>();
+    beforeAll(async () => {
+      s = await setup();
+      for (const n of [1, 3, 8]) expected.set(n, await oracle(s, requestsFor(s, n)));
+    });
+    afterAll(async () => s.target.close());
+
+    for (const proposerName of ['draft', 'early-exit', 'ngram']) {
+      for (const k of [1, 2, 4, 8]) {
+        it(`${proposerName}, k=${k}: 1, 3 and 8 staggered requests equal target-only greedy`, async () => {
+          const proposer = await s.proposers[proposerName]();
+          for (const n of [1, 3, 8]) {
+            const engine = new Engine({ target: s.target, tokenizer: s.tokenizer, proposer, numSpeculativeTokens: k,
+              adaptiveDraftLength: false, maxBatch: 8, maxQueue: 16 });
+            const got = await runStaggered(engine, requestsFor(s, n), 3);
+            expect(got.map((g) => g.tokens)).toEqual(expected.get(n));
+            if (proposerName !== 'ngram') expect(got.reduce((a, g) => a + g.numDrafted, 0)).toBeGreaterThan(0);
+            await engine.close();
+          }
+        });
+      }
+    }
+  });
+}
+
+const draftDecoders: Decoder[] = [];
+afterAll(async () => {
+  for (const d of draftDecoders) await d.close();
+});
+const draftProposer = async (dir: string) => {
+  const d = await Decoder.open(dir);
+  draftDecoders.push(d);
+  return new DraftModelProposer(d);
+};
+
+describe.skipIf(!sharedModelsAvailable('greedy exactness on stories260K'))('stories260K', () => {
+  exactnessSuite('stories260K target', async () => {
+    const dir = storiesModel();
+    const draftDir = storiesDraftModel();
+    const earlyDir = earlyExitDraft(dir, 2);
+    return {
+      target: await Decoder.open(dir), tokenizer: TextTokenizer.load(dir), prompts: STORY_PROMPTS,
+      proposers: { draft: () => draftProposer(draftDir), 'early-exit': () => draftProposer(earlyDir), ngram: async () => new NgramProposer() },
+    };
+  });
+});
+
+exactnessSuite('random tiny target', async () => {
+  const dir = tinyModel({ seed: 11, numLayers: 3 });
+  const earlyDir = earlyExitDraft(dir, 1);
+  return {
+    target: await Decoder.open(dir), tokenizer: TextTokenizer.load(dir),
+    prompts: ['abc', 'hello there', 'x y z', 'a b c d e f', 'zz', 'the quick brown fox', 'q', 'lorem ipsum dolor'],
+    proposers: { draft: () => draftProposer(earlyDir), 'early-exit': () => draftProposer(earlyDir), ngram: async () => new NgramProposer() },
+  };
+});

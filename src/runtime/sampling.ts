@@ -66,8 +66,18 @@ export function probabilities(logits: Float32Array, p: SamplingParams, out = new
   return out;
 }
 
-/** Inverse-CDF draw from a probability vector. */
+/** Inverse-CDF draw from a probability vector; a point mass draws no random number (greedy leaves the RNG alone). */
 export function sampleFrom(probs: Float32Array, rng: Rng): number {
+  let support = -1;
+  for (let i = 0; i < probs.length; i++) {
+    if (probs[i] <= 0) continue;
+    if (support >= 0) {
+      support = -2;
+      break;
+    }
+    support = i;
+  }
+  if (support >= 0) return support;
   const u = rng.next();
   let cumulative = 0;
   let last = 0;

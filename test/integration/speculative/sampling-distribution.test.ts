@@ -1,0 +1,91 @@
+// Exactness, sampling, end to end: with the real distilled draft proposing, the joint distribution of the first two
+// generated tokens equals the target's own (exactly enumerated from target passes), by chi-square. The same test
+// applied to a deliberately biased acceptance rule (always accept the draft) fails, so the test has power.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Decoder } from '../../../src/runtime/decoder.ts';
+import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
+import { probabilities, sampleFrom, type SamplingParams } from '../../../src/runtime/sampling.ts';
+import { Xoshiro128 } from '../../../src/runtime/rng.ts';
+import { Engine } from '../../../src/speculative/engine.ts';
+import { DraftModelProposer } from '../../../src/speculative/draft-model-proposer.ts';
+import { storiesDraftModel, storiesModel } from '../../helpers/model-fixtures.ts';
+import { collect } from '../../helpers/engine-run.ts';
+import { chiSquareTest } from '../../helpers/chi-square.ts';
+import { sharedModelsAvailable } from '../../helpers/shared-models.ts';
+
+const SAMPLING: SamplingParams = { temperature: 1, topK: 4, topP: 1, minP: 0 };
+const NUM_SAMPLES = 2000;
+const P_THRESHOLD = 0.001;
+
+describe.skipIf(!sharedModelsAvailable('speculative sampling distribution'))('speculative sampling distribution (stories260K + distilled draft)', () => {
+  let target: Decoder;
+  let draft: Decoder;
+  let tokenizer: TextTokenizer;
+  let prompt: number[];
+  /** exact joint probability of (t1, t2) under the target alone */
+  const exact = new Map<string, number>();
+  const draftQ = new Map<number, Float32Array>();
+
+  beforeAll(async () => {
+    const dir = storiesModel();
+    target = await Decoder.open(dir);
+    draft = await Decoder.open(storiesDraftModel());
+    tokenizer = TextTokenizer.load(dir);
+    prompt = tokenizer.encode('Once upon a time, there was a');
+    const [first] = await target.forward([{ cache: target.newCache(), tokens: prompt }]);
+    const p1 = probabilities(first[first.length - 1], SAMPLING);
+    for (let t1 = 0; t1 < p1.length; t1++) {
+      if (p1[t1] === 0) continue;
+      const [second] = await target.forward([{ cache: target.newCache(), tokens: [...prompt, t1] }]);
+      const p2 = probabilities(second[second.length - 1], SAMPLING);
+      for (let t2 = 0; t2 < p2.length; t2++) if (p2[t2] > 0) exact.set(`${t1},${t2}`, p1[t1] * p2[t2]);
+      const [d] = await draft.forward([{ cache: draft.newCache(), tokens: [...prompt, t1] }]);
+      draftQ.set(t1, probabilities(d[d.length - 1], SAMPLING));
+    }
+  });
+  afterAll(async () => {
+    await target.close();
+    await draft.close();
+  });
+
+  function test(counts: Map<string, number>) {
+    const keys = [...exact.keys()];
+    const outside = [...counts.keys()].filter((k) => !exact.has(k)).reduce((a, k) => a + counts.get(k)!, 0);
+    return { ...chiSquareTest(keys.map((k) => counts.get(k) ?? 0), keys.map((k) => exact.get(k)!)), outside };
+  }
+
+  it('the engine with the draft proposing matches the target distribution; a biased rule does not', async () => {
+    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft), numSpeculativeTokens: 2,
+      adaptiveDraftLength: false, maxBatch: 16, maxQueue: NUM_SAMPLES });
+    const runs = await Promise.all(Array.from({ length: NUM_SAMPLES }, (_, seed) =>
+      collect(engine, { promptIds: prompt, maxTokens: 3, sampling: SAMPLING, seed, stop: [], ignoreEos: true })));
+    await engine.close();
+    const counts = new Map<string, number>();
+    for (const r of runs) counts.set(`${r.tokens[0]},${r.tokens[1]}`, (counts.get(`${r.tokens[0]},${r.tokens[1]}`) ?? 0) + 1);
+    const drafted = runs.reduce((a, r) => a + r.numDrafted, 0);
+    const accepted = runs.reduce((a, r) => a + r.numAccepted, 0);
+    const fair = test(counts);
+
+    // The biased rule, on the same real distributions: t1 from the target, then the draft's token always accepted.
+    const rng = new Xoshiro128(77);
+    const p1Keys = [...new Set([...exact.keys()].map((k) => Number(k.split(',')[0])))];
+    const p1 = new Float32Array(512);
+    for (const [k, v] of exact) p1[Number(k.split(',')[0])] += v;
+    const biasedCounts = new Map<string, number>();
+    for (let i = 0; i < NUM_SAMPLES; i++) {
+      const t1 = sampleFrom(p1, rng);
+      const t2 = sampleFrom(draftQ.get(t1)!, rng);
+      biasedCounts.set(`${t1},${t2}`, (biasedCounts.get(`${t1},${t2}`) ?? 0) + 1);
+    }
+    const biased = test(biasedCounts);
+    console.log(`[spec] sampling: ${drafted} drafted, ${accepted} accepted (${(accepted / drafted * 100).toFixed(1)}%); ` +
+      `chi2=${fair.statistic.toFixed(1)} dof=${fair.dof} p=${fair.pValue.toExponential(2)}; biased rule: p=${biased.pValue.toExponential(2)} ` +
+      `(${biased.outside} samples outside the target's support); first-token support ${p1Keys.length}`);
+
+    expect(drafted).toBeGreaterThan(NUM_SAMPLES * 0.9); // speculation really ran on the second token
+    expect(accepted).toBeLessThan(drafted); // and rejections (recovered tokens) happened
+    expect(fair.outside).toBe(0);
+    expect(fair.pValue).toBeGreaterThan(P_THRESHOLD);
+    expect(biased.pValue < P_THRESHOLD || biased.outside > 0).toBe(true);
+  });
+});

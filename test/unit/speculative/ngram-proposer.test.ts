@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { ngramLookup, NgramProposer } from '../../../src/speculative/ngram-proposer.ts';
+import { PredictionProposer } from '../../../src/speculative/prediction-proposer.ts';
+import { AdaptiveDraftLength } from '../../../src/speculative/adaptive-draft-length.ts';
+import { GREEDY } from '../../../src/runtime/sampling.ts';
+import { Xoshiro128 } from '../../../src/runtime/rng.ts';
+import type { ProposalContext } from '../../../src/speculative/proposer.ts';
+
+const ctx = (tokens: number[], prediction?: number[], numPromptTokens = 0): ProposalContext =>
+  ({ id: 'x', tokens, numPromptTokens, sampling: GREEDY, rng: new Xoshiro128(1), prediction });
+
+describe('ngramLookup', () => {
+  it('proposes what followed the latest earlier match of the longest suffix', () => {
+    expect(ngramLookup([1, 2, 3, 4, 5, 9, 1, 2, 3], [1, 2, 3, 4, 5, 9, 1, 2, 3], 2)).toEqual([4, 5]);
+    expect(ngramLookup([7, 1, 8, 2, 1, 9, 2, 1], [7, 1, 8, 2, 1, 9, 2, 1], 3)).toEqual([9, 2, 1]); // "2 1" matched at 3
+  });
+  it('falls back to shorter n-grams and returns nothing without a match', () => {
+    expect(ngramLookup([5, 6, 7, 6], [5, 6, 7, 6], 1)).toEqual([7]);
+    expect(ngramLookup([1, 2, 3], [1, 2, 3], 4)).toEqual([]);
+  });
+  it('the n-gram proposer respects k', async () => {
+    const [p] = await new NgramProposer().propose([{ seq: ctx([1, 2, 3, 4, 1, 2]), k: 1 }]);
+    expect(p.tokens).toEqual([3]);
+    expect(p.probs).toBeUndefined();
+  });
+});
+
+describe('PredictionProposer', () => {
+  const proposer = new PredictionProposer();
+  it('proposes the head of the prediction first, then re-synchronises on the output', async () => {
+    const [first] = await proposer.propose([{ seq: ctx([1, 50], [10, 11, 12, 13], 2), k: 3 }]);
+    expect(first.tokens).toEqual([10, 11, 12]);
+    const [later] = await proposer.propose([{ seq: ctx([1, 50, 10, 11], [10, 11, 12, 13], 2), k: 3 }]);
+    expect(later.tokens).toEqual([12, 13]);
+    const [none] = await proposer.propose([{ seq: ctx([1, 50, 99], [10, 11], 2), k: 3 }]);
+    expect(none.tokens).toEqual([]);
+  });
+});
+
+describe('AdaptiveDraftLength', () => {
+  it('shrinks on rejection, pauses speculation when it does not pay, probes again, and grows back', () => {
+    const a = new AdaptiveDraftLength(4);
+    expect(a.next()).toBe(4);
+    const seen: number[] = [];
+    let k = a.next();
+    while (k > 0 && seen.length < 100) {
+      seen.push(k);
+      a.record(k, 0);
+      k = a.next();
+    }
+    expect(k).toBe(0); // paused: plain decoding
+    expect(seen.slice(0, 3)).toEqual([4, 4, 4]);
+    expect(seen).toContain(1);
+    expect(Array.from({ length: 15 }, () => a.next()).every((x) => x === 0)).toBe(true);
+    expect(a.next()).toBe(1); // probing again
+    for (let i = 0; i < 40; i++) {
+      const kk = a.next();
+      a.record(kk, kk);
+    }
+    expect(a.next()).toBe(4);
+  });
+  it('is fixed when not adaptive', () => {
+    const a = new AdaptiveDraftLength(3, false);
+    a.record(3, 0);
+    expect(a.next()).toBe(3);
+  });
+});

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { acceptDraftToken, residual, verify } from '../../../src/speculative/rejection-sampler.ts';
+import { Xoshiro128, type Rng } from '../../../src/runtime/rng.ts';
+import { chiSquareTest } from '../../helpers/chi-square.ts';
+
+const f = (a: number[]) => Float32Array.from(a);
+const onehot = (v: number, n = 5) => f(Array.from({ length: n }, (_, i) => (i === v ? 1 : 0)));
+/** An RNG that must not be used (greedy and certain outcomes draw nothing). */
+const noRng: Rng = { next: () => { throw new Error('RNG used'); } };
+
+describe('verify, greedy (point-mass target), as token-list tables', () => {
+  // draft, target argmax at each of the k+1 positions -> emitted tokens
+  it.each([
+    { draft: [1, 2, 3], target: [1, 2, 3, 4], out: [1, 2, 3, 4], accepted: 3 }, // all accepted + bonus
+    { draft: [1, 2, 3], target: [1, 0, 3, 4], out: [1, 0], accepted: 1 }, // rejected at 2: the target's token recovers
+    { draft: [1, 2, 3], target: [4, 2, 3, 4], out: [4], accepted: 0 },
+    { draft: [], target: [2], out: [2], accepted: 0 }, // k = 0: plain decoding
+  ])('draft $draft vs target $target -> $out', ({ draft, target, out, accepted }) => {
+    const r = verify(draft, null, target.map((t) => onehot(t)), noRng);
+    expect(r.tokens).toEqual(out);
+    expect(r.numAccepted).toBe(accepted);
+  });
+
+  it('checks shapes at entry', () => {
+    expect(() => verify([1, 2], null, [onehot(1)], noRng)).toThrow(/k \+ 1/);
+    expect(() => verify([1], [], [onehot(1), onehot(1)], noRng)).toThrow(/draft distributions/);
+  });
+});
+
+/** The exact distribution of the first emitted token: sum over x ~ q of accept(x) 1{y=x} + reject(x) residual(y). */
+function firstTokenDistribution(p: Float32Array, q: Float32Array | null, pointMass?: number): number[] {
+  const out = new Array(p.length).fill(0);
+  const drafts = q ? Array.from(q.keys()).filter((x) => q[x] > 0) : [pointMass!];
+  for (const x of drafts) {
+    const qx = q ? q[x] : 1;
+    const weight = q ? q[x] : 1;
+    const accept = Math.min(1, p[x] / qx);
+    out[x] += weight * accept;
+    const r = residual(p, q, x);
+    for (let y = 0; y < p.length; y++) out[y] += weight * (1 - accept) * r[y];
+  }
+  return out;
+}
+
+describe('acceptance rule against exact enumeration', () => {
+  const cases: [number[], number[]][] = [
+    [[0.5, 0.3, 0.2, 0, 0], [0.2, 0.2, 0.2, 0.2, 0.2]],
+    [[0.1, 0.1, 0.1, 0.1, 0.6], [0.7, 0.1, 0.1, 0.05, 0.05]],
+    [[1, 0, 0, 0, 0], [0, 0, 0.5, 0.5, 0]], // greedy target, disjoint draft
+    [[0.25, 0.25, 0.25, 0.25, 0], [0.25, 0.25, 0.25, 0.25, 0]], // p == q: never rejects
+  ];
+  it.each(cases)('p=%j q=%j: accept-or-recover reproduces p exactly', (p, q) => {
+    firstTokenDistribution(f(p), f(q)).forEach((v, i) => expect(v).toBeCloseTo(p[i], 6));
+  });
+  it.each([0, 2, 4])('point-mass proposal of token %i reproduces p exactly', (x) => {
+    const p = [0.4, 0.3, 0.2, 0.1, 0];
+    firstTokenDistribution(f(p), null, x).forEach((v, i) => expect(v).toBeCloseTo(p[i], 6));
+  });
+  it('acceptDraftToken draws no random number when the outcome is certain', () => {
+    expect(acceptDraftToken(0.5, 0.5, noRng)).toBe(true);
+    expect(acceptDraftToken(0.6, 0.2, noRng)).toBe(true);
+    expect(acceptDraftToken(0, 0.2, noRng)).toBe(false);
+  });
+});
+
+describe('verify, sampled: seeded statistics', () => {
+  const p1 = f([0.1, 0.4, 0.2, 0.3]);
+  const q1 = f([0.4, 0.1, 0.4, 0.1]);
+  const p2 = f([0.25, 0.25, 0.25, 0.25]);
+  const p3 = f([0.7, 0.1, 0.1, 0.1]);
+
+  function draw(rng: Rng, biased: boolean): number {
+    const x = sampleQ(q1, rng);
+    if (biased) return x; // a broken rule: always accept the draft, i.e. sample from q
+    const r = verify([x], [q1], [p1, p2], rng);
+    return r.tokens[0];
+  }
+  function sampleQ(q: Float32Array, rng: Rng): number {
+    let u = rng.next();
+    for (let i = 0; i < q.length; i++) if ((u -= q[i]) < 0) return i;
+    return q.length - 1;
+  }
+
+  it('is deterministic for a seed', () => {
+    const a = new Xoshiro128(5);
+    const b = new Xoshiro128(5);
+    const runA = Array.from({ length: 50 }, () => draw(a, false));
+    expect(Array.from({ length: 50 }, () => draw(b, false))).toEqual(runA);
+  });
+
+  it('the first token follows p (chi-square p > 0.001), and a biased rule fails the same test', () => {
+    const rng = new Xoshiro128(2024);
+    const fair = [0, 0, 0, 0];
+    const biased = [0, 0, 0, 0];
+    for (let i = 0; i < 20000; i++) {
+      fair[draw(rng, false)]++;
+      biased[draw(rng, true)]++;
+    }
+    expect(chiSquareTest(fair, Array.from(p1)).pValue).toBeGreaterThan(0.001);
+    expect(chiSquareTest(biased, Array.from(p1)).pValue).toBeLessThan(1e-6);
+  });
+
+  it('the bonus token follows p_{k+1} when everything is accepted', () => {
+    const rng = new Xoshiro128(9);
+    const counts = [0, 0, 0, 0];
+    for (let i = 0; i < 20000; i++) counts[verify([0], [onehot(0, 4)], [onehot(0, 4), p3], rng).tokens[1]]++;
+    expect(chiSquareTest(counts, Array.from(p3)).pValue).toBeGreaterThan(0.001);
+  });
+});

@@ -15,8 +15,6 @@ interface DraftState {
 export class DraftModelProposer implements Proposer {
   readonly name = 'draft';
   private readonly states = new Map<string, DraftState>();
-  /** Seconds spent in draft forward passes and their batch sizes, for metrics. */
-  onForward?: (seconds: number, batchSize: number) => void;
 
   constructor(readonly draft: Decoder) {}
 
@@ -57,9 +55,7 @@ export class DraftModelProposer implements Proposer {
     let round = active.filter((r) => r.k > 0);
     let inputs = round.map((r) => r.seq.tokens.slice(r.state.fed.length));
     while (round.length > 0) {
-      const started = performance.now();
       const logits = await this.draft.forward(round.map((r, j) => ({ cache: r.state.cache, tokens: inputs[j] })));
-      this.onForward?.((performance.now() - started) / 1000, round.length);
       const next: typeof round = [];
       const nextInputs: number[][] = [];
       round.forEach((r, j) => {

@@ -16,6 +16,8 @@ export type ForwardPhase = 'prefill' | 'decode' | 'draft' | 'verify';
 export interface EngineHooks {
   onForward?(phase: ForwardPhase, seconds: number, batchSize: number): void;
   onVerify?(drafted: number, accepted: number): void;
+  /** `numTokens` arrived `seconds` after the sequence's previous tokens (inter-token latency). */
+  onTokens?(numTokens: number, seconds: number): void;
   onFinish?(seq: Sequence): void;
 }
 
@@ -27,6 +29,8 @@ export interface EngineOptions {
   /** Used for requests that carry Predicted Outputs. */
   predictionProposer?: Proposer;
   numSpeculativeTokens: number;
+  /** Context window (<= the target's). */
+  maxModelLen?: number;
   adaptiveDraftLength?: boolean;
   maxBatch: number;
   maxQueue: number;
@@ -67,7 +71,7 @@ export class Engine {
   }
 
   get maxPositions(): number {
-    return this.o.target.folder.maxPositions;
+    return Math.min(this.o.maxModelLen ?? Infinity, this.o.target.folder.maxPositions);
   }
 
   /** Queues a request; returns its id, or null when the queue is full. */
@@ -89,10 +93,18 @@ export class Engine {
     return id;
   }
 
-  /** Stops a request; its KV cache is freed at the next step boundary. */
-  cancel(id: string): void {
+  /** Stops a request; its KV cache is freed at the next step boundary. With `error`, its listener gets it. */
+  cancel(id: string, error?: Error): void {
     const seq = this.byId.get(id);
-    if (seq) seq.cancelled = true;
+    if (seq) {
+      seq.cancelled = true;
+      seq.cancelError = error;
+    }
+  }
+
+  /** Fails every waiting and running request with `error` (shutdown past its deadline). */
+  abortAll(error: Error): void {
+    for (const id of [...this.byId.keys()]) this.cancel(id, error);
   }
 
   /** Resolves when no request is waiting or running. */
@@ -102,7 +114,7 @@ export class Engine {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const s of [...this.waiting, ...this.running]) s.cancelled = true;
+    this.abortAll(new Error('the engine is shutting down'));
     await this.drain();
   }
 
@@ -148,7 +160,7 @@ export class Engine {
         const s = list[i];
         if (s.cancelled || s.output.done) {
           list.splice(i, 1);
-          this.finish(s);
+          this.finish(s, s.cancelError);
         }
       }
     }
@@ -167,10 +179,14 @@ export class Engine {
         logprobs.push({ id: ids[i], logprob: logprobOf(logits[i], ids[i]), top: topLogprobs(logits[i], seq.request.logprobs) });
       }
     }
+    const now = performance.now();
     if (!seq.firstTokenAt) {
-      seq.firstTokenAt = performance.now();
-      seq.stats.firstTokenSeconds = (seq.firstTokenAt - seq.submittedAt) / 1000;
+      seq.firstTokenAt = now;
+      seq.stats.firstTokenSeconds = (now - seq.submittedAt) / 1000;
+    } else if (emitted.length > 0) {
+      this.o.hooks?.onTokens?.(emitted.length, (now - seq.lastTokenAt) / 1000);
     }
+    seq.lastTokenAt = now;
     seq.stats.numGeneratedTokens = seq.output.tokens.length;
     seq.listener({ type: 'token', ids: emitted, text, ...(seq.request.logprobs !== undefined ? { logprobs } : {}) });
   }

@@ -16,7 +16,10 @@ export class Sequence implements ProposalContext {
   readonly draftLength: AdaptiveDraftLength;
   readonly submittedAt = performance.now();
   firstTokenAt = 0;
+  lastTokenAt = 0;
   cancelled = false;
+  /** Set when the engine, not the client, stopped the sequence: reported to the listener. */
+  cancelError?: Error;
   readonly stats: SequenceStats;
 
   constructor(

@@ -1,0 +1,187 @@
+// The composition root: the Fastify app (error handling, auth, swagger, routes) and the wiring of models,
+// proposers and engine behind it.
+import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { basename } from 'node:path';
+import { Decoder } from '../runtime/decoder.ts';
+import { TextTokenizer } from '../runtime/tokenizer.ts';
+import { Engine } from '../speculative/engine.ts';
+import { DraftModelProposer } from '../speculative/draft-model-proposer.ts';
+import { NgramProposer } from '../speculative/ngram-proposer.ts';
+import { PredictionProposer } from '../speculative/prediction-proposer.ts';
+import type { Proposer } from '../speculative/proposer.ts';
+import type { ServerConfig } from './config.ts';
+import { ApiError, badRequest } from './errors.ts';
+import { Metrics } from './metrics.ts';
+import { chatRenderer } from './chat-template.ts';
+import { ensureDemoPair } from './demo-models.ts';
+import { registerCompletions } from './completions-route.ts';
+import { registerChat } from './chat-route.ts';
+import { registerInfoRoutes } from './info-routes.ts';
+import type { ServedModel } from './served-model.ts';
+
+const VERSION = '0.1.0';
+
+export interface AppOptions {
+  config: ServerConfig;
+  metrics: Metrics;
+  served: () => ServedModel | null;
+  logger?: boolean | object;
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** OpenAI shape for Fastify's own errors: validation (naming the parameter), body size, media type, parsing. */
+function toApiError(err: FastifyError): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err.validation && err.validation.length > 0) {
+    const v = err.validation[0];
+    const params = v.params as { missingProperty?: string; additionalProperty?: string };
+    const path = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
+    if (params.missingProperty) return badRequest(`'${params.missingProperty}' is a required property`, params.missingProperty);
+    if (params.additionalProperty) return badRequest(`Unrecognized request argument supplied: ${params.additionalProperty}`, params.additionalProperty);
+    const param = path || null;
+    return badRequest(`${param ?? 'body'} ${v.message ?? 'is invalid'}`, param ? param.split('.')[0] : null);
+  }
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError('request_too_large', `Request body is larger than the limit: ${err.message}`);
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new ApiError('unsupported_media_type', 'Content-Type must be application/json');
+  if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return badRequest('Request body is empty; expected a JSON object');
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return badRequest(err.message);
+  return new ApiError('server_error', 'The server had an internal error while processing your request.');
+}
+
+export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
+  const { config } = o;
+  const app = Fastify({
+    logger: o.logger ?? false,
+    bodyLimit: config.bodyLimitBytes,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
+  });
+
+  // JSON bodies must be valid UTF-8 (JSON.parse alone would turn bad bytes into U+FFFD silently).
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body);
+    } catch {
+      return done(badRequest('Request body is not valid UTF-8'));
+    }
+    if (text.trim() === '') return done(badRequest('Request body is empty; expected a JSON object'));
+    try {
+      const value = JSON.parse(text);
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) return done(badRequest('Request body must be a JSON object'));
+      done(null, value);
+    } catch (err) {
+      done(badRequest(`We could not parse the JSON body of your request: ${(err as Error).message}`));
+    }
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const e = toApiError(err);
+    if (e.status >= 500) req.log.error({ err }, 'request failed');
+    reply.code(e.status).headers(e.headers).send(e.toJSON());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new ApiError('not_found', `Unknown route: ${req.method} ${req.url.split('?')[0]}`);
+    reply.code(e.status).send(e.toJSON());
+  });
+
+  if (config.apiKey) {
+    const expected = digest(config.apiKey);
+    app.addHook('onRequest', async (req) => {
+      const path = req.url.split('?')[0];
+      const guarded = path.startsWith('/v1/') || (path === '/health' && !config.publicHealth) || (path === '/metrics' && !config.publicMetrics);
+      if (!guarded) return;
+      const header = req.headers.authorization ?? '';
+      const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+      // Compare fixed-length digests in constant time: neither the key's content nor its length leaks through timing.
+      if (!token || !timingSafeEqual(digest(token), expected)) {
+        throw new ApiError('invalid_api_key', token ? 'Incorrect API key provided.' : 'Missing API key: send Authorization: Bearer KEY.');
+      }
+    });
+  }
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'specserve', description: 'OpenAI-compatible LLM server with speculative decoding on ONNX Runtime', version: VERSION },
+      components: config.apiKey ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const deps = {
+    config,
+    model: () => {
+      const m = o.served();
+      if (!m) throw new ApiError('not_ready', 'models are still loading');
+      return m;
+    },
+  };
+  registerCompletions(app, deps);
+  registerChat(app, deps);
+  registerInfoRoutes(app, o.served, o.metrics);
+  return app;
+}
+
+/** Opens target and draft, checks they belong together, and wires the proposers into the engine. */
+export async function loadServedModel(config: ServerConfig, metrics: Metrics, log: (m: string) => void): Promise<ServedModel> {
+  const demo = config.target ? null : ensureDemoPair(log);
+  const targetDir = config.target ?? demo!.target;
+  const draftSpec = config.draft ?? demo?.draft ?? 'ngram';
+  const target = await Decoder.open(targetDir, { dtype: config.dtype, device: config.device, threads: config.threads, log });
+  const tokenizer = TextTokenizer.load(targetDir);
+  const modelLimit = target.folder.maxPositions;
+  if (config.maxModelLen !== undefined && config.maxModelLen > modelLimit) {
+    throw new Error(`--max-model-len ${config.maxModelLen} exceeds the target's context window of ${modelLimit}`);
+  }
+  const maxModelLen = config.maxModelLen ?? modelLimit;
+
+  let proposer: Proposer | null = null;
+  let draftDevice = '';
+  if (draftSpec === 'ngram') proposer = new NgramProposer();
+  else if (draftSpec !== 'none') {
+    const draftTokenizer = TextTokenizer.load(draftSpec);
+    if (draftTokenizer.vocabFingerprint !== tokenizer.vocabFingerprint) {
+      throw new Error(`--draft ${draftSpec}: its tokenizer differs from the target's (${targetDir}); a draft must share the ` +
+        "target's vocabulary token for token");
+    }
+    const draft = await Decoder.open(draftSpec, { dtype: config.draftDtype, device: config.device, threads: config.threads, log });
+    if (draft.vocabSize !== target.vocabSize) {
+      await draft.close();
+      throw new Error(`--draft ${draftSpec}: vocabulary size ${draft.vocabSize} differs from the target's ${target.vocabSize}`);
+    }
+    draftDevice = draft.device;
+    proposer = new DraftModelProposer(draft);
+  }
+
+  const name = config.servedModelName ?? basename(targetDir);
+  const engine = new Engine({
+    target, tokenizer, proposer, predictionProposer: new PredictionProposer(),
+    numSpeculativeTokens: config.numSpeculativeTokens, adaptiveDraftLength: config.adaptiveDraftLength,
+    maxBatch: config.maxBatch, maxQueue: config.maxQueue, maxModelLen,
+    hooks: {
+      onForward: (phase, seconds, batch) => metrics.onForward(phase, seconds, batch),
+      onVerify: (drafted, accepted) => metrics.onVerify(drafted, accepted),
+      onTokens: (n, seconds) => metrics.onTokens(n, seconds),
+      onFinish: (seq) => metrics.onFinish(seq.stats, seq.output.finishReason ?? 'length', (performance.now() - seq.submittedAt) / 1000),
+    },
+  });
+  metrics.modelInfo.set({ model: name, role: 'target', dtype: config.dtype, device: target.device }, 1);
+  if (draftDevice) metrics.modelInfo.set({ model: basename(draftSpec), role: 'draft', dtype: config.draftDtype, device: draftDevice }, 1);
+  log(`serving ${name} (${config.dtype}, ${target.device}) with proposer ${proposer?.name ?? 'none'}${draftDevice ? ` (${draftSpec})` : ''}, ` +
+    `k <= ${config.numSpeculativeTokens}${config.adaptiveDraftLength ? ' adaptive' : ''}, max batch ${config.maxBatch}, context ${maxModelLen}`);
+  return {
+    name, engine, tokenizer, maxModelLen, vocabSize: target.vocabSize,
+    renderChat: chatRenderer(tokenizer, log),
+    created: Math.floor(Date.now() / 1000),
+    description: { dtype: config.dtype, device: target.device, draft: draftSpec === 'none' || draftSpec === 'ngram' ? draftSpec : basename(draftSpec) },
+  };
+}

@@ -1,0 +1,108 @@
+// POST /v1/chat/completions, plain and streamed, with Predicted Outputs (`prediction`) as a proposer.
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { GenerationRequest } from '../speculative/generation-request.ts';
+import { chatBodySchema, errorSchema } from './schemas.ts';
+import { ApiError, badRequest } from './errors.ts';
+import {
+  chatLogprobs, checkModel, checkUnsupported, choicesPerPrompt, resolveMaxTokens, samplingFrom, speculativeTokens, stopList,
+  usageObject, type CommonBody,
+} from './openai-format.ts';
+import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
+import { SseWriter } from './sse.ts';
+import type { RouteDeps } from './route-deps.ts';
+import type { ChatMessage } from './served-model.ts';
+
+type Content = string | { type: 'text'; text?: string }[] | null | undefined;
+
+interface ChatBody extends CommonBody {
+  messages: { role: string; content?: Content; name?: string }[];
+  max_completion_tokens?: number | null;
+  logprobs?: boolean | null;
+  top_logprobs?: number | null;
+  prediction?: { type: 'content'; content: Content } | null;
+}
+
+const text = (c: Content): string => (typeof c === 'string' ? c : Array.isArray(c) ? c.map((p) => p.text ?? '').join('') : '');
+
+export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
+  app.post('/v1/chat/completions', {
+    schema: {
+      summary: 'Create a chat completion', tags: ['OpenAI'], body: chatBodySchema,
+      response: { 400: errorSchema, 401: errorSchema, 404: errorSchema, 429: errorSchema, 500: errorSchema },
+    },
+  }, async (req, reply) => {
+    const model = deps.model();
+    const body = req.body as ChatBody;
+    checkModel(body, model);
+    checkUnsupported(body);
+    if (body.top_logprobs && !body.logprobs) throw badRequest('top_logprobs requires logprobs: true', 'top_logprobs');
+    const n = choicesPerPrompt(body, deps.config);
+    const stop = stopList(body, deps.config);
+    const messages: ChatMessage[] = body.messages.map((m) => ({ role: m.role, content: text(m.content) }));
+    let promptText: string;
+    try {
+      promptText = model.renderChat(messages);
+    } catch (err) {
+      throw badRequest(`the chat template rejected these messages: ${(err as Error).message}`, 'messages');
+    }
+    const promptIds = model.tokenizer.encode(promptText, false);
+    if (promptIds.length === 0) throw badRequest('the rendered prompt is empty', 'messages');
+    const maxTokens = resolveMaxTokens(body.max_completion_tokens ?? body.max_tokens, undefined, promptIds.length, model, deps.config,
+      body.max_completion_tokens ? 'max_completion_tokens' : 'max_tokens');
+    const predictionText = body.prediction ? text(body.prediction.content) : '';
+    const prediction = predictionText ? model.tokenizer.encode(predictionText, false) : undefined;
+    const sampling = samplingFrom(body);
+    const requests: GenerationRequest[] = Array.from({ length: n }, (_, j) => ({
+      promptIds, maxTokens, sampling, stop, seed: body.seed === undefined || body.seed === null ? undefined : body.seed + j,
+      numSpeculativeTokens: speculativeTokens(body), prediction, ignoreEos: body.ignore_eos,
+      logprobs: body.logprobs ? body.top_logprobs ?? 0 : undefined,
+    }));
+    const base = { id: `chatcmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: model.name };
+    const usage = (outcomes: ChoiceOutcome[]) => usageObject({
+      promptTokens: promptIds.length,
+      completionTokens: outcomes.reduce((a, o) => a + o.tokens.length, 0),
+      accepted: outcomes.reduce((a, o) => a + o.stats.numAccepted, 0),
+      rejected: outcomes.reduce((a, o) => a + o.stats.numDrafted - o.stats.numAccepted, 0),
+    });
+
+    if (body.stream) {
+      const chunkBase = { ...base, object: 'chat.completion.chunk' };
+      let sse: SseWriter | null = null;
+      const chunk = (index: number, delta: Record<string, unknown>, logprobs: unknown, finishReason: string | null) =>
+        ({ ...chunkBase, choices: [{ index, delta, logprobs, finish_reason: finishReason }] });
+      const run = new GenerationRun(model.engine, requests, (index, event) => {
+        const lp = event.logprobs && body.logprobs ? chatLogprobs(model.tokenizer, event.logprobs) : null;
+        if (event.text || lp) sse?.send(chunk(index, { content: event.text }, lp, null));
+      }, (o) => sse?.send(chunk(o.index, {}, null, o.finishReason)));
+      sse = new SseWriter(reply);
+      sse.onClose(() => run.cancel());
+      for (let i = 0; i < n; i++) sse.send(chunk(i, { role: 'assistant', content: '' }, null, null));
+      try {
+        const outcomes = await run.done;
+        if (body.stream_options?.include_usage) sse.send({ ...chunkBase, choices: [], usage: usage(outcomes) });
+      } catch (err) {
+        sse.send((err instanceof ApiError ? err : new ApiError('server_error', 'internal error')).toJSON());
+      }
+      sse.end();
+      return;
+    }
+
+    const run = new GenerationRun(model.engine, requests);
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableFinished) run.cancel();
+    });
+    const outcomes = await run.done;
+    return {
+      ...base,
+      object: 'chat.completion',
+      choices: outcomes.map((o) => ({
+        index: o.index,
+        message: { role: 'assistant', content: o.text },
+        logprobs: body.logprobs ? chatLogprobs(model.tokenizer, o.logprobs) : null,
+        finish_reason: o.finishReason,
+      })),
+      usage: usage(outcomes),
+    };
+  });
+}

@@ -1,0 +1,127 @@
+// POST /v1/completions (OpenAI legacy completions), plain and streamed.
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { GenerationRequest } from '../speculative/generation-request.ts';
+import { completionBodySchema, errorSchema } from './schemas.ts';
+import { ApiError, badRequest } from './errors.ts';
+import {
+  checkModel, checkTokenIds, checkUnsupported, choicesPerPrompt, completionLogprobs, resolveMaxTokens, samplingFrom,
+  speculativeTokens, stopList, usageObject, type CommonBody,
+} from './openai-format.ts';
+import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
+import { SseWriter } from './sse.ts';
+import type { RouteDeps } from './route-deps.ts';
+
+interface CompletionBody extends CommonBody {
+  prompt: string | string[] | number[] | number[][];
+  logprobs?: number | null;
+  echo?: boolean | null;
+  best_of?: number | null;
+  suffix?: string | null;
+}
+
+// OpenAI's default for the legacy completions endpoint.
+const DEFAULT_MAX_TOKENS = 16;
+
+function promptList(prompt: CompletionBody['prompt']): (string | number[])[] {
+  if (typeof prompt === 'string') return [prompt];
+  if (prompt.length > 0 && typeof prompt[0] === 'number') return [prompt as number[]];
+  return prompt as (string | number[])[];
+}
+
+export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void {
+  app.post('/v1/completions', {
+    schema: {
+      summary: 'Create a completion', tags: ['OpenAI'], body: completionBodySchema,
+      response: { 400: errorSchema, 401: errorSchema, 404: errorSchema, 429: errorSchema, 500: errorSchema },
+    },
+  }, async (req, reply) => {
+    const model = deps.model();
+    const body = req.body as CompletionBody;
+    checkModel(body, model);
+    checkUnsupported(body);
+    if (body.echo && body.logprobs !== undefined && body.logprobs !== null) {
+      throw new ApiError('unsupported_parameter', 'echo together with logprobs is not supported (prompt logprobs are not computed)', 'echo');
+    }
+    const n = choicesPerPrompt(body, deps.config);
+    const stop = stopList(body, deps.config);
+    const prompts = promptList(body.prompt);
+    if (prompts.length * n > deps.config.maxN * 16) throw badRequest(`too many choices: ${prompts.length} prompts x n=${n}`, 'prompt');
+    const encoded = prompts.map((p) => {
+      const ids = typeof p === 'string' ? model.tokenizer.encode(p) : p;
+      if (typeof p !== 'string') checkTokenIds(ids, model.vocabSize, 'prompt');
+      if (ids.length === 0) throw badRequest('prompt is empty', 'prompt');
+      return { ids, text: typeof p === 'string' ? p : model.tokenizer.decode(p) };
+    });
+    const sampling = samplingFrom(body);
+    const requests: GenerationRequest[] = encoded.flatMap(({ ids }) => {
+      const maxTokens = resolveMaxTokens(body.max_tokens, DEFAULT_MAX_TOKENS, ids.length, model, deps.config);
+      return Array.from({ length: n }, (_, j) => ({
+        promptIds: ids, maxTokens, sampling, stop, seed: body.seed === undefined || body.seed === null ? undefined : body.seed + j,
+        numSpeculativeTokens: speculativeTokens(body), logprobs: body.logprobs ?? undefined, ignoreEos: body.ignore_eos,
+      }));
+    });
+    const id = `cmpl-${randomUUID()}`;
+    const created = Math.floor(Date.now() / 1000);
+    const promptOf = (index: number) => encoded[Math.floor(index / n)];
+    const usage = (outcomes: ChoiceOutcome[]) => usageObject({
+      promptTokens: encoded.reduce((a, e) => a + e.ids.length, 0),
+      completionTokens: outcomes.reduce((a, o) => a + o.tokens.length, 0),
+      accepted: outcomes.reduce((a, o) => a + o.stats.numAccepted, 0),
+      rejected: outcomes.reduce((a, o) => a + o.stats.numDrafted - o.stats.numAccepted, 0),
+    });
+    const base = { id, object: 'text_completion', created, model: model.name };
+
+    if (body.stream) return stream(reply, deps, requests, base, body, usage, (i) => (body.echo ? promptOf(i).text : ''), model.tokenizer);
+
+    const run = new GenerationRun(model.engine, requests);
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableFinished) run.cancel();
+    });
+    const outcomes = await run.done;
+    return {
+      ...base,
+      choices: outcomes.map((o) => {
+        const echo = body.echo ? promptOf(o.index).text : '';
+        return {
+          index: o.index,
+          text: echo + o.text,
+          logprobs: body.logprobs === undefined || body.logprobs === null ? null : completionLogprobs(model.tokenizer, o.logprobs, echo.length),
+          finish_reason: o.finishReason,
+        };
+      }),
+      usage: usage(outcomes),
+    };
+  });
+}
+
+async function stream(
+  reply: FastifyReply, deps: RouteDeps, requests: GenerationRequest[], base: Record<string, unknown>, body: CompletionBody,
+  usage: (o: ChoiceOutcome[]) => unknown, echoText: (index: number) => string, tokenizer: Parameters<typeof completionLogprobs>[0],
+): Promise<void> {
+  const offsets = requests.map((_, i) => echoText(i).length);
+  let sse: SseWriter | null = null;
+  const chunk = (index: number, text: string, logprobs: unknown, finishReason: string | null) =>
+    ({ ...base, choices: [{ index, text, logprobs, finish_reason: finishReason }] });
+  const run = new GenerationRun(deps.model().engine, requests, (index, event) => {
+    let lp: unknown = null;
+    if (event.logprobs && body.logprobs !== undefined && body.logprobs !== null) {
+      lp = completionLogprobs(tokenizer, event.logprobs, offsets[index]);
+    }
+    offsets[index] += event.text.length;
+    if (event.text || lp) sse?.send(chunk(index, event.text, lp, null));
+  }, (outcome) => sse?.send(chunk(outcome.index, '', null, outcome.finishReason)));
+  sse = new SseWriter(reply);
+  sse.onClose(() => run.cancel());
+  requests.forEach((_, i) => {
+    if (echoText(i)) sse!.send(chunk(i, echoText(i), null, null));
+  });
+  try {
+    const outcomes = await run.done;
+    if (body.stream_options?.include_usage) sse.send({ ...base, choices: [], usage: usage(outcomes) });
+  } catch (err) {
+    const e = err instanceof ApiError ? err : new ApiError('server_error', 'internal error');
+    sse.send(e.toJSON());
+  }
+  sse.end();
+}

@@ -1,0 +1,123 @@
+// Server configuration from flags (named as `vllm serve` names them where it has one) and environment variables.
+// A bad value fails at start-up and names the option.
+import { parseArgs } from 'node:util';
+import { DTYPES, type Dtype } from '../runtime/model-folder.ts';
+import { DEVICES, type Device } from '../runtime/execution-provider.ts';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Target model folder; undefined serves the built-in demo pair. */
+  target?: string;
+  /** Draft model folder, 'ngram', or 'none'. */
+  draft?: string;
+  dtype: Dtype;
+  draftDtype: Dtype;
+  device: Device;
+  threads: number;
+  numSpeculativeTokens: number;
+  adaptiveDraftLength: boolean;
+  maxBatch: number;
+  maxQueue: number;
+  maxModelLen?: number;
+  apiKey?: string;
+  servedModelName?: string;
+  /** /health and /metrics without the API key (load balancers and Prometheus usually have none). */
+  publicHealth: boolean;
+  publicMetrics: boolean;
+  bodyLimitBytes: number;
+  maxN: number;
+  maxStop: number;
+  maxPromptTokens?: number;
+  maxTokensPerRequest?: number;
+  shutdownTimeoutMs: number;
+  logLevel: string;
+}
+
+interface OptionSpec {
+  key: keyof ServerConfig;
+  env: string;
+  kind: 'string' | 'int' | 'bool' | 'dtype' | 'device';
+  help: string;
+}
+
+export const OPTIONS: Record<string, OptionSpec> = {
+  host: { key: 'host', env: 'HOST', kind: 'string', help: 'address to listen on (default 127.0.0.1)' },
+  port: { key: 'port', env: 'PORT', kind: 'int', help: 'port (default 8000)' },
+  target: { key: 'target', env: 'SPECSERVE_TARGET', kind: 'string', help: 'target model folder (default: the built-in demo pair)' },
+  draft: { key: 'draft', env: 'SPECSERVE_DRAFT', kind: 'string', help: 'draft model folder, "ngram", or "none"' },
+  dtype: { key: 'dtype', env: 'SPECSERVE_DTYPE', kind: 'dtype', help: 'target weights: fp32, fp16, int8, q8, q4 (default fp32)' },
+  'draft-dtype': { key: 'draftDtype', env: 'SPECSERVE_DRAFT_DTYPE', kind: 'dtype', help: 'draft weights (default fp32)' },
+  device: { key: 'device', env: 'SPECSERVE_DEVICE', kind: 'device', help: 'cpu, cuda, or auto (CUDA, else CPU) (default cpu)' },
+  threads: { key: 'threads', env: 'SPECSERVE_THREADS', kind: 'int', help: 'ONNX Runtime intra-op threads; 0 picks by model size (default 0)' },
+  'num-speculative-tokens': { key: 'numSpeculativeTokens', env: 'SPECSERVE_NUM_SPECULATIVE_TOKENS', kind: 'int', help: 'maximum draft length k (default 4)' },
+  'adaptive-draft-length': { key: 'adaptiveDraftLength', env: 'SPECSERVE_ADAPTIVE_DRAFT_LENGTH', kind: 'bool', help: 'adapt k per sequence to its acceptance (default true)' },
+  'max-batch': { key: 'maxBatch', env: 'SPECSERVE_MAX_BATCH', kind: 'int', help: 'sequences per batched step (vLLM: --max-num-seqs) (default 16)' },
+  'max-queue': { key: 'maxQueue', env: 'SPECSERVE_MAX_QUEUE', kind: 'int', help: 'waiting requests before 429 (default 256)' },
+  'max-model-len': { key: 'maxModelLen', env: 'SPECSERVE_MAX_MODEL_LEN', kind: 'int', help: 'context window (default: the model\'s)' },
+  'api-key': { key: 'apiKey', env: 'SPECSERVE_API_KEY', kind: 'string', help: 'require Authorization: Bearer KEY on /v1/*' },
+  'served-model-name': { key: 'servedModelName', env: 'SPECSERVE_SERVED_MODEL_NAME', kind: 'string', help: 'model name in the API (default: folder name)' },
+  'public-health': { key: 'publicHealth', env: 'SPECSERVE_PUBLIC_HEALTH', kind: 'bool', help: '/health without the API key (default true)' },
+  'public-metrics': { key: 'publicMetrics', env: 'SPECSERVE_PUBLIC_METRICS', kind: 'bool', help: '/metrics without the API key (default true)' },
+  'body-limit': { key: 'bodyLimitBytes', env: 'SPECSERVE_BODY_LIMIT', kind: 'int', help: 'request body limit in bytes (default 1048576)' },
+  'max-n': { key: 'maxN', env: 'SPECSERVE_MAX_N', kind: 'int', help: 'largest n (choices per prompt) (default 8)' },
+  'max-stop': { key: 'maxStop', env: 'SPECSERVE_MAX_STOP', kind: 'int', help: 'most stop strings per request (default 16)' },
+  'max-prompt-tokens': { key: 'maxPromptTokens', env: 'SPECSERVE_MAX_PROMPT_TOKENS', kind: 'int', help: 'longest prompt (default: max-model-len - 1)' },
+  'max-tokens-per-request': { key: 'maxTokensPerRequest', env: 'SPECSERVE_MAX_TOKENS_PER_REQUEST', kind: 'int', help: 'largest max_tokens (default: max-model-len)' },
+  'shutdown-timeout-ms': { key: 'shutdownTimeoutMs', env: 'SPECSERVE_SHUTDOWN_TIMEOUT_MS', kind: 'int', help: 'on SIGTERM, time for in-flight requests (default 30000)' },
+  'log-level': { key: 'logLevel', env: 'SPECSERVE_LOG_LEVEL', kind: 'string', help: 'pino level (default info)' },
+};
+
+export const DEFAULTS: ServerConfig = {
+  host: '127.0.0.1', port: 8000, dtype: 'fp32', draftDtype: 'fp32', device: 'cpu', threads: 0, numSpeculativeTokens: 4,
+  adaptiveDraftLength: true, maxBatch: 16, maxQueue: 256, publicHealth: true, publicMetrics: true, bodyLimitBytes: 1 << 20,
+  maxN: 8, maxStop: 16, shutdownTimeoutMs: 30_000, logLevel: 'info',
+};
+
+function convert(flag: string, spec: OptionSpec, raw: string): unknown {
+  const fail = (why: string) => new Error(`--${flag} (${spec.env}): ${why}, got "${raw}"`);
+  switch (spec.kind) {
+    case 'string':
+      if (raw === '') throw fail('must not be empty');
+      return raw;
+    case 'int': {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 0) throw fail('must be a non-negative integer');
+      return n;
+    }
+    case 'bool':
+      if (['true', '1', 'yes', ''].includes(raw)) return true;
+      if (['false', '0', 'no'].includes(raw)) return false;
+      throw fail('must be true or false');
+    case 'dtype':
+      if (!(DTYPES as string[]).includes(raw)) throw fail(`must be one of ${DTYPES.join(', ')}`);
+      return raw;
+    case 'device':
+      if (!(DEVICES as string[]).includes(raw)) throw fail(`must be one of ${DEVICES.join(', ')}`);
+      return raw;
+  }
+}
+
+export function parseServerConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const { values } = parseArgs({
+    args: argv,
+    options: Object.fromEntries(Object.entries(OPTIONS).map(([flag, s]) => [flag, { type: s.kind === 'bool' ? 'string' as const : 'string' as const }])),
+    strict: true,
+  });
+  const config: Record<string, unknown> = { ...DEFAULTS };
+  for (const [flag, spec] of Object.entries(OPTIONS)) {
+    const raw = (values as Record<string, string | undefined>)[flag] ?? env[spec.env];
+    if (raw !== undefined) config[spec.key] = convert(flag, spec, raw);
+  }
+  const c = config as unknown as ServerConfig;
+  if (c.port > 65535) throw new Error(`--port (PORT): must be at most 65535, got ${c.port}`);
+  if (c.maxBatch < 1) throw new Error('--max-batch (SPECSERVE_MAX_BATCH): must be at least 1');
+  if (c.numSpeculativeTokens > 16) throw new Error('--num-speculative-tokens (SPECSERVE_NUM_SPECULATIVE_TOKENS): must be at most 16');
+  if (c.maxN < 1) throw new Error('--max-n (SPECSERVE_MAX_N): must be at least 1');
+  return c;
+}
+
+export function usage(): string {
+  return 'specserve serve [options]\n' + Object.entries(OPTIONS)
+    .map(([flag, s]) => `  --${flag.padEnd(26)} ${s.help} [env ${s.env}]`).join('\n');
+}

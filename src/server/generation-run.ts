@@ -1,0 +1,72 @@
+// Submits every choice of one API request to the engine and gathers them; all or nothing on admission (a full
+// queue refuses the whole request with 429), one cancel for a client that goes away.
+import type { Engine } from '../speculative/engine.ts';
+import type { EngineEvent, GeneratedTokenLogprob, GenerationRequest, SequenceStats } from '../speculative/generation-request.ts';
+import type { FinishReason } from '../runtime/generation-output.ts';
+import { ApiError } from './errors.ts';
+
+export interface ChoiceOutcome {
+  index: number;
+  text: string;
+  tokens: number[];
+  finishReason: FinishReason;
+  logprobs: GeneratedTokenLogprob[];
+  stats: SequenceStats;
+}
+
+export type TokenEvent = Extract<EngineEvent, { type: 'token' }>;
+
+// Seconds a client should wait after a 429: one engine step drains the queue by up to max-batch requests.
+const RETRY_AFTER_SECONDS = '1';
+
+export class GenerationRun {
+  private readonly ids: string[] = [];
+  readonly done: Promise<ChoiceOutcome[]>;
+  private finished = false;
+
+  constructor(
+    private readonly engine: Engine,
+    requests: GenerationRequest[],
+    onToken?: (index: number, event: TokenEvent) => void,
+    onChoiceDone?: (outcome: ChoiceOutcome) => void,
+  ) {
+    const outcomes: Promise<ChoiceOutcome>[] = [];
+    for (let index = 0; index < requests.length; index++) {
+      const logprobs: GeneratedTokenLogprob[] = [];
+      let resolve!: (o: ChoiceOutcome) => void;
+      let reject!: (e: Error) => void;
+      outcomes.push(new Promise((res, rej) => ((resolve = res), (reject = rej))));
+      const id = engine.submit(requests[index], (event) => {
+        if (event.type === 'token') {
+          if (event.logprobs) logprobs.push(...event.logprobs);
+          onToken?.(index, event);
+        } else if (event.type === 'done') {
+          const outcome = { index, text: event.text, tokens: event.tokens, finishReason: event.finishReason, logprobs, stats: event.stats };
+          onChoiceDone?.(outcome);
+          resolve(outcome);
+        } else {
+          reject(new ApiError('server_error', `The engine failed while generating: ${event.error.message.split('\n')[0]}`));
+        }
+      });
+      if (id === null) {
+        this.cancel();
+        throw new ApiError('queue_full', 'The server is busy: the request queue is full. Retry shortly.', null, { 'retry-after': RETRY_AFTER_SECONDS });
+      }
+      this.ids.push(id);
+    }
+    this.done = Promise.all(outcomes).then(
+      (o) => ((this.finished = true), o),
+      (err) => {
+        this.cancel();
+        throw err;
+      },
+    );
+    this.done.catch(() => {}); // observed by the route; avoid an unhandled rejection if it has gone already
+  }
+
+  /** Stops every choice (client disconnect); their KV caches are freed at the next engine step. */
+  cancel(): void {
+    if (this.finished) return;
+    for (const id of this.ids) this.engine.cancel(id);
+  }
+}

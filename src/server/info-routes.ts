@@ -1,0 +1,31 @@
+// GET /v1/models, /health and /metrics.
+import type { FastifyInstance } from 'fastify';
+import { ApiError } from './errors.ts';
+import type { Metrics } from './metrics.ts';
+import type { ServedModel } from './served-model.ts';
+
+export function registerInfoRoutes(app: FastifyInstance, served: () => ServedModel | null, metrics: Metrics): void {
+  app.get('/v1/models', { schema: { summary: 'List models', tags: ['OpenAI'] } }, async () => {
+    const m = served();
+    if (!m) throw new ApiError('not_ready', 'models are still loading');
+    return {
+      object: 'list',
+      data: [{ id: m.name, object: 'model', created: m.created, owned_by: 'specserve', root: m.name, max_model_len: m.maxModelLen, ...m.description }],
+    };
+  });
+
+  app.get('/health', { schema: { summary: '200 once models are loaded, 503 before', tags: ['Operations'] } }, async (_req, reply) => {
+    if (!served()) throw new ApiError('not_ready', 'models are still loading');
+    reply.header('cache-control', 'no-store');
+    return { status: 'ok' };
+  });
+
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['Operations'] } }, async (_req, reply) => {
+    const m = served();
+    const text = await metrics.render({
+      running: m?.engine.numRunning ?? 0, waiting: m?.engine.numWaiting ?? 0, kvBytes: m?.engine.kvBytes ?? 0,
+    });
+    reply.header('content-type', metrics.contentType);
+    return text;
+  });
+}

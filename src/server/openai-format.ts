@@ -1,0 +1,143 @@
+// OpenAI wire format <-> the engine's GenerationRequest: parameter checks shared by completions and chat, and
+// the logprobs objects. Pure functions; the routes do the I/O.
+import type { SamplingParams } from '../runtime/sampling.ts';
+import type { TextTokenizer } from '../runtime/tokenizer.ts';
+import type { GeneratedTokenLogprob } from '../speculative/generation-request.ts';
+import { ApiError, badRequest } from './errors.ts';
+import type { ServerConfig } from './config.ts';
+import type { ServedModel } from './served-model.ts';
+
+export interface CommonBody {
+  model: string;
+  max_tokens?: number | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  top_k?: number | null;
+  min_p?: number | null;
+  n?: number | null;
+  stop?: string | string[] | null;
+  seed?: number | null;
+  stream?: boolean | null;
+  stream_options?: { include_usage?: boolean } | null;
+  ignore_eos?: boolean;
+  presence_penalty?: number | null;
+  frequency_penalty?: number | null;
+  logit_bias?: Record<string, number> | null;
+  speculative?: boolean | { num_tokens?: number };
+}
+
+export function checkModel(body: CommonBody, model: ServedModel): void {
+  if (body.model !== model.name) {
+    throw new ApiError('model_not_found', `The model \`${body.model}\` does not exist. This server serves \`${model.name}\`.`, 'model');
+  }
+}
+
+export function checkUnsupported(body: CommonBody & { best_of?: number | null; suffix?: string | null }): void {
+  const unsupported = (param: string, why: string) => new ApiError('unsupported_parameter', `${param} is not supported: ${why}`, param);
+  if (body.presence_penalty) throw unsupported('presence_penalty', 'only 0 is accepted');
+  if (body.frequency_penalty) throw unsupported('frequency_penalty', 'only 0 is accepted');
+  if (body.logit_bias && Object.keys(body.logit_bias).length > 0) throw unsupported('logit_bias', 'only an empty object is accepted');
+  if (body.best_of !== undefined && body.best_of !== null && body.best_of > 1) throw unsupported('best_of', 'only 1 is accepted');
+  if (body.suffix) throw unsupported('suffix', 'insertion is not available for these models');
+}
+
+export function samplingFrom(body: CommonBody): SamplingParams {
+  return {
+    temperature: body.temperature ?? 1,
+    topP: body.top_p ?? 1,
+    topK: body.top_k && body.top_k > 0 ? body.top_k : 0,
+    minP: body.min_p ?? 0,
+  };
+}
+
+export function stopList(body: CommonBody, config: ServerConfig): string[] {
+  const stop = body.stop === undefined || body.stop === null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop;
+  if (stop.length > config.maxStop) throw badRequest(`stop has ${stop.length} strings; at most ${config.maxStop} are allowed`, 'stop');
+  if (stop.some((s) => s.length === 0)) throw badRequest('stop strings must not be empty', 'stop');
+  return stop;
+}
+
+export function choicesPerPrompt(body: CommonBody, config: ServerConfig): number {
+  const n = body.n ?? 1;
+  if (n > config.maxN) throw badRequest(`n must be at most ${config.maxN}, got ${n}`, 'n');
+  return n;
+}
+
+export function speculativeTokens(body: CommonBody): number | undefined {
+  if (body.speculative === undefined || body.speculative === true) return undefined;
+  if (body.speculative === false) return 0;
+  return body.speculative.num_tokens;
+}
+
+/** max_tokens within the context window (vLLM's message), defaulting to `fallback` or the room left. */
+export function resolveMaxTokens(requested: number | null | undefined, fallback: number | undefined, promptTokens: number,
+  model: ServedModel, config: ServerConfig, param = 'max_tokens'): number {
+  const room = model.maxModelLen - promptTokens;
+  const limit = config.maxPromptTokens ?? model.maxModelLen - 1;
+  if (promptTokens > limit || room < 1) {
+    throw new ApiError('context_length_exceeded', `This model's maximum context length is ${model.maxModelLen} tokens. ` +
+      `However, your prompt has ${promptTokens} tokens` + (promptTokens > limit && room >= 1 ? ` (the limit for prompts is ${limit})` : '') +
+      '. Please reduce the length of the prompt.', 'prompt');
+  }
+  const maxTokens = requested ?? Math.min(fallback ?? room, room);
+  if (config.maxTokensPerRequest !== undefined && maxTokens > config.maxTokensPerRequest) {
+    throw badRequest(`${param} must be at most ${config.maxTokensPerRequest}, got ${maxTokens}`, param);
+  }
+  if (maxTokens > room) {
+    throw new ApiError('context_length_exceeded', `This model's maximum context length is ${model.maxModelLen} tokens. ` +
+      `However, you requested ${promptTokens + maxTokens} tokens (${promptTokens} in the prompt, ${maxTokens} in the completion). ` +
+      `Please reduce the length of the prompt or ${param}.`, param);
+  }
+  return maxTokens;
+}
+
+export function checkTokenIds(ids: number[], vocabSize: number, param: string): void {
+  const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= vocabSize);
+  if (bad !== undefined) throw badRequest(`token id ${bad} is outside the vocabulary [0, ${vocabSize})`, param);
+}
+
+/** A token's text as OpenAI shows it: the vocabulary piece with SentencePiece / byte-level space marks undone. */
+export function tokenText(tokenizer: TextTokenizer, id: number): string {
+  const piece = tokenizer.idToToken(id) ?? '';
+  return piece.replaceAll('\u2581', ' ').replaceAll('\u0120', ' ').replaceAll('\u010a', '\n');
+}
+
+export function completionLogprobs(tokenizer: TextTokenizer, logprobs: GeneratedTokenLogprob[], startOffset: number) {
+  const tokens = logprobs.map((l) => tokenText(tokenizer, l.id));
+  const offsets: number[] = [];
+  let offset = startOffset;
+  for (const t of tokens) {
+    offsets.push(offset);
+    offset += t.length;
+  }
+  return {
+    tokens,
+    token_logprobs: logprobs.map((l) => l.logprob),
+    top_logprobs: logprobs.map((l) => Object.fromEntries(l.top.map((t) => [tokenText(tokenizer, t.id), t.logprob]))),
+    text_offset: offsets,
+  };
+}
+
+export function chatLogprobs(tokenizer: TextTokenizer, logprobs: GeneratedTokenLogprob[]) {
+  const entry = (id: number, logprob: number) => {
+    const token = tokenText(tokenizer, id);
+    return { token, logprob, bytes: Array.from(Buffer.from(token, 'utf8')) };
+  };
+  return { content: logprobs.map((l) => ({ ...entry(l.id, l.logprob), top_logprobs: l.top.map((t) => entry(t.id, t.logprob)) })) };
+}
+
+export interface UsageCounts {
+  promptTokens: number;
+  completionTokens: number;
+  accepted: number;
+  rejected: number;
+}
+
+export function usageObject(u: UsageCounts) {
+  return {
+    prompt_tokens: u.promptTokens,
+    completion_tokens: u.completionTokens,
+    total_tokens: u.promptTokens + u.completionTokens,
+    completion_tokens_details: { accepted_prediction_tokens: u.accepted, rejected_prediction_tokens: u.rejected },
+  };
+}

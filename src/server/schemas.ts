@@ -1,0 +1,97 @@
+// JSON Schemas of the OpenAI request bodies (validated by Fastify's Ajv, published by @fastify/swagger).
+// Unknown fields are rejected, as OpenAI does ("Unrecognized request argument").
+
+const tokenIds = { type: 'array', items: { type: 'integer' }, minItems: 1 } as const;
+
+const samplingFields = {
+  model: { type: 'string', description: 'Served model name (see GET /v1/models).' },
+  max_tokens: { type: ['integer', 'null'], minimum: 1 },
+  temperature: { type: ['number', 'null'], minimum: 0, maximum: 2 },
+  top_p: { type: ['number', 'null'], exclusiveMinimum: 0, maximum: 1 },
+  top_k: { type: ['integer', 'null'], minimum: -1, description: 'Extension (vLLM): keep the k most likely tokens; -1 or 0 disables.' },
+  min_p: { type: ['number', 'null'], minimum: 0, maximum: 1, description: 'Extension (vLLM).' },
+  n: { type: ['integer', 'null'], minimum: 1 },
+  stop: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string', minLength: 1 } }, { type: 'null' }] },
+  seed: { type: ['integer', 'null'] },
+  stream: { type: ['boolean', 'null'] },
+  stream_options: {
+    anyOf: [{ type: 'object', properties: { include_usage: { type: 'boolean' } }, additionalProperties: false }, { type: 'null' }],
+  },
+  user: { type: 'string' },
+  ignore_eos: { type: 'boolean', description: 'Extension (vLLM).' },
+  presence_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2 },
+  frequency_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2 },
+  logit_bias: { type: ['object', 'null'] },
+  speculative: {
+    description: 'Extension: false disables speculative decoding for this request; { num_tokens } sets the draft length.',
+    anyOf: [
+      { type: 'boolean' },
+      { type: 'object', properties: { num_tokens: { type: 'integer', minimum: 0, maximum: 16 } }, additionalProperties: false },
+    ],
+  },
+} as const;
+
+export const completionBodySchema = {
+  type: 'object',
+  required: ['model', 'prompt'],
+  additionalProperties: false,
+  properties: {
+    ...samplingFields,
+    prompt: {
+      anyOf: [
+        { type: 'string' },
+        { type: 'array', items: { type: 'string' }, minItems: 1 },
+        tokenIds,
+        { type: 'array', items: tokenIds, minItems: 1 },
+      ],
+    },
+    logprobs: { type: ['integer', 'null'], minimum: 0, maximum: 20 },
+    echo: { type: ['boolean', 'null'] },
+    best_of: { type: ['integer', 'null'], minimum: 1 },
+    suffix: { type: ['string', 'null'] },
+  },
+} as const;
+
+const contentPart = { type: 'object', required: ['type'], properties: { type: { const: 'text' }, text: { type: 'string' } } } as const;
+const messageContent = { anyOf: [{ type: 'string' }, { type: 'array', items: contentPart }, { type: 'null' }] } as const;
+
+export const chatBodySchema = {
+  type: 'object',
+  required: ['model', 'messages'],
+  additionalProperties: false,
+  properties: {
+    ...samplingFields,
+    messages: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        required: ['role'],
+        properties: {
+          role: { enum: ['system', 'developer', 'user', 'assistant', 'tool'] },
+          content: messageContent,
+          name: { type: 'string' },
+        },
+      },
+    },
+    max_completion_tokens: { type: ['integer', 'null'], minimum: 1 },
+    logprobs: { type: ['boolean', 'null'] },
+    top_logprobs: { type: ['integer', 'null'], minimum: 0, maximum: 20 },
+    prediction: {
+      anyOf: [
+        { type: 'object', required: ['type', 'content'], properties: { type: { const: 'content' }, content: messageContent }, additionalProperties: false },
+        { type: 'null' },
+      ],
+    },
+  },
+} as const;
+
+export const errorSchema = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: { message: { type: 'string' }, type: { type: 'string' }, param: { type: ['string', 'null'] }, code: { type: ['string', 'null'] } },
+    },
+  },
+} as const;

@@ -1,0 +1,56 @@
+// `specserve serve`: listen first (so /health answers 503 while loading, as vLLM does), load the models, serve;
+// on SIGTERM stop accepting, let in-flight requests finish within the deadline, then exit 0.
+import { parseServerConfig, usage } from './config.ts';
+import { Metrics } from './metrics.ts';
+import { buildApp, loadServedModel } from './app.ts';
+import type { ServedModel } from './served-model.ts';
+
+export async function serve(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(usage());
+    return 0;
+  }
+  let config;
+  try {
+    config = parseServerConfig(argv);
+  } catch (err) {
+    console.error(`specserve serve: ${(err as Error).message}`);
+    return 2;
+  }
+  const metrics = new Metrics();
+  let served: ServedModel | null = null;
+  const app = await buildApp({ config, metrics, served: () => served, logger: { level: config.logLevel } });
+  const log = (m: string) => app.log.info(m);
+  await app.listen({ host: config.host, port: config.port });
+  try {
+    served = await loadServedModel(config, metrics, log);
+  } catch (err) {
+    app.log.error(`could not load models: ${(err as Error).message}`);
+    await app.close();
+    return 1;
+  }
+  log('ready');
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log(`${signal}: no new connections; finishing in-flight requests (deadline ${config.shutdownTimeoutMs} ms)`);
+      const deadline = setTimeout(() => {
+        app.log.warn('shutdown deadline passed: failing the requests still running');
+        served?.engine.abortAll(new Error('the server is shutting down'));
+      }, config.shutdownTimeoutMs);
+      try {
+        await app.close();
+        await served?.engine.close();
+      } finally {
+        clearTimeout(deadline);
+      }
+      log('stopped');
+      resolve(0);
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+  });
+}

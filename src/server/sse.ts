@@ -1,0 +1,33 @@
+// Server-sent events as OpenAI streams them: `data: {json}\n\n` chunks, then `data: [DONE]`.
+import type { FastifyReply } from 'fastify';
+
+export class SseWriter {
+  private closed = false;
+
+  constructor(private readonly reply: FastifyReply) {
+    reply.hijack();
+    reply.raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    reply.raw.on('close', () => (this.closed = true));
+  }
+
+  get isClosed(): boolean {
+    return this.closed || this.reply.raw.destroyed;
+  }
+
+  send(data: unknown): void {
+    if (!this.isClosed) this.reply.raw.write(`data: ${JSON.stringify(data)}\n\n`);
+  }
+
+  end(): void {
+    if (!this.isClosed) this.reply.raw.end('data: [DONE]\n\n');
+  }
+
+  onClose(listener: () => void): void {
+    this.reply.raw.on('close', listener);
+  }
+}

@@ -11,6 +11,7 @@ export class TextTokenizer {
     /** Identifies the vocabulary (token strings and ids): drafts must match their target's. */
     readonly vocabFingerprint: string,
     readonly vocabSize: number,
+    private readonly pieces: string[],
   ) {}
 
   static load(dir: string): TextTokenizer {
@@ -22,7 +23,9 @@ export class TextTokenizer {
     const tokenizer = new Tokenizer(json, config);
     const vocab = [...tokenizer.get_vocab(true).entries()].sort((a, b) => a[1] - b[1]);
     const fingerprint = createHash('sha256').update(JSON.stringify(vocab)).digest('hex').slice(0, 16);
-    return new TextTokenizer(tokenizer, config, fingerprint, vocab.length);
+    const pieces: string[] = [];
+    for (const [piece, id] of vocab) pieces[id] = piece;
+    return new TextTokenizer(tokenizer, config, fingerprint, vocab.length, pieces);
   }
 
   get chatTemplate(): string | undefined {
@@ -45,7 +48,8 @@ export class TextTokenizer {
     return this.tokenizer.decode(ids, { skip_special_tokens: skipSpecialTokens });
   }
 
+  /** The vocabulary piece of a token id (e.g. "▁upon", "<0x0A>"). */
   idToToken(id: number): string | undefined {
-    return this.tokenizer.model?.convert_ids_to_tokens([id])[0];
+    return this.pieces[id];
   }
 }

@@ -24,6 +24,15 @@ import type { ServedModel } from './served-model.ts';
 
 const VERSION = '0.1.0';
 
+const ANY_OF_SHAPES: Record<string, string> = {
+  prompt: 'a string, an array of strings, an array of token ids, or an array of arrays of token ids',
+  stop: 'a string, an array of non-empty strings, or null',
+  speculative: 'false, true, or an object { num_tokens: integer 0..16 }',
+  content: 'a string, an array of text parts, or null',
+  stream_options: 'an object { include_usage: boolean } or null',
+  prediction: 'an object { type: "content", content } or null',
+};
+
 export interface AppOptions {
   config: ServerConfig;
   metrics: Metrics;
@@ -39,7 +48,13 @@ function digest(s: string): Buffer {
 function toApiError(err: FastifyError): ApiError {
   if (err instanceof ApiError) return err;
   if (err.validation && err.validation.length > 0) {
-    const v = err.validation[0];
+    // For a field with several accepted shapes, Ajv reports each branch's failure, then the anyOf: name the shapes.
+    const v = err.validation.find((e) => e.keyword === 'anyOf') ?? err.validation[0];
+    if (v.keyword === 'anyOf') {
+      const path = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
+      const shapes = ANY_OF_SHAPES[path.split('.').pop() ?? ''] ?? 'one of the accepted shapes';
+      return badRequest(`'${path}' must be ${shapes}`, path.split('.')[0] || null);
+    }
     const params = v.params as { missingProperty?: string; additionalProperty?: string };
     const path = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
     if (params.missingProperty) return badRequest(`'${params.missingProperty}' is a required property`, params.missingProperty);
@@ -64,6 +79,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
   });
 
+  // Only JSON is accepted (OpenAI's API is JSON-only): other media types get 415, not a confusing schema error.
+  app.removeContentTypeParser('text/plain');
   // JSON bodies must be valid UTF-8 (JSON.parse alone would turn bad bytes into U+FFFD silently).
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
@@ -110,7 +127,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
 
   await app.register(swagger, {
     openapi: {
-      openapi: '3.0.3',
+      openapi: '3.1.0',
       info: { title: 'specserve', description: 'OpenAI-compatible LLM server with speculative decoding on ONNX Runtime', version: VERSION },
       components: config.apiKey ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},
     },

@@ -1,0 +1,38 @@
+// Temperature 0: the speculative path's text equals "speculative": false, over many prompts and under concurrency,
+// for the distilled draft and for n-gram lookup.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { post, startServer, type TestServer } from '../../helpers/test-server.ts';
+import { storiesDraftModel, storiesModel } from '../../helpers/model-fixtures.ts';
+import { sharedModelsAvailable } from '../../helpers/shared-models.ts';
+
+const PROMPTS = ['Once upon a time', 'Tom was sad because', 'The cat and the dog', 'Lily wanted to', 'One day, the sun',
+  'Sam had a red ball.', 'The bird sang', 'Mom and Dad', 'There was a big tree', 'Ben liked to eat', 'The girl smiled and',
+  'It was a rainy day.', 'A little fish', 'The king said', 'Max ran to the park', 'She found a box'];
+
+describe.skipIf(!sharedModelsAvailable('speculative vs plain through HTTP'))('greedy speculative text equals plain text over HTTP', () => {
+  const servers: Record<string, TestServer> = {};
+  beforeAll(async () => {
+    const target = storiesModel();
+    servers.draft = await startServer({ target, draft: storiesDraftModel(), numSpeculativeTokens: 4, maxBatch: 8 });
+    servers.ngram = await startServer({ target, draft: 'ngram', numSpeculativeTokens: 3, maxBatch: 8 });
+  });
+  afterAll(async () => {
+    for (const s of Object.values(servers)) await s.close();
+  });
+
+  it.each(['draft', 'ngram'])('%s: 16 prompts, all sent at once, speculative and plain interleaved', async (name) => {
+    const s = servers[name];
+    const ask = (prompt: string, speculative: boolean) =>
+      post(`${s.url}/v1/completions`, { model: 'stories260K', prompt, max_tokens: 48, temperature: 0, speculative });
+    const results = await Promise.all(PROMPTS.flatMap((p) => [ask(p, true), ask(p, false)]));
+    for (let i = 0; i < PROMPTS.length; i++) {
+      const [spec, plain] = [results[2 * i], results[2 * i + 1]];
+      expect(spec.status).toBe(200);
+      expect(plain.status).toBe(200);
+      expect(spec.json.choices[0].text).toBe(plain.json.choices[0].text);
+      expect(plain.json.usage.completion_tokens_details.accepted_prediction_tokens).toBe(0);
+    }
+    const accepted = results.filter((_, i) => i % 2 === 0).reduce((a, r) => a + r.json.usage.completion_tokens_details.accepted_prediction_tokens, 0);
+    expect(accepted).toBeGreaterThan(0);
+  });
+});

@@ -41,11 +41,14 @@ export async function serve(argv: string[]): Promise<number> {
         app.log.warn('shutdown deadline passed: failing the requests still running');
         served?.engine.abortAll(new Error('the server is shutting down'));
       }, config.shutdownTimeoutMs);
+      // Keep-alive connections that go idle after their last response would hold app.close() open: sweep them.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
       try {
         await app.close();
         await served?.engine.close();
       } finally {
         clearTimeout(deadline);
+        clearInterval(sweep);
       }
       log('stopped');
       resolve(0);

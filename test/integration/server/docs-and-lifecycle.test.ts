@@ -36,7 +36,7 @@ describe('docs and lifecycle', () => {
     for (const stream of [true, false]) {
       const controller = new AbortController();
       const pending = fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' },
-        body: body(stream), signal: controller.signal }).then((r) => (stream ? r.body?.getReader().read() : r.text())).catch(() => null);
+        body: body(stream), signal: controller.signal }).then(async (r): Promise<unknown> => (stream ? r.body?.getReader().read() : r.text())).catch(() => null);
       await waitFor(() => server.served.engine.numRunning === 1);
       controller.abort();
       await pending;

@@ -1,0 +1,36 @@
+// SIGTERM on the real `specserve serve` process: in-flight requests complete, new connections are refused, exit 0.
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { tinyModel } from '../../helpers/model-fixtures.ts';
+
+const BIN = resolve(import.meta.dirname, '../../../bin/specserve.js');
+
+describe('SIGTERM', () => {
+  it('finishes in-flight requests, refuses new ones, and exits 0', async () => {
+    const target = tinyModel({ maxPositionEmbeddings: 1024 });
+    const child = spawn(process.execPath, [BIN, 'serve', '--target', target, '--draft', 'ngram', '--port', '0', '--log-level', 'info'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    const port = await new Promise<number>((res, rej) => {
+      child.stdout.on('data', (d: Buffer) => {
+        log += d.toString();
+        const m = log.match(/listening at http:\/\/127\.0\.0\.1:(\d+)/);
+        if (m && log.includes('"ready"')) res(Number(m[1]));
+      });
+      child.on('exit', () => rej(new Error(`server exited early: ${log}`)));
+    });
+    const url = `http://127.0.0.1:${port}/v1/completions`;
+    const body = JSON.stringify({ model: 'model', prompt: 'a b c', max_tokens: 600, ignore_eos: true });
+    const inFlight = fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.json());
+    await new Promise((r) => setTimeout(r, 150)); // the request is running
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    child.kill('SIGTERM');
+    const result = await inFlight;
+    expect(result.choices[0].finish_reason).toBe('length');
+    expect(result.usage.completion_tokens).toBe(600);
+    await expect(fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).rejects.toThrow();
+    expect(await exited).toBe(0);
+    expect(log).toMatch(/SIGTERM: no new connections/);
+  }, 60_000);
+});

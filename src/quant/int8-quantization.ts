@@ -1,5 +1,6 @@
 // INT8 variant: symmetric per-output-channel int8 weights on every MatMul whose B is a float32 initializer, and
-// activations quantized dynamically per token (per row), then MatMulInteger (int8 x int8 -> int32) and a rescale.
+// activations quantized dynamically per token (per row, symmetric, stored as uint8 around 128), then MatMulInteger
+// (u8 x s8 -> int32) and a rescale.
 // Per-token, not per-tensor as onnxruntime's quantize_dynamic does with DynamicQuantizeLinear: a per-tensor scale
 // depends on every other row of the batch, so a sequence's logits would change with what it is batched with and
 // speculative verification (k+1 rows) would disagree with plain decoding (1 row). Per row, integer GEMM is exact
@@ -34,6 +35,14 @@ export function quantizeToInt8(model: ModelProto): ModelProto {
   const nodes: Graph['node'] = [];
   const quantizedInputs = new Map<string, [string, string]>();
   const constants = new Map<string, string>();
+  let zeroPointName = '';
+  const activationZeroPoint = (): string => {
+    if (!zeroPointName) {
+      zeroPointName = 'int8_const_activation_zero_point';
+      added.push(makeTensor(zeroPointName, DataType.UINT8, [], Uint8Array.of(128)));
+    }
+    return zeroPointName;
+  };
   const constant = (name: string, value: number): string => {
     const full = `int8_const_${name}`;
     if (!constants.has(full)) {
@@ -73,14 +82,16 @@ export function quantizeToInt8(model: ModelProto): ModelProto {
       nodes.push(node('Div', [`${a}_absmax_safe`, constant('int8_max', 127)], [scale]));
       nodes.push(node('Div', [a, scale], [`${a}_scaled`]));
       nodes.push(node('Round', [`${a}_scaled`], [`${a}_rounded`]));
-      nodes.push(node('Clip', [`${a}_rounded`, constant('int8_min', -127), constant('int8_max', 127)], [`${a}_clipped`]));
+      // Shift to uint8 around a zero point of 128: MLAS's fast integer GEMM kernels are u8 x s8.
+      nodes.push(node('Add', [`${a}_rounded`, constant('zero_point', 128)], [`${a}_shifted`]));
+      nodes.push(node('Clip', [`${a}_shifted`, constant('u8_min', 1), constant('u8_max', 255)], [`${a}_clipped`]));
       const quantized = `${a}_quantized`;
-      nodes.push(node('Cast', [`${a}_clipped`], [quantized], [{ name: 'to', type: 2, i: DataType.INT8 }]));
+      nodes.push(node('Cast', [`${a}_clipped`], [quantized], [{ name: 'to', type: 2, i: DataType.UINT8 }]));
       aq = [quantized, scale];
       quantizedInputs.set(a, aq);
     }
     const acc = `${base}_int32`;
-    nodes.push(node('MatMulInteger', [aq[0], `${base}_quantized`], [acc]));
+    nodes.push(node('MatMulInteger', [aq[0], `${base}_quantized`, activationZeroPoint()], [acc]));
     const accF = `${base}_int32_float`;
     nodes.push(node('Cast', [acc], [accF], [{ name: 'to', type: 2, i: DataType.FLOAT }]));
     const scaled = `${base}_rescaled_a`;

@@ -153,7 +153,8 @@ export async function loadServedModel(config: ServerConfig, metrics: Metrics, lo
   const demo = config.target ? null : ensureDemoPair(log);
   const targetDir = config.target ?? demo!.target;
   const draftSpec = config.draft ?? demo?.draft ?? 'ngram';
-  const target = await Decoder.open(targetDir, { dtype: config.dtype, device: config.device, threads: config.threads, log });
+  const loneModel = draftSpec === 'none' || draftSpec === 'ngram';
+  const target = await Decoder.open(targetDir, { dtype: config.dtype, device: config.device, threads: config.threads, log, allowSpinning: loneModel });
   const tokenizer = TextTokenizer.load(targetDir);
   const modelLimit = target.folder.maxPositions;
   if (config.maxModelLen !== undefined && config.maxModelLen > modelLimit) {

@@ -1,0 +1,78 @@
+// npm run bench:spec -- speculative decoding on stories260K with each proposer, k and temperature, against plain
+// decoding measured in the same process; then the cost side on a bench-size random target with its early-exit draft.
+import { Decoder } from '../src/runtime/decoder.ts';
+import { TextTokenizer } from '../src/runtime/tokenizer.ts';
+import { Engine } from '../src/speculative/engine.ts';
+import { DraftModelProposer } from '../src/speculative/draft-model-proposer.ts';
+import { NgramProposer } from '../src/speculative/ngram-proposer.ts';
+import type { Proposer } from '../src/speculative/proposer.ts';
+import { earlyExit, fmt, machine, randomBench, run, stories, storiesDraft } from './lib.ts';
+
+const PROMPTS = ['Once upon a time', 'Tom and Sue went to the park', 'The little dog', 'Lily saw a big red ball. She', 'One day, a boy named Tim'];
+
+interface Row { proposer: string; k: string; temperature: number; tau: number; acceptance: number; tokensPerSecond: number; speedup: number }
+
+async function measure(target: Decoder, tokenizer: TextTokenizer, proposer: Proposer | null, k: number, adaptive: boolean,
+  temperature: number, maxTokens: number, prompts: string[]) {
+  const engine = new Engine({ target, tokenizer, proposer, numSpeculativeTokens: k, adaptiveDraftLength: adaptive, maxBatch: 1, maxQueue: 8 });
+  let tokens = 0;
+  let drafted = 0;
+  let accepted = 0;
+  let passes = 0;
+  const started = performance.now();
+  for (const [i, p] of prompts.entries()) {
+    const r = await run(engine, { promptIds: tokenizer.encode(p), maxTokens, stop: [], seed: i, ignoreEos: true,
+      sampling: { temperature, topK: 0, topP: 1, minP: 0 } });
+    tokens += r.tokens.length;
+    drafted += r.stats.numDrafted;
+    accepted += r.stats.numAccepted;
+    passes += r.stats.numTargetPasses - 1; // the prefill pass is not a decode pass
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await engine.close();
+  return { tokensPerSecond: tokens / seconds, tau: (tokens - prompts.length) / passes, acceptance: drafted ? accepted / drafted : 0 };
+}
+
+async function table(title: string, target: Decoder, plainTarget: Decoder, tokenizer: TextTokenizer, proposers: Record<string, Proposer>,
+  temperatures: number[], ks: number[], maxTokens: number, prompts: string[]) {
+  console.log(`\n### ${title}\n`);
+  console.log('| proposer | k | temperature | tokens per target pass | draft acceptance | tokens/s | vs plain |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const temperature of temperatures) {
+    await measure(plainTarget, tokenizer, null, 0, false, temperature, 16, prompts.slice(0, 1)); // warm-up
+    const plain = await measure(plainTarget, tokenizer, null, 0, false, temperature, maxTokens, prompts);
+    console.log(`| plain | 0 | ${temperature} | 1.00 | - | ${fmt(plain.tokensPerSecond, 0)} | 1.00x |`);
+    for (const [name, proposer] of Object.entries(proposers)) {
+      for (const k of [...ks, -1]) {
+        const adaptive = k === -1;
+        const r = await measure(target, tokenizer, proposer, adaptive ? Math.max(...ks) : k, adaptive, temperature, maxTokens, prompts);
+        console.log(`| ${name} | ${adaptive ? `adaptive <= ${Math.max(...ks)}` : k} | ${temperature} | ${fmt(r.tau, 2)} | ` +
+          `${fmt(r.acceptance * 100, 0)}% | ${fmt(r.tokensPerSecond, 0)} | ${fmt(r.tokensPerSecond / plain.tokensPerSecond, 2)}x |`);
+      }
+    }
+  }
+}
+
+console.log(`## bench:spec (${machine()})`);
+console.log('Single stream (batch 1), engine only (no HTTP), 1 ONNX Runtime thread per model for stories260K.');
+{
+  const dir = stories();
+  const target = await Decoder.open(dir, { threads: 1 });
+  const tokenizer = TextTokenizer.load(dir);
+  const draft = await Decoder.open(storiesDraft(), { threads: 1 });
+  const exit2 = await Decoder.open(earlyExit(dir, 2), { threads: 1 });
+  await table('stories260K (5 layers) — 5 prompts x 200 tokens', target, target, tokenizer,
+    { 'distilled draft (1 layer)': new DraftModelProposer(draft), 'early-exit (2 layers)': new DraftModelProposer(exit2), ngram: new NgramProposer() },
+    [0, 0.8], [1, 2, 4, 8], 200, PROMPTS);
+}
+{
+  const preset = process.env.SPEC_BENCH_PRESET ?? 'bench-100m';
+  const dir = randomBench(preset);
+  const target = await Decoder.open(dir);
+  // Plain decoding measured on its best setting: a lone model whose idle threads may spin.
+  const plainTarget = await Decoder.open(dir, { allowSpinning: true });
+  const tokenizer = TextTokenizer.load(dir);
+  const exit = await Decoder.open(earlyExit(dir, 2));
+  await table(`${preset} random target (cost side; random weights, so acceptance says little) — 2 prompts x 48 tokens`, target, plainTarget, tokenizer,
+    { 'early-exit (2 layers)': new DraftModelProposer(exit) }, [0], [1, 2, 4], 48, ['hello world', 'the quick brown fox']);
+}

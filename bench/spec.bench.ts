@@ -69,10 +69,8 @@ console.log('Single stream (batch 1), engine only (no HTTP), 1 ONNX Runtime thre
   const preset = process.env.SPEC_BENCH_PRESET ?? 'bench-100m';
   const dir = randomBench(preset);
   const target = await Decoder.open(dir);
-  // Plain decoding measured on its best setting: a lone model whose idle threads may spin.
-  const plainTarget = await Decoder.open(dir, { allowSpinning: true });
   const tokenizer = TextTokenizer.load(dir);
-  const exit = await Decoder.open(earlyExit(dir, 2));
-  await table(`${preset} random target (cost side; random weights, so acceptance says little) — 2 prompts x 48 tokens`, target, plainTarget, tokenizer,
+  const exit = await Decoder.open(earlyExit(dir, 2), { threads: 1 }); // as the server runs drafts (--draft-threads 1)
+  await table(`${preset} random target (cost side; random weights, so acceptance says little) — 2 prompts x 48 tokens`, target, target, tokenizer,
     { 'early-exit (2 layers)': new DraftModelProposer(exit) }, [0], [1, 2, 4], 48, ['hello world', 'the quick brown fox']);
 }

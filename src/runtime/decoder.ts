@@ -18,8 +18,6 @@ export interface DecoderOptions {
   dtype?: Dtype;
   device?: Device;
   threads?: number;
-  /** See SessionOptions.allowSpinning: worth it only when this is the only model running in the process. */
-  allowSpinning?: boolean;
   log?: (message: string) => void;
 }
 
@@ -71,7 +69,7 @@ export class Decoder {
   static async open(dir: string, o: DecoderOptions = {}): Promise<Decoder> {
     const folder = openModelFolder(dir, o.dtype ?? 'fp32');
     const { session, device } = await createSession(folder.modelPath, statSync(folder.modelPath).size,
-      { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log, allowSpinning: o.allowSpinning });
+      { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log });
     try {
       return new Decoder(folder, session, device);
     } catch (err) {

@@ -10,8 +10,6 @@ export interface SessionOptions {
   /** Intra-op threads; 0 picks a default from the model size. */
   threads: number;
   log?: (message: string) => void;
-  /** Let idle intra-op threads spin (lower latency for a lone model; harmful when models take turns). */
-  allowSpinning?: boolean;
 }
 
 // Small models are dominated by per-op overhead, where a second thread only adds synchronisation (measured on
@@ -28,9 +26,6 @@ export async function createSession(modelPath: string | Uint8Array, modelBytes: 
     intraOpNumThreads: o.threads > 0 ? o.threads : defaultThreads(modelBytes, (await import('node:os')).availableParallelism()),
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
-    // Intra-op threads spin-wait after each run by default. With a draft and a target alternating on two cores,
-    // the idle pool's spinning steals the other model's cores (measured: verify 2.2x slower, draft 1.7x).
-    extra: { session: { intra_op: { allow_spinning: o.allowSpinning ? '1' : '0' } } },
   };
   const create = (ep: 'cpu' | 'cuda', quiet = false) =>
     typeof modelPath === 'string'

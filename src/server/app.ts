@@ -5,18 +5,14 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { basename } from 'node:path';
-import { Decoder } from '../runtime/decoder.ts';
 import { TextTokenizer } from '../runtime/tokenizer.ts';
-import { Engine } from '../speculative/engine.ts';
-import { DraftModelProposer } from '../speculative/draft-model-proposer.ts';
-import { NgramProposer } from '../speculative/ngram-proposer.ts';
-import { PredictionProposer } from '../speculative/prediction-proposer.ts';
-import type { Proposer } from '../speculative/proposer.ts';
+import type { EngineHooks } from '../speculative/engine.ts';
 import type { ServerConfig } from './config.ts';
 import { ApiError, badRequest } from './errors.ts';
 import { Metrics } from './metrics.ts';
 import { chatRenderer } from './chat-template.ts';
-import { ensureDemoPair } from './demo-models.ts';
+import { openEngine } from './model-loading.ts';
+import { RemoteEngine } from './remote-engine.ts';
 import { registerCompletions } from './completions-route.ts';
 import { registerChat } from './chat-route.ts';
 import { registerInfoRoutes } from './info-routes.ts';
@@ -148,58 +144,25 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   return app;
 }
 
-/** Opens target and draft, checks they belong together, and wires the proposers into the engine. */
+/** Loads the models in the engine's thread and describes them to the HTTP layer. */
 export async function loadServedModel(config: ServerConfig, metrics: Metrics, log: (m: string) => void): Promise<ServedModel> {
-  const demo = config.target ? null : ensureDemoPair(log);
-  const targetDir = config.target ?? demo!.target;
-  const draftSpec = config.draft ?? demo?.draft ?? 'ngram';
-  const loneModel = draftSpec === 'none' || draftSpec === 'ngram';
-  const target = await Decoder.open(targetDir, { dtype: config.dtype, device: config.device, threads: config.threads, log, allowSpinning: loneModel });
-  const tokenizer = TextTokenizer.load(targetDir);
-  const modelLimit = target.folder.maxPositions;
-  if (config.maxModelLen !== undefined && config.maxModelLen > modelLimit) {
-    throw new Error(`--max-model-len ${config.maxModelLen} exceeds the target's context window of ${modelLimit}`);
-  }
-  const maxModelLen = config.maxModelLen ?? modelLimit;
-
-  let proposer: Proposer | null = null;
-  let draftDevice = '';
-  if (draftSpec === 'ngram') proposer = new NgramProposer();
-  else if (draftSpec !== 'none') {
-    const draftTokenizer = TextTokenizer.load(draftSpec);
-    if (draftTokenizer.vocabFingerprint !== tokenizer.vocabFingerprint) {
-      throw new Error(`--draft ${draftSpec}: its tokenizer differs from the target's (${targetDir}); a draft must share the ` +
-        "target's vocabulary token for token");
-    }
-    const draft = await Decoder.open(draftSpec, { dtype: config.draftDtype, device: config.device, threads: config.threads, log });
-    if (draft.vocabSize !== target.vocabSize) {
-      await draft.close();
-      throw new Error(`--draft ${draftSpec}: vocabulary size ${draft.vocabSize} differs from the target's ${target.vocabSize}`);
-    }
-    draftDevice = draft.device;
-    proposer = new DraftModelProposer(draft);
-  }
-
-  const name = config.servedModelName ?? basename(targetDir);
-  const engine = new Engine({
-    target, tokenizer, proposer, predictionProposer: new PredictionProposer(),
-    numSpeculativeTokens: config.numSpeculativeTokens, adaptiveDraftLength: config.adaptiveDraftLength,
-    maxBatch: config.maxBatch, maxQueue: config.maxQueue, maxModelLen,
-    hooks: {
-      onForward: (phase, seconds, batch) => metrics.onForward(phase, seconds, batch),
-      onVerify: (drafted, accepted) => metrics.onVerify(drafted, accepted),
-      onTokens: (n, seconds) => metrics.onTokens(n, seconds),
-      onFinish: (seq) => metrics.onFinish(seq.stats, seq.output.finishReason ?? 'length', (performance.now() - seq.submittedAt) / 1000),
-    },
-  });
-  metrics.modelInfo.set({ model: name, role: 'target', dtype: config.dtype, device: target.device }, 1);
-  if (draftDevice) metrics.modelInfo.set({ model: basename(draftSpec), role: 'draft', dtype: config.draftDtype, device: draftDevice }, 1);
-  log(`serving ${name} (${config.dtype}, ${target.device}) with proposer ${proposer?.name ?? 'none'}${draftDevice ? ` (${draftSpec})` : ''}, ` +
-    `k <= ${config.numSpeculativeTokens}${config.adaptiveDraftLength ? ' adaptive' : ''}, max batch ${config.maxBatch}, context ${maxModelLen}`);
+  const hooks: EngineHooks = {
+    onForward: (phase, seconds, batch) => metrics.onForward(phase, seconds, batch),
+    onVerify: (drafted, accepted) => metrics.onVerify(drafted, accepted),
+    onTokens: (n, seconds) => metrics.onTokens(n, seconds),
+    onFinish: (stats, finishReason, totalSeconds) => metrics.onFinish(stats, finishReason, totalSeconds),
+  };
+  const { engine, info } = config.engineThread === 'worker'
+    ? await RemoteEngine.start(config, hooks, log)
+    : await openEngine(config, hooks, log);
+  const tokenizer = TextTokenizer.load(info.targetDir);
+  metrics.modelInfo.set({ model: info.name, role: 'target', dtype: config.dtype, device: info.targetDevice }, 1);
+  const draftName = info.draft === 'none' || info.draft === 'ngram' ? info.draft : basename(info.draft);
+  if (info.draftDevice) metrics.modelInfo.set({ model: draftName, role: 'draft', dtype: config.draftDtype, device: info.draftDevice }, 1);
   return {
-    name, engine, tokenizer, maxModelLen, vocabSize: target.vocabSize,
+    name: info.name, engine, tokenizer, maxModelLen: info.maxModelLen, vocabSize: info.vocabSize,
     renderChat: chatRenderer(tokenizer, log),
     created: Math.floor(Date.now() / 1000),
-    description: { dtype: config.dtype, device: target.device, draft: draftSpec === 'none' || draftSpec === 'ngram' ? draftSpec : basename(draftSpec) },
+    description: { dtype: config.dtype, device: info.targetDevice, draft: draftName },
   };
 }

@@ -15,6 +15,7 @@ export interface ServerConfig {
   draftDtype: Dtype;
   device: Device;
   threads: number;
+  draftThreads: number;
   numSpeculativeTokens: number;
   adaptiveDraftLength: boolean;
   maxBatch: number;
@@ -32,12 +33,14 @@ export interface ServerConfig {
   maxTokensPerRequest?: number;
   shutdownTimeoutMs: number;
   logLevel: string;
+  /** Where the engine runs: a worker thread (keeps the HTTP thread responsive) or the main thread. */
+  engineThread: 'worker' | 'main';
 }
 
 interface OptionSpec {
   key: keyof ServerConfig;
   env: string;
-  kind: 'string' | 'int' | 'bool' | 'dtype' | 'device';
+  kind: 'string' | 'int' | 'bool' | 'dtype' | 'device' | 'thread';
   help: string;
 }
 
@@ -50,6 +53,7 @@ export const OPTIONS: Record<string, OptionSpec> = {
   'draft-dtype': { key: 'draftDtype', env: 'SPECSERVE_DRAFT_DTYPE', kind: 'dtype', help: 'draft weights (default fp32)' },
   device: { key: 'device', env: 'SPECSERVE_DEVICE', kind: 'device', help: 'cpu, cuda, or auto (CUDA, else CPU) (default cpu)' },
   threads: { key: 'threads', env: 'SPECSERVE_THREADS', kind: 'int', help: 'ONNX Runtime intra-op threads; 0 picks by model size (default 0)' },
+  'draft-threads': { key: 'draftThreads', env: 'SPECSERVE_DRAFT_THREADS', kind: 'int', help: 'draft model intra-op threads (default 1)' },
   'num-speculative-tokens': { key: 'numSpeculativeTokens', env: 'SPECSERVE_NUM_SPECULATIVE_TOKENS', kind: 'int', help: 'maximum draft length k (default 4)' },
   'adaptive-draft-length': { key: 'adaptiveDraftLength', env: 'SPECSERVE_ADAPTIVE_DRAFT_LENGTH', kind: 'bool', help: 'adapt k per sequence to its acceptance (default true)' },
   'max-batch': { key: 'maxBatch', env: 'SPECSERVE_MAX_BATCH', kind: 'int', help: 'sequences per batched step (vLLM: --max-num-seqs) (default 16)' },
@@ -65,13 +69,14 @@ export const OPTIONS: Record<string, OptionSpec> = {
   'max-prompt-tokens': { key: 'maxPromptTokens', env: 'SPECSERVE_MAX_PROMPT_TOKENS', kind: 'int', help: 'longest prompt (default: max-model-len - 1)' },
   'max-tokens-per-request': { key: 'maxTokensPerRequest', env: 'SPECSERVE_MAX_TOKENS_PER_REQUEST', kind: 'int', help: 'largest max_tokens (default: max-model-len)' },
   'shutdown-timeout-ms': { key: 'shutdownTimeoutMs', env: 'SPECSERVE_SHUTDOWN_TIMEOUT_MS', kind: 'int', help: 'on SIGTERM, time for in-flight requests (default 30000)' },
+  'engine-thread': { key: 'engineThread', env: 'SPECSERVE_ENGINE_THREAD', kind: 'thread', help: 'worker (default) or main: where inference runs' },
   'log-level': { key: 'logLevel', env: 'SPECSERVE_LOG_LEVEL', kind: 'string', help: 'pino level (default info)' },
 };
 
 export const DEFAULTS: ServerConfig = {
-  host: '127.0.0.1', port: 8000, dtype: 'fp32', draftDtype: 'fp32', device: 'cpu', threads: 0, numSpeculativeTokens: 4,
+  host: '127.0.0.1', port: 8000, dtype: 'fp32', draftDtype: 'fp32', device: 'cpu', threads: 0, draftThreads: 1, numSpeculativeTokens: 4,
   adaptiveDraftLength: true, maxBatch: 16, maxQueue: 256, publicHealth: true, publicMetrics: true, bodyLimitBytes: 1 << 20,
-  maxN: 8, maxStop: 16, shutdownTimeoutMs: 30_000, logLevel: 'info',
+  maxN: 8, maxStop: 16, shutdownTimeoutMs: 30_000, logLevel: 'info', engineThread: 'worker',
 };
 
 function convert(flag: string, spec: OptionSpec, raw: string): unknown {
@@ -94,6 +99,9 @@ function convert(flag: string, spec: OptionSpec, raw: string): unknown {
       return raw;
     case 'device':
       if (!(DEVICES as string[]).includes(raw)) throw fail(`must be one of ${DEVICES.join(', ')}`);
+      return raw;
+    case 'thread':
+      if (raw !== 'worker' && raw !== 'main') throw fail('must be worker or main');
       return raw;
   }
 }

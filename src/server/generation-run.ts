@@ -1,6 +1,6 @@
 // Submits every choice of one API request to the engine and gathers them; all or nothing on admission (a full
 // queue refuses the whole request with 429), one cancel for a client that goes away.
-import type { Engine } from '../speculative/engine.ts';
+import type { EngineHandle } from '../speculative/engine.ts';
 import type { EngineEvent, GeneratedTokenLogprob, GenerationRequest, SequenceStats } from '../speculative/generation-request.ts';
 import type { FinishReason } from '../runtime/generation-output.ts';
 import { ApiError } from './errors.ts';
@@ -25,7 +25,7 @@ export class GenerationRun {
   private finished = false;
 
   constructor(
-    private readonly engine: Engine,
+    private readonly engine: EngineHandle,
     requests: GenerationRequest[],
     onToken?: (index: number, event: TokenEvent) => void,
     onChoiceDone?: (outcome: ChoiceOutcome) => void,

@@ -1,5 +1,5 @@
 // What the HTTP layer needs of the loaded models.
-import type { Engine } from '../speculative/engine.ts';
+import type { EngineHandle } from '../speculative/engine.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
 
 export interface ChatMessage {
@@ -9,7 +9,7 @@ export interface ChatMessage {
 
 export interface ServedModel {
   name: string;
-  engine: Engine;
+  engine: EngineHandle;
   tokenizer: TextTokenizer;
   maxModelLen: number;
   vocabSize: number;

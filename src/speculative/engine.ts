@@ -8,7 +8,8 @@ import type { TextTokenizer } from '../runtime/tokenizer.ts';
 import { logprobOf, probabilities, sampleToken, topLogprobs } from '../runtime/sampling.ts';
 import { verify } from './rejection-sampler.ts';
 import { Sequence } from './sequence.ts';
-import type { EngineListener, GeneratedTokenLogprob, GenerationRequest } from './generation-request.ts';
+import type { EngineListener, GeneratedTokenLogprob, GenerationRequest, SequenceStats } from './generation-request.ts';
+import type { FinishReason } from '../runtime/generation-output.ts';
 import type { Proposer } from './proposer.ts';
 
 export type ForwardPhase = 'prefill' | 'decode' | 'draft' | 'verify';
@@ -18,7 +19,23 @@ export interface EngineHooks {
   onVerify?(drafted: number, accepted: number): void;
   /** `numTokens` arrived `seconds` after the sequence's previous tokens (inter-token latency). */
   onTokens?(numTokens: number, seconds: number): void;
-  onFinish?(seq: Sequence): void;
+  onFinish?(stats: SequenceStats, finishReason: FinishReason, totalSeconds: number): void;
+  /** After every step: batch membership and KV bytes may have changed. */
+  onStep?(): void;
+}
+
+/** What the server needs of an engine, whether it runs in this thread or in a worker (server/remote-engine.ts). */
+export interface EngineHandle {
+  /** Queues a request; returns its id, or null when the queue is full. */
+  submit(request: GenerationRequest, listener: EngineListener): string | null;
+  cancel(id: string, error?: Error): void;
+  abortAll(error: Error): void;
+  readonly numRunning: number;
+  readonly numWaiting: number;
+  readonly kvBytes: number;
+  /** Test hook: the next target pass is fed this malformed token and fails (engine fault isolation). */
+  faultInjection: { badToken: number } | null;
+  close(): Promise<void>;
 }
 
 export interface EngineOptions {
@@ -43,14 +60,13 @@ export interface EngineOptions {
 // long prompt does not stall running sequences for long.
 const DEFAULT_MAX_PREFILL_TOKENS = 2048;
 
-export class Engine {
+export class Engine implements EngineHandle {
   private readonly waiting: Sequence[] = [];
   private readonly running: Sequence[] = [];
   private readonly byId = new Map<string, Sequence>();
   private looping = false;
   private closed = false;
   private idle: Promise<void> = Promise.resolve();
-  /** Test hook (issue: engine faults): when set, the next target pass is fed this malformed token and fails. */
   faultInjection: { badToken: number } | null = null;
 
   constructor(private readonly o: EngineOptions) {}
@@ -147,7 +163,7 @@ export class Engine {
     if (error) {
       seq.listener({ type: 'error', error });
     } else if (!seq.cancelled) {
-      this.o.hooks?.onFinish?.(seq);
+      this.o.hooks?.onFinish?.(seq.stats, seq.output.finishReason ?? 'length', (now - seq.submittedAt) / 1000);
       seq.listener({
         type: 'done', finishReason: seq.output.finishReason ?? 'length', text: seq.output.text, tokens: seq.output.tokens, stats: seq.stats,
       });
@@ -212,6 +228,7 @@ export class Engine {
     const decoding = this.running.filter((s) => !s.output.done && !s.cancelled && !newcomers.includes(s));
     if (decoding.length > 0) await this.decode(decoding);
     this.removeDone();
+    this.o.hooks?.onStep?.();
   }
 
   private async prefill(seqs: Sequence[]): Promise<void> {

@@ -1,0 +1,72 @@
+// Opens target and draft, checks they belong together, and wires the proposers into an engine. Runs in the engine's
+// thread: the main thread (--engine-thread main) or the engine worker (the default).
+import { basename } from 'node:path';
+import { Decoder } from '../runtime/decoder.ts';
+import { TextTokenizer } from '../runtime/tokenizer.ts';
+import { Engine, type EngineHooks } from '../speculative/engine.ts';
+import { DraftModelProposer } from '../speculative/draft-model-proposer.ts';
+import { NgramProposer } from '../speculative/ngram-proposer.ts';
+import { PredictionProposer } from '../speculative/prediction-proposer.ts';
+import type { Proposer } from '../speculative/proposer.ts';
+import type { ServerConfig } from './config.ts';
+import { ensureDemoPair } from './demo-models.ts';
+
+/** Plain data about the loaded models (crosses the worker boundary). */
+export interface LoadedInfo {
+  name: string;
+  targetDir: string;
+  /** 'none', 'ngram', or the draft folder. */
+  draft: string;
+  targetDevice: string;
+  draftDevice: string;
+  maxModelLen: number;
+  vocabSize: number;
+}
+
+export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: (m: string) => void,
+  maxQueue = config.maxQueue): Promise<{ engine: Engine; info: LoadedInfo }> {
+  const demo = config.target ? null : ensureDemoPair(log);
+  const targetDir = config.target ?? demo!.target;
+  const draftSpec = config.draft ?? demo?.draft ?? 'ngram';
+  const target = await Decoder.open(targetDir, { dtype: config.dtype, device: config.device, threads: config.threads, log });
+  const tokenizer = TextTokenizer.load(targetDir);
+  const modelLimit = target.folder.maxPositions;
+  if (config.maxModelLen !== undefined && config.maxModelLen > modelLimit) {
+    throw new Error(`--max-model-len ${config.maxModelLen} exceeds the target's context window of ${modelLimit}`);
+  }
+  const maxModelLen = config.maxModelLen ?? modelLimit;
+
+  let proposer: Proposer | null = null;
+  let draftDevice = '';
+  if (draftSpec === 'ngram') proposer = new NgramProposer();
+  else if (draftSpec !== 'none') {
+    const draftTokenizer = TextTokenizer.load(draftSpec);
+    if (draftTokenizer.vocabFingerprint !== tokenizer.vocabFingerprint) {
+      throw new Error(`--draft ${draftSpec}: its tokenizer differs from the target's (${targetDir}); a draft must share the ` +
+        "target's vocabulary token for token");
+    }
+    // One thread by default: ONNX Runtime's idle intra-op threads spin after each run, and two models taking turns on
+    // two cores with a pool each steal each other's cores (measured on bench-100m: verify 2x slower). A 1-thread
+    // draft has no pool to spin, and the target's spinning thread does not contend with it.
+    const draft = await Decoder.open(draftSpec, { dtype: config.draftDtype, device: config.device, threads: config.draftThreads, log });
+    if (draft.vocabSize !== target.vocabSize) {
+      await draft.close();
+      throw new Error(`--draft ${draftSpec}: vocabulary size ${draft.vocabSize} differs from the target's ${target.vocabSize}`);
+    }
+    draftDevice = draft.device;
+    proposer = new DraftModelProposer(draft);
+  }
+
+  const engine = new Engine({
+    target, tokenizer, proposer, predictionProposer: new PredictionProposer(),
+    numSpeculativeTokens: config.numSpeculativeTokens, adaptiveDraftLength: config.adaptiveDraftLength,
+    maxBatch: config.maxBatch, maxQueue, maxModelLen, hooks,
+  });
+  const name = config.servedModelName ?? basename(targetDir);
+  log(`serving ${name} (${config.dtype}, ${target.device}) with proposer ${proposer?.name ?? 'none'}${draftDevice ? ` (${draftSpec})` : ''}, ` +
+    `k <= ${config.numSpeculativeTokens}${config.adaptiveDraftLength ? ' adaptive' : ''}, max batch ${config.maxBatch}, context ${maxModelLen}`);
+  return {
+    engine,
+    info: { name, targetDir, draft: draftSpec, targetDevice: target.device, draftDevice, maxModelLen, vocabSize: target.vocabSize },
+  };
+}

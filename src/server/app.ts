@@ -98,7 +98,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const e = toApiError(err);
-    if (e.status >= 500) req.log.error({ err }, 'request failed');
+    if (e.code === 'server_error') req.log.error({ err }, 'request failed');
     reply.code(e.status).headers(e.headers).send(e.toJSON());
   });
   app.setNotFoundHandler((req, reply) => {

@@ -53,8 +53,12 @@ function toApiError(err: FastifyError): ApiError {
     }
     const params = v.params as { missingProperty?: string; additionalProperty?: string };
     const path = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
-    if (params.missingProperty) return badRequest(`'${params.missingProperty}' is a required property`, params.missingProperty);
-    if (params.additionalProperty) return badRequest(`Unrecognized request argument supplied: ${params.additionalProperty}`, params.additionalProperty);
+    const at = (name: string) => (path ? `${path}.${name}` : name);
+    const top = (name: string) => (path ? path.split('.')[0] : name);
+    if (params.missingProperty) return badRequest(`'${at(params.missingProperty)}' is a required property`, top(params.missingProperty));
+    if (params.additionalProperty) {
+      return badRequest(`Unrecognized request argument supplied: ${at(params.additionalProperty)}`, top(params.additionalProperty));
+    }
     const param = path || null;
     return badRequest(`${param ?? 'body'} ${v.message ?? 'is invalid'}`, param ? param.split('.')[0] : null);
   }

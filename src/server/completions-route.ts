@@ -46,8 +46,11 @@ export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void
     const n = choicesPerPrompt(body, deps.config);
     const stop = stopList(body, deps.config);
     const prompts = promptList(body.prompt);
-    if (prompts.length * n > deps.config.maxN * 16) throw badRequest(`too many choices: ${prompts.length} prompts x n=${n}`, 'prompt');
+    if (prompts.length > deps.config.maxPrompts) {
+      throw badRequest(`prompt has ${prompts.length} prompts; at most ${deps.config.maxPrompts} are allowed per request`, 'prompt');
+    }
     const encoded = prompts.map((p) => {
+      if (p === '') throw badRequest('prompt must not be empty', 'prompt');
       const ids = typeof p === 'string' ? model.tokenizer.encode(p) : p;
       if (typeof p !== 'string') checkTokenIds(ids, model.vocabSize, 'prompt');
       if (ids.length === 0) throw badRequest('prompt is empty', 'prompt');

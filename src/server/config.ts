@@ -29,6 +29,7 @@ export interface ServerConfig {
   bodyLimitBytes: number;
   maxN: number;
   maxStop: number;
+  maxPrompts: number;
   maxPromptTokens?: number;
   maxTokensPerRequest?: number;
   shutdownTimeoutMs: number;
@@ -65,6 +66,7 @@ export const OPTIONS: Record<string, OptionSpec> = {
   'public-metrics': { key: 'publicMetrics', env: 'SPECSERVE_PUBLIC_METRICS', kind: 'bool', help: '/metrics without the API key (default true)' },
   'body-limit': { key: 'bodyLimitBytes', env: 'SPECSERVE_BODY_LIMIT', kind: 'int', help: 'request body limit in bytes (default 1048576)' },
   'max-n': { key: 'maxN', env: 'SPECSERVE_MAX_N', kind: 'int', help: 'largest n (choices per prompt) (default 8)' },
+  'max-prompts': { key: 'maxPrompts', env: 'SPECSERVE_MAX_PROMPTS', kind: 'int', help: 'most prompts in one completions request (default 64)' },
   'max-stop': { key: 'maxStop', env: 'SPECSERVE_MAX_STOP', kind: 'int', help: 'most stop strings per request (default 16)' },
   'max-prompt-tokens': { key: 'maxPromptTokens', env: 'SPECSERVE_MAX_PROMPT_TOKENS', kind: 'int', help: 'longest prompt (default: max-model-len - 1)' },
   'max-tokens-per-request': { key: 'maxTokensPerRequest', env: 'SPECSERVE_MAX_TOKENS_PER_REQUEST', kind: 'int', help: 'largest max_tokens (default: max-model-len)' },
@@ -76,7 +78,7 @@ export const OPTIONS: Record<string, OptionSpec> = {
 export const DEFAULTS: ServerConfig = {
   host: '127.0.0.1', port: 8000, dtype: 'fp32', draftDtype: 'fp32', device: 'cpu', threads: 0, draftThreads: 1, numSpeculativeTokens: 4,
   adaptiveDraftLength: true, maxBatch: 16, maxQueue: 256, publicHealth: true, publicMetrics: true, bodyLimitBytes: 1 << 20,
-  maxN: 8, maxStop: 16, shutdownTimeoutMs: 30_000, logLevel: 'info', engineThread: 'worker',
+  maxN: 8, maxStop: 16, maxPrompts: 64, shutdownTimeoutMs: 30_000, logLevel: 'info', engineThread: 'worker',
 };
 
 function convert(flag: string, spec: OptionSpec, raw: string): unknown {
@@ -122,6 +124,7 @@ export function parseServerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
   if (c.maxBatch < 1) throw new Error('--max-batch (SPECSERVE_MAX_BATCH): must be at least 1');
   if (c.numSpeculativeTokens > 16) throw new Error('--num-speculative-tokens (SPECSERVE_NUM_SPECULATIVE_TOKENS): must be at most 16');
   if (c.maxN < 1) throw new Error('--max-n (SPECSERVE_MAX_N): must be at least 1');
+  if (c.maxPrompts < 1) throw new Error('--max-prompts (SPECSERVE_MAX_PROMPTS): must be at least 1');
   return c;
 }
 

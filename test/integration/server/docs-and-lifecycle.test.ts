@@ -6,6 +6,7 @@ import { DEFAULTS } from '../../../src/server/config.ts';
 import { Metrics } from '../../../src/server/metrics.ts';
 import { startServer, type TestServer } from '../../helpers/test-server.ts';
 import { tinyModel } from '../../helpers/model-fixtures.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 describe('docs and lifecycle', () => {
   let server: TestServer;
@@ -47,11 +48,3 @@ describe('docs and lifecycle', () => {
     expect(metrics).toMatch(/^specserve_kv_cache_usage_bytes 0$/m);
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > timeoutMs) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}

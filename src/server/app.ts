@@ -73,8 +73,10 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const { config } = o;
   const app = Fastify({
     logger: o.logger ?? false,
+    // One line per request is noise at load; failures are logged by the error handler.
+    disableRequestLogging: true,
     bodyLimit: config.bodyLimitBytes,
-    return503OnClosing: true,
+    return503OnClosing: false, // answered below, in OpenAI's shape
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
   });
@@ -108,6 +110,17 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler((req, reply) => {
     const e = new ApiError('not_found', `Unknown route: ${req.method} ${req.url.split('?')[0]}`);
     reply.code(e.status).send(e.toJSON());
+  });
+
+  // During shutdown, requests on still-open keep-alive connections get a clean 503 and the connection is closed.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_req, reply) => {
+    if (!closing) return;
+    reply.header('connection', 'close');
+    throw new ApiError('not_ready', 'The server is shutting down; retry on another instance.');
   });
 
   if (config.apiKey) {

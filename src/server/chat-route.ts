@@ -9,7 +9,7 @@ import {
   usageObject, type CommonBody,
 } from './openai-format.ts';
 import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
-import { SseWriter } from './sse.ts';
+import { onClientGone, SseWriter } from './sse.ts';
 import type { RouteDeps } from './route-deps.ts';
 import type { ChatMessage } from './served-model.ts';
 
@@ -89,9 +89,7 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
     }
 
     const run = new GenerationRun(model.engine, requests);
-    reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) run.cancel();
-    });
+    onClientGone(reply, () => run.cancel());
     const outcomes = await run.done;
     return {
       ...base,

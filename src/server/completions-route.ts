@@ -9,7 +9,7 @@ import {
   speculativeTokens, stopList, usageObject, type CommonBody,
 } from './openai-format.ts';
 import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
-import { SseWriter } from './sse.ts';
+import { onClientGone, SseWriter } from './sse.ts';
 import type { RouteDeps } from './route-deps.ts';
 
 interface CompletionBody extends CommonBody {
@@ -78,9 +78,7 @@ export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void
     if (body.stream) return stream(reply, deps, requests, base, body, usage, (i) => (body.echo ? promptOf(i).text : ''), model.tokenizer);
 
     const run = new GenerationRun(model.engine, requests);
-    reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) run.cancel();
-    });
+    onClientGone(reply, () => run.cancel());
     const outcomes = await run.done;
     return {
       ...base,

@@ -17,7 +17,7 @@ export class RemoteEngine implements EngineHandle {
   private fault: { badToken: number } | null = null;
   private closed: (() => void) | null = null;
 
-  private constructor(private readonly worker: Worker, private readonly maxQueue: number, private readonly hooks: EngineHooks,
+  private constructor(private readonly worker: Worker, private readonly capacity: number, private readonly hooks: EngineHooks,
     private readonly log: (m: string) => void) {
     worker.on('message', (m: any) => this.onMessage(m));
     worker.on('error', (err) => {
@@ -29,7 +29,8 @@ export class RemoteEngine implements EngineHandle {
   static start(config: ServerConfig, hooks: EngineHooks, log: (m: string) => void): Promise<{ engine: RemoteEngine; info: LoadedInfo }> {
     // The worker runs TypeScript through tsx's loader, like the main thread (bin/specserve.js).
     const worker = new Worker(TS_WORKER, { workerData: { entry: WORKER_ENTRY, config } });
-    const engine = new RemoteEngine(worker, config.maxQueue, hooks, log);
+    // Capacity as an in-thread engine has it: a full batch running plus a full queue waiting.
+    const engine = new RemoteEngine(worker, config.maxBatch + config.maxQueue, hooks, log);
     return new Promise((resolve, reject) => {
       const onStart = (m: any) => {
         if (m.type === 'ready') {
@@ -101,7 +102,7 @@ export class RemoteEngine implements EngineHandle {
   }
 
   submit(request: GenerationRequest, listener: EngineListener): string | null {
-    if (this.numWaiting >= this.maxQueue) return null;
+    if (this.listeners.size >= this.capacity) return null;
     const id = randomUUID();
     this.listeners.set(id, listener);
     this.worker.postMessage({ type: 'submit', id, request });

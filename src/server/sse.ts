@@ -28,6 +28,21 @@ export class SseWriter {
   }
 
   onClose(listener: () => void): void {
-    this.reply.raw.on('close', listener);
+    onClientGone(this.reply, listener);
   }
+}
+
+/**
+ * Calls `listener` once the client has gone before the response finished, including when it went before this was
+ * called (a 'close' event that already fired would otherwise be missed).
+ */
+export function onClientGone(reply: FastifyReply, listener: () => void): void {
+  const raw = reply.raw;
+  if (reply.request.raw.socket?.destroyed && !raw.writableFinished) {
+    listener();
+    return;
+  }
+  raw.on('close', () => {
+    if (!raw.writableFinished) listener();
+  });
 }

@@ -34,7 +34,7 @@ describe('hostile input', () => {
   it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const headers: Record<string, string> = {};
     if (c.contentType !== null) headers['content-type'] = c.contentType ?? 'application/json';
-    const body = c.body === undefined ? undefined : typeof c.body === 'string' || c.body instanceof Uint8Array ? c.body : JSON.stringify(c.body);
+    const body = c.body === undefined ? undefined : typeof c.body === "string" ? c.body : c.body instanceof Uint8Array ? Buffer.from(c.body) : JSON.stringify(c.body);
     const r = await fetch(`${server.url}${c.path ?? '/v1/completions'}`, { method: c.method ?? 'POST', headers, body });
     const json = await r.json();
     const statuses = Array.isArray(c.status) ? c.status : [c.status];

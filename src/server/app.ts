@@ -34,6 +34,8 @@ export interface AppOptions {
   metrics: Metrics;
   served: () => ServedModel | null;
   logger?: boolean | object;
+  /** Set `draining` to answer every further request with a clean 503 and `connection: close` (shutdown). */
+  lifecycle?: { draining: boolean };
 }
 
 function digest(s: string): Buffer {
@@ -112,15 +114,19 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     reply.code(e.status).send(e.toJSON());
   });
 
-  // During shutdown, requests on still-open keep-alive connections get a clean 503 and the connection is closed.
-  let closing = false;
+  // During shutdown, requests on still-open keep-alive connections get a clean 503, and every response tells the
+  // client to close its connection, so that none is reused while the server closes idle ones.
+  const lifecycle = o.lifecycle ?? { draining: false };
   app.addHook('preClose', async () => {
-    closing = true;
+    lifecycle.draining = true;
   });
   app.addHook('onRequest', async (_req, reply) => {
-    if (!closing) return;
+    if (!lifecycle.draining) return;
     reply.header('connection', 'close');
     throw new ApiError('not_ready', 'The server is shutting down; retry on another instance.');
+  });
+  app.addHook('onSend', async (_req, reply) => {
+    if (lifecycle.draining) reply.header('connection', 'close');
   });
 
   if (config.apiKey) {

@@ -5,6 +5,9 @@ import { Metrics } from './metrics.ts';
 import { buildApp, loadServedModel } from './app.ts';
 import type { ServedModel } from './served-model.ts';
 
+// Time between refusing requests (503) and closing the listener and idle connections, on SIGTERM.
+const DRAIN_GRACE_MS = 500;
+
 export async function serve(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(usage());
@@ -19,7 +22,8 @@ export async function serve(argv: string[]): Promise<number> {
   }
   const metrics = new Metrics();
   let served: ServedModel | null = null;
-  const app = await buildApp({ config, metrics, served: () => served, logger: { level: config.logLevel } });
+  const lifecycle = { draining: false };
+  const app = await buildApp({ config, metrics, served: () => served, logger: { level: config.logLevel }, lifecycle });
   const log = (m: string) => app.log.info(m);
   await app.listen({ host: config.host, port: config.port });
   try {
@@ -41,7 +45,11 @@ export async function serve(argv: string[]): Promise<number> {
         app.log.warn('shutdown deadline passed: failing the requests still running');
         served?.engine.abortAll(new Error('the server is shutting down'));
       }, config.shutdownTimeoutMs);
-      // Keep-alive connections that go idle after their last response would hold app.close() open: sweep them.
+      // First a short drain: clients mid-way through sending on a keep-alive connection get a clean 503 with
+      // `connection: close` rather than a reset socket. Then close; keep-alive connections that go idle after their
+      // last response would hold app.close() open, so sweep them.
+      lifecycle.draining = true;
+      await new Promise((r) => setTimeout(r, DRAIN_GRACE_MS));
       const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
       try {
         await app.close();

@@ -29,8 +29,12 @@ describe('SIGTERM', () => {
     const result = await inFlight;
     expect(result.choices[0].finish_reason).toBe('length');
     expect(result.usage.completion_tokens).toBe(600);
-    await expect(fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).rejects.toThrow();
+    // While draining, a request gets a clean 503 in OpenAI's shape (or, once closed, the connection is refused).
+    const during = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(
+      async (r) => ({ status: r.status, code: (await r.json()).error?.code }), () => ({ status: 0, code: 'refused' }));
+    expect([{ status: 503, code: 'not_ready' }, { status: 0, code: 'refused' }]).toContainEqual(during);
     expect(await exited).toBe(0);
+    await expect(fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).rejects.toThrow();
     expect(log).toMatch(/SIGTERM: no new connections/);
   }, 60_000);
 });

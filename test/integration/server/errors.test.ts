@@ -22,7 +22,7 @@ describe('API errors', () => {
     const dir = tinyModel({ maxPositionEmbeddings: 64 });
     server = await startServer({ target: dir, draft: 'ngram', bodyLimitBytes: 4096, maxN: 4, maxStop: 4 });
     keyed = await startServer({ target: dir, draft: 'none', apiKey: 'sekret', publicMetrics: false });
-    full = await startServer({ target: dir, draft: 'none', maxQueue: 0 });
+    full = await startServer({ target: dir, draft: 'none', maxBatch: 1, maxQueue: 0 });
     url = `${server.url}/v1/completions`;
   });
   afterAll(async () => {
@@ -73,9 +73,13 @@ describe('API errors', () => {
   });
 
   it('429 with Retry-After when the queue is full', async () => {
+    // Capacity is one running request and no queue: while one runs, the next is refused.
+    const running = post(`${full.url}/v1/completions`, { model, prompt: 'a', max_tokens: 50, ignore_eos: true });
+    await new Promise((r) => setTimeout(r, 20));
     const r = await post(`${full.url}/v1/completions`, { model, prompt: 'a' });
     expectError(r, 429, 'queue_full');
     expect(r.headers.get('retry-after')).toBe('1');
+    expect((await running).status).toBe(200);
   });
 
   it('500 in OpenAI shape, without a stack trace, when the engine fails; the server keeps serving', async () => {

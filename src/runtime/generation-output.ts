@@ -29,6 +29,21 @@ export class GenerationOutput {
     return this.finishReason !== null;
   }
 
+  /** Ends the output now (a grammar that admits nothing more); releases held text. */
+  finish(reason: FinishReason): string {
+    if (this.done) return '';
+    this.finishReason = reason;
+    const delta = this.release();
+    this.text += delta;
+    return delta;
+  }
+
+  /** What the detokenizer and the stop-string matcher still hold, at the end. */
+  private release(): string {
+    const tail = this.stops.push(this.detokenizer.flush());
+    return tail.text + (tail.stopped ? '' : this.stops.flush());
+  }
+
   /** Takes one generated token; returns the text it releases (possibly ''). */
   push(id: number): string {
     if (this.done) throw new Error('push after the sequence finished');
@@ -46,11 +61,7 @@ export class GenerationOutput {
       }
       if (this.tokens.length >= this.limits.maxTokens) this.finishReason = 'length';
     }
-    if (this.done) {
-      // EOS or length: release what the detokenizer and the stop-string matcher still hold.
-      const tail = this.stops.push(this.detokenizer.flush());
-      delta += tail.text + (tail.stopped ? '' : this.stops.flush());
-    }
+    if (this.done) delta += this.release(); // EOS or length
     this.text += delta;
     return delta;
   }

@@ -12,7 +12,32 @@ export class TextTokenizer {
     readonly vocabFingerprint: string,
     readonly vocabSize: number,
     private readonly pieces: string[],
+    private readonly specialIds: Set<number>,
+    private readonly byteLevel: boolean,
   ) {}
+
+  private bytesCache: (Uint8Array | null)[] | null = null;
+
+  /**
+   * The bytes each token contributes to the text (null for special tokens), for grammar masks: SentencePiece pieces
+   * ('\u2581' is a space, <0xXX> a raw byte) or GPT-2 byte-level pieces (one character per byte).
+   */
+  tokenBytes(): (Uint8Array | null)[] {
+    if (this.bytesCache) return this.bytesCache;
+    const encoder = new TextEncoder();
+    const byteOf = this.byteLevel ? byteLevelDecoder() : null;
+    this.bytesCache = this.pieces.map((piece, id) => {
+      if (piece === undefined || this.specialIds.has(id)) return null;
+      if (byteOf) {
+        const bytes = Array.from(piece, (ch) => byteOf.get(ch));
+        return bytes.every((b) => b !== undefined) ? Uint8Array.from(bytes as number[]) : encoder.encode(piece);
+      }
+      const hex = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
+      if (hex) return Uint8Array.of(parseInt(hex[1], 16));
+      return encoder.encode(piece.replaceAll('\u2581', ' '));
+    });
+    return this.bytesCache;
+  }
 
   static load(dir: string): TextTokenizer {
     const jsonPath = join(dir, 'tokenizer.json');
@@ -25,7 +50,9 @@ export class TextTokenizer {
     const fingerprint = createHash('sha256').update(JSON.stringify(vocab)).digest('hex').slice(0, 16);
     const pieces: string[] = [];
     for (const [piece, id] of vocab) pieces[id] = piece;
-    return new TextTokenizer(tokenizer, config, fingerprint, vocab.length, pieces);
+    const specialIds = new Set<number>((json.added_tokens ?? []).filter((t: { special?: boolean }) => t.special).map((t: { id: number }) => t.id));
+    const byteLevel = JSON.stringify(json.decoder ?? {}).includes('"ByteLevel"');
+    return new TextTokenizer(tokenizer, config, fingerprint, vocab.length, pieces, specialIds, byteLevel);
   }
 
   get chatTemplate(): string | undefined {
@@ -52,4 +79,19 @@ export class TextTokenizer {
   idToToken(id: number): string | undefined {
     return this.pieces[id];
   }
+}
+
+/** GPT-2's bytes_to_unicode, inverted: the printable character that stands for each byte -> the byte. */
+function byteLevelDecoder(): Map<string, number> {
+  const printable: number[] = [];
+  for (let b = 0x21; b <= 0x7e; b++) printable.push(b);
+  for (let b = 0xa1; b <= 0xac; b++) printable.push(b);
+  for (let b = 0xae; b <= 0xff; b++) printable.push(b);
+  const map = new Map<string, number>();
+  let extra = 0;
+  for (let b = 0; b < 256; b++) {
+    const code = printable.includes(b) ? b : 256 + extra++;
+    map.set(String.fromCodePoint(code), b);
+  }
+  return map;
 }

@@ -1,6 +1,6 @@
 // The composition root: the Fastify app (error handling, auth, swagger, routes) and the wiring of models,
 // proposers and engine behind it.
-import Fastify, { type FastifyInstance, type FastifyError } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -27,6 +27,8 @@ const ANY_OF_SHAPES: Record<string, string> = {
   content: 'a string, an array of text parts, or null',
   stream_options: 'an object { include_usage: boolean } or null',
   prediction: 'an object { type: "content", content } or null',
+  response_format: '{ "type": "text" }, { "type": "json_object" }, or { "type": "json_schema", "json_schema": { "name", "schema", "strict" } }',
+  guided_json: 'a JSON schema object or a JSON string',
 };
 
 export interface AppOptions {
@@ -76,7 +78,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: o.logger ?? false,
     // One line per request is noise at load; failures are logged by the error handler.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: false, // answered below, in OpenAI's shape
     forceCloseConnections: 'idle',

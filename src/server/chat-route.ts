@@ -5,7 +5,7 @@ import type { GenerationRequest } from '../speculative/generation-request.ts';
 import { chatBodySchema, errorSchema } from './schemas.ts';
 import { ApiError, badRequest } from './errors.ts';
 import {
-  chatLogprobs, checkModel, checkUnsupported, choicesPerPrompt, resolveMaxTokens, samplingFrom, speculativeTokens, stopList,
+  chatLogprobs, checkModel, constraintFrom, checkUnsupported, choicesPerPrompt, resolveMaxTokens, samplingFrom, speculativeTokens, stopList,
   usageObject, type CommonBody,
 } from './openai-format.ts';
 import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
@@ -53,9 +53,10 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
     const predictionText = body.prediction ? text(body.prediction.content) : '';
     const prediction = predictionText ? model.tokenizer.encode(predictionText, false) : undefined;
     const sampling = samplingFrom(body);
+    const constraint = constraintFrom(body);
     const requests: GenerationRequest[] = Array.from({ length: n }, (_, j) => ({
       promptIds, maxTokens, sampling, stop, seed: body.seed === undefined || body.seed === null ? undefined : body.seed + j,
-      numSpeculativeTokens: speculativeTokens(body), prediction, ignoreEos: body.ignore_eos,
+      numSpeculativeTokens: speculativeTokens(body), constraint, prediction, ignoreEos: body.ignore_eos,
       logprobs: body.logprobs ? body.top_logprobs ?? 0 : undefined,
     }));
     const base = { id: `chatcmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: model.name };

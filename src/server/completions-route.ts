@@ -5,7 +5,7 @@ import type { GenerationRequest } from '../speculative/generation-request.ts';
 import { completionBodySchema, errorSchema } from './schemas.ts';
 import { ApiError, badRequest } from './errors.ts';
 import {
-  checkModel, checkTokenIds, checkUnsupported, choicesPerPrompt, completionLogprobs, resolveMaxTokens, samplingFrom,
+  checkModel, checkTokenIds, constraintFrom, checkUnsupported, choicesPerPrompt, completionLogprobs, resolveMaxTokens, samplingFrom,
   speculativeTokens, stopList, usageObject, type CommonBody,
 } from './openai-format.ts';
 import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
@@ -57,11 +57,12 @@ export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void
       return { ids, text: typeof p === 'string' ? p : model.tokenizer.decode(p) };
     });
     const sampling = samplingFrom(body);
+    const constraint = constraintFrom(body);
     const requests: GenerationRequest[] = encoded.flatMap(({ ids }) => {
       const maxTokens = resolveMaxTokens(body.max_tokens, DEFAULT_MAX_TOKENS, ids.length, model, deps.config);
       return Array.from({ length: n }, (_, j) => ({
         promptIds: ids, maxTokens, sampling, stop, seed: body.seed === undefined || body.seed === null ? undefined : body.seed + j,
-        numSpeculativeTokens: speculativeTokens(body), logprobs: body.logprobs ?? undefined, ignoreEos: body.ignore_eos,
+        numSpeculativeTokens: speculativeTokens(body), constraint, logprobs: body.logprobs ?? undefined, ignoreEos: body.ignore_eos,
       }));
     });
     const id = `cmpl-${randomUUID()}`;

@@ -9,6 +9,7 @@ import { NgramProposer } from '../speculative/ngram-proposer.ts';
 import { PredictionProposer } from '../speculative/prediction-proposer.ts';
 import type { Proposer } from '../speculative/proposer.ts';
 import type { ServerConfig } from './config.ts';
+import { JsonConstraints } from '../runtime/structured/json-constraints.ts';
 import { ensureDemoPair } from './demo-models.ts';
 
 /** Plain data about the loaded models (crosses the worker boundary). */
@@ -57,8 +58,10 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
     proposer = new DraftModelProposer(draft);
   }
 
+  const constraints = new JsonConstraints(tokenizer, target.folder.eosTokenIds);
   const engine = new Engine({
     target, tokenizer, proposer, predictionProposer: new PredictionProposer(),
+    constraintFactory: (spec) => constraints.get(spec.schema),
     numSpeculativeTokens: config.numSpeculativeTokens, adaptiveDraftLength: config.adaptiveDraftLength,
     maxBatch: config.maxBatch, maxQueue, maxModelLen, hooks,
   });

@@ -2,7 +2,8 @@
 // the logprobs objects. Pure functions; the routes do the I/O.
 import type { SamplingParams } from '../runtime/sampling.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
-import type { GeneratedTokenLogprob } from '../speculative/generation-request.ts';
+import type { ConstraintSpec, GeneratedTokenLogprob } from '../speculative/generation-request.ts';
+import { compileSchema, SchemaError } from '../runtime/structured/json-schema.ts';
 import { ApiError, badRequest } from './errors.ts';
 import type { ServerConfig } from './config.ts';
 import type { ServedModel } from './served-model.ts';
@@ -24,6 +25,36 @@ export interface CommonBody {
   frequency_penalty?: number | null;
   logit_bias?: Record<string, number> | null;
   speculative?: boolean | { num_tokens?: number };
+  response_format?: { type: 'text' | 'json_object' } | { type: 'json_schema'; json_schema: { name: string; schema?: unknown; strict?: boolean | null } } | null;
+  guided_json?: Record<string, unknown> | string | null;
+}
+
+/** response_format / guided_json -> the engine's constraint, with the schema checked here for a precise 400. */
+export function constraintFrom(body: CommonBody): ConstraintSpec | undefined {
+  let schema: unknown;
+  let param: string;
+  if (body.guided_json !== undefined && body.guided_json !== null) {
+    param = 'guided_json';
+    try {
+      schema = typeof body.guided_json === 'string' ? JSON.parse(body.guided_json) : body.guided_json;
+    } catch {
+      throw badRequest('guided_json is not valid JSON', param);
+    }
+  } else if (body.response_format?.type === 'json_schema') {
+    param = 'response_format';
+    schema = body.response_format.json_schema.schema ?? { type: 'object' };
+  } else if (body.response_format?.type === 'json_object') {
+    return { type: 'json' };
+  } else {
+    return undefined;
+  }
+  try {
+    compileSchema(schema);
+  } catch (err) {
+    if (err instanceof SchemaError) throw new ApiError('unsupported_parameter', `${param}: ${err.message}`, param);
+    throw err;
+  }
+  return { type: 'json', schema };
 }
 
 export function checkModel(body: CommonBody, model: ServedModel): void {

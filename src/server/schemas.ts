@@ -22,6 +22,27 @@ const samplingFields = {
   presence_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2 },
   frequency_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2 },
   logit_bias: { type: ['object', 'null'] },
+  response_format: {
+    description: 'text, json_object (any JSON object), or json_schema (output constrained to the schema; see README for the subset).',
+    anyOf: [
+      { type: 'object', required: ['type'], additionalProperties: false, properties: { type: { enum: ['text', 'json_object'] } } },
+      {
+        type: 'object', required: ['type', 'json_schema'], additionalProperties: false,
+        properties: {
+          type: { const: 'json_schema' },
+          json_schema: {
+            type: 'object', required: ['name'], additionalProperties: false,
+            properties: { name: { type: 'string' }, description: { type: 'string' }, schema: { type: 'object' }, strict: { type: ['boolean', 'null'] } },
+          },
+        },
+      },
+      { type: 'null' },
+    ],
+  },
+  guided_json: {
+    description: 'Extension (vLLM): a JSON schema, as an object or a JSON string, that the output must follow.',
+    anyOf: [{ type: 'object' }, { type: 'string' }, { type: 'null' }],
+  },
   speculative: {
     description: 'Extension: false disables speculative decoding for this request; { num_tokens } sets the draft length.',
     anyOf: [

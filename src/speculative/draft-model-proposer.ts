@@ -5,6 +5,7 @@ import type { Decoder } from '../runtime/decoder.ts';
 import type { KvCache } from '../runtime/kv-cache.ts';
 import { argmax, isGreedy, probabilities, sampleFrom } from '../runtime/sampling.ts';
 import type { Proposal, ProposalContext, Proposer } from './proposer.ts';
+import { maskLogits } from '../runtime/structured/token-masker.ts';
 
 interface DraftState {
   cache: KvCache;
@@ -52,6 +53,9 @@ export class DraftModelProposer implements Proposer {
       r.k = Math.min(r.k, this.draft.folder.maxPositions - r.seq.tokens.length);
       if (!isGreedy(r.seq.sampling)) proposals[r.i].probs = [];
     }
+    // Under a constraint the draft samples from its masked distribution too (so q is what the verifier assumes) and
+    // stops where the constraint ends the document.
+    const states = new Map(active.map((r) => [r.i, r.seq.constraintState]));
     let round = active.filter((r) => r.k > 0);
     let inputs = round.map((r) => r.seq.tokens.slice(r.state.fed.length));
     while (round.length > 0) {
@@ -60,7 +64,9 @@ export class DraftModelProposer implements Proposer {
       const nextInputs: number[][] = [];
       round.forEach((r, j) => {
         r.state.fed.push(...inputs[j]);
-        const last = logits[j][logits[j].length - 1];
+        const constraint = r.seq.constraint;
+        const raw = logits[j][logits[j].length - 1];
+        const last = constraint ? maskLogits(raw, constraint.allowed(states.get(r.i))) : raw;
         const proposal = proposals[r.i];
         let token: number;
         if (proposal.probs) {
@@ -71,7 +77,13 @@ export class DraftModelProposer implements Proposer {
           token = argmax(last);
         }
         proposal.tokens.push(token);
-        if (proposal.tokens.length < r.k) {
+        let open = true;
+        if (constraint) {
+          const next = constraint.advance(states.get(r.i), token);
+          states.set(r.i, next);
+          open = next !== null && !constraint.isComplete(next);
+        }
+        if (open && proposal.tokens.length < r.k) {
           next.push(r);
           nextInputs.push([token]);
         }

@@ -7,8 +7,10 @@ import type { Decoder } from '../runtime/decoder.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
 import { logprobOf, probabilities, sampleToken, topLogprobs } from '../runtime/sampling.ts';
 import { verify } from './rejection-sampler.ts';
+import { maskLogits } from '../runtime/structured/token-masker.ts';
+import type { Constraint } from '../runtime/structured/constraint.ts';
 import { Sequence } from './sequence.ts';
-import type { EngineListener, GeneratedTokenLogprob, GenerationRequest, SequenceStats } from './generation-request.ts';
+import type { ConstraintSpec, EngineListener, GeneratedTokenLogprob, GenerationRequest, SequenceStats } from './generation-request.ts';
 import type { FinishReason } from '../runtime/generation-output.ts';
 import type { Proposer } from './proposer.ts';
 
@@ -51,6 +53,8 @@ export interface EngineOptions {
   adaptiveDraftLength?: boolean;
   maxBatch: number;
   maxQueue: number;
+  /** Builds the constraint of a request that asks for one (JSON mode / schema); absent: such requests are refused. */
+  constraintFactory?: (spec: ConstraintSpec) => Constraint;
   /** Prompt tokens prefilled per step, so that newcomers do not starve running decodes. */
   maxPrefillTokens?: number;
   hooks?: EngineHooks;
@@ -101,8 +105,13 @@ export class Engine implements EngineHandle {
     const id = randomUUID();
     const maxK = request.numSpeculativeTokens ?? this.o.numSpeculativeTokens;
     const proposer = maxK === 0 ? null : request.prediction?.length ? this.o.predictionProposer ?? null : this.o.proposer;
+    let constraint: Constraint | undefined;
+    if (request.constraint) {
+      if (!this.o.constraintFactory) throw new Error('this engine has no constraint support');
+      constraint = this.o.constraintFactory(request.constraint);
+    }
     const seq = new Sequence(id, request, this.o.tokenizer, this.o.target.folder.eosTokenIds, this.o.target.newCache(), proposer,
-      maxK, this.o.adaptiveDraftLength ?? true, listener);
+      maxK, this.o.adaptiveDraftLength ?? true, listener, constraint);
     this.waiting.push(seq);
     this.byId.set(id, seq);
     this.kick();
@@ -194,6 +203,11 @@ export class Engine implements EngineHandle {
       if (seq.request.logprobs !== undefined) {
         logprobs.push({ id: ids[i], logprob: logprobOf(logits[i], ids[i]), top: topLogprobs(logits[i], seq.request.logprobs) });
       }
+      if (seq.constraint && !seq.output.done) {
+        // Tokens reaching here were sampled or accepted under the constraint's mask, so the advance succeeds.
+        seq.constraintState = seq.constraint.advance(seq.constraintState, ids[i]);
+        if (seq.constraint.isComplete(seq.constraintState)) text += seq.output.finish('stop');
+      }
     }
     const now = performance.now();
     if (!seq.firstTokenAt) {
@@ -247,7 +261,8 @@ export class Engine implements EngineHandle {
       s.stats.prefillSeconds = seconds;
       s.stats.numTargetPasses++;
       const last = logits[b][logits[b].length - 1];
-      this.commit(s, [sampleToken(last, s.sampling, s.rng)], [last]);
+      const constrained = s.constraint ? maskLogits(last, s.constraint.allowed(s.constraintState)) : last;
+      this.commit(s, [sampleToken(constrained, s.sampling, s.rng)], [last]);
       s.proposer?.begin(s);
       this.running.push(s);
     }
@@ -278,6 +293,9 @@ export class Engine implements EngineHandle {
       return;
     }
 
+    // Under a constraint, a proposal is cut at its first token the constraint refuses (point-mass proposers do not
+    // know the grammar); the states along the kept draft give each verified position its mask.
+    const states = seqs.map((s, i) => (s.constraint ? constrainDraft(s.constraint, s.constraintState, drafts[i]) : null));
     const speculating = drafts.some((d) => d.tokens.length > 0);
     const fault = this.faultInjection;
     this.faultInjection = null;
@@ -298,7 +316,8 @@ export class Engine implements EngineHandle {
 
     seqs.forEach((s, i) => {
       const draft = drafts[i];
-      const targetProbs = logits[i].map((row) => probabilities(row, s.sampling));
+      const chain = states[i];
+      const targetProbs = logits[i].map((row, j) => probabilities(chain ? maskLogits(row, s.constraint!.allowed(chain[j])) : row, s.sampling));
       const result = verify(draft.tokens, draft.probs ?? null, targetProbs, s.rng);
       // Keep the pending token and the accepted drafts; the rejected positions roll back.
       s.cache.rollback(s.cache.length - draft.tokens.length + result.numAccepted);
@@ -311,4 +330,22 @@ export class Engine implements EngineHandle {
       s.proposer?.accept(s);
     });
   }
+}
+
+/** Cuts `draft` at its first token `constraint` refuses (or after one that completes it); returns the states before
+ * each kept draft token and after the last (k + 1 states for k kept tokens). */
+function constrainDraft(constraint: Constraint, start: unknown, draft: { tokens: number[]; probs?: Float32Array[] }): unknown[] {
+  const states = [start];
+  let kept = 0;
+  for (const token of draft.tokens) {
+    const current = states[states.length - 1];
+    if (constraint.isComplete(current)) break;
+    const next = constraint.advance(current, token);
+    if (next === null) break;
+    states.push(next);
+    kept++;
+  }
+  draft.tokens.length = kept;
+  if (draft.probs) draft.probs.length = kept;
+  return states;
 }

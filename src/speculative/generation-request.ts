@@ -15,6 +15,15 @@ export interface GenerationRequest {
   /** Report logprobs of chosen tokens, with this many top alternatives. */
   logprobs?: number;
   ignoreEos?: boolean;
+  /** Constrained decoding (JSON mode / JSON schema): only tokens the constraint allows are sampled or accepted. */
+  constraint?: ConstraintSpec;
+}
+
+/** Plain data (it crosses to the engine's thread): the engine builds the Constraint from it. */
+export interface ConstraintSpec {
+  type: 'json';
+  /** A JSON schema (subset: runtime/structured/json-schema.ts); absent means any JSON object. */
+  schema?: unknown;
 }
 
 export interface GeneratedTokenLogprob extends TokenLogprob {

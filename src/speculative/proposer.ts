@@ -2,6 +2,7 @@
 // begin -> draft -> accept). The engine verifies every proposal with one batched target pass.
 import type { SamplingParams } from '../runtime/sampling.ts';
 import type { Rng } from '../runtime/rng.ts';
+import type { Constraint } from '../runtime/structured/constraint.ts';
 
 /** What a proposer may read of a sequence. */
 export interface ProposalContext {
@@ -13,6 +14,9 @@ export interface ProposalContext {
   rng: Rng;
   /** Predicted Outputs content as token ids, when the request has one. */
   prediction?: readonly number[];
+  /** The request's constraint and its state after `tokens`: drafts must stay inside it. */
+  constraint?: Constraint;
+  constraintState?: unknown;
 }
 
 export interface Proposal {

@@ -7,6 +7,7 @@ import type { TextTokenizer } from '../runtime/tokenizer.ts';
 import { AdaptiveDraftLength } from './adaptive-draft-length.ts';
 import type { EngineListener, GenerationRequest, SequenceStats } from './generation-request.ts';
 import type { ProposalContext, Proposer } from './proposer.ts';
+import type { Constraint } from '../runtime/structured/constraint.ts';
 
 export class Sequence implements ProposalContext {
   readonly tokens: number[];
@@ -32,6 +33,7 @@ export class Sequence implements ProposalContext {
     maxDraftTokens: number,
     adaptive: boolean,
     readonly listener: EngineListener,
+    readonly constraint?: Constraint,
   ) {
     this.tokens = [...request.promptIds];
     this.numPromptTokens = request.promptIds.length;
@@ -39,6 +41,7 @@ export class Sequence implements ProposalContext {
     this.output = new GenerationOutput(tokenizer, request.promptIds, {
       maxTokens: request.maxTokens, stop: request.stop, eosTokenIds, ignoreEos: request.ignoreEos,
     });
+    this.constraintState = constraint?.start();
     this.draftLength = new AdaptiveDraftLength(proposer ? maxDraftTokens : 0, adaptive);
     this.stats = {
       numPromptTokens: this.numPromptTokens, numGeneratedTokens: 0, numDrafted: 0, numAccepted: 0, numTargetPasses: 0,
@@ -53,6 +56,9 @@ export class Sequence implements ProposalContext {
   get prediction() {
     return this.request.prediction;
   }
+
+  /** The constraint's state after every committed token. */
+  constraintState: unknown = undefined;
 
   /** The last committed token: sampled, but not yet in the target's cache. */
   get pending(): number {

@@ -1,5 +1,6 @@
 // `specserve serve`: listen first (so /health answers 503 while loading, as vLLM does), load the models, serve;
 // on SIGTERM stop accepting, let in-flight requests finish within the deadline, then exit 0.
+import net from 'node:net';
 import { parseServerConfig, usage } from './config.ts';
 import { Metrics } from './metrics.ts';
 import { buildApp, loadServedModel } from './app.ts';
@@ -50,6 +51,10 @@ export async function serve(argv: string[]): Promise<number> {
       // last response would hold app.close() open, so sweep them.
       lifecycle.draining = true;
       await new Promise((r) => setTimeout(r, DRAIN_GRACE_MS));
+      // Stop accepting, but let connections accepted a moment ago deliver their request (and get the 503) before
+      // idle connections are closed: http.Server.close() would reset those at once.
+      net.Server.prototype.close.call(app.server);
+      await new Promise((r) => setTimeout(r, DRAIN_GRACE_MS / 2));
       const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
       try {
         await app.close();

@@ -2,7 +2,7 @@
 // (ajv) for random schemas and seeds, on stories260K and on a random model (which never "wants" JSON); greedy output
 // with speculation equals greedy output without it under the same constraint, for each proposer.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { Decoder } from '../../../src/runtime/decoder.ts';
 import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
 import { Engine } from '../../../src/speculative/engine.ts';

@@ -1,6 +1,6 @@
 // response_format and guided_json through the HTTP API (real server, stories260K + draft, or a tiny model).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { post, startServer, type TestServer } from '../../helpers/test-server.ts';
 import { earlyExitDraft, tinyModel } from '../../helpers/model-fixtures.ts';
 

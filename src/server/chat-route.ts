@@ -2,11 +2,11 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { GenerationRequest } from '../speculative/generation-request.ts';
-import { chatBodySchema, errorSchema } from './schemas.ts';
+import { chatBodySchema, errorResponses } from './schemas.ts';
 import { ApiError, badRequest } from './errors.ts';
 import {
   chatLogprobs, checkModel, constraintFrom, checkUnsupported, choicesPerPrompt, resolveMaxTokens, samplingFrom, speculativeTokens, stopList,
-  usageObject, type CommonBody,
+  usageFor, type CommonBody,
 } from './openai-format.ts';
 import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
 import { onClientGone, SseWriter } from './sse.ts';
@@ -29,7 +29,7 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
   app.post('/v1/chat/completions', {
     schema: {
       summary: 'Create a chat completion', tags: ['OpenAI'], body: chatBodySchema,
-      response: { 400: errorSchema, 401: errorSchema, 404: errorSchema, 429: errorSchema, 500: errorSchema },
+      response: errorResponses,
     },
   }, async (req, reply) => {
     const model = deps.model();
@@ -60,12 +60,7 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
       logprobs: body.logprobs ? body.top_logprobs ?? 0 : undefined,
     }));
     const base = { id: `chatcmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: model.name };
-    const usage = (outcomes: ChoiceOutcome[]) => usageObject({
-      promptTokens: promptIds.length,
-      completionTokens: outcomes.reduce((a, o) => a + o.tokens.length, 0),
-      accepted: outcomes.reduce((a, o) => a + o.stats.numAccepted, 0),
-      rejected: outcomes.reduce((a, o) => a + o.stats.numDrafted - o.stats.numAccepted, 0),
-    });
+    const usage = (outcomes: ChoiceOutcome[]) => usageFor(promptIds.length, outcomes);
 
     if (body.stream) {
       const chunkBase = { ...base, object: 'chat.completion.chunk' };

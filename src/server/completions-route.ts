@@ -2,11 +2,11 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { GenerationRequest } from '../speculative/generation-request.ts';
-import { completionBodySchema, errorSchema } from './schemas.ts';
+import { completionBodySchema, errorResponses } from './schemas.ts';
 import { ApiError, badRequest } from './errors.ts';
 import {
   checkModel, checkTokenIds, constraintFrom, checkUnsupported, choicesPerPrompt, completionLogprobs, resolveMaxTokens, samplingFrom,
-  speculativeTokens, stopList, usageObject, type CommonBody,
+  speculativeTokens, stopList, usageFor, type CommonBody,
 } from './openai-format.ts';
 import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
 import { onClientGone, SseWriter } from './sse.ts';
@@ -33,7 +33,7 @@ export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void
   app.post('/v1/completions', {
     schema: {
       summary: 'Create a completion', tags: ['OpenAI'], body: completionBodySchema,
-      response: { 400: errorSchema, 401: errorSchema, 404: errorSchema, 429: errorSchema, 500: errorSchema },
+      response: errorResponses,
     },
   }, async (req, reply) => {
     const model = deps.model();
@@ -68,12 +68,7 @@ export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void
     const id = `cmpl-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
     const promptOf = (index: number) => encoded[Math.floor(index / n)];
-    const usage = (outcomes: ChoiceOutcome[]) => usageObject({
-      promptTokens: encoded.reduce((a, e) => a + e.ids.length, 0),
-      completionTokens: outcomes.reduce((a, o) => a + o.tokens.length, 0),
-      accepted: outcomes.reduce((a, o) => a + o.stats.numAccepted, 0),
-      rejected: outcomes.reduce((a, o) => a + o.stats.numDrafted - o.stats.numAccepted, 0),
-    });
+    const usage = (outcomes: ChoiceOutcome[]) => usageFor(encoded.reduce((a, e) => a + e.ids.length, 0), outcomes);
     const base = { id, object: 'text_completion', created, model: model.name };
 
     if (body.stream) return stream(reply, deps, requests, base, body, usage, (i) => (body.echo ? promptOf(i).text : ''), model.tokenizer);

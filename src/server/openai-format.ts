@@ -164,6 +164,16 @@ export interface UsageCounts {
   rejected: number;
 }
 
+/** usage for a request whose prompts total `promptTokens`, from its choices' outcomes. */
+export function usageFor(promptTokens: number, outcomes: { tokens: number[]; stats: { numDrafted: number; numAccepted: number } }[]) {
+  return usageObject({
+    promptTokens,
+    completionTokens: outcomes.reduce((a, o) => a + o.tokens.length, 0),
+    accepted: outcomes.reduce((a, o) => a + o.stats.numAccepted, 0),
+    rejected: outcomes.reduce((a, o) => a + o.stats.numDrafted - o.stats.numAccepted, 0),
+  });
+}
+
 export function usageObject(u: UsageCounts) {
   return {
     prompt_tokens: u.promptTokens,

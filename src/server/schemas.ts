@@ -116,3 +116,6 @@ export const errorSchema = {
     },
   },
 } as const;
+
+/** Error responses every generation route documents. */
+export const errorResponses = { 400: errorSchema, 401: errorSchema, 404: errorSchema, 413: errorSchema, 429: errorSchema, 500: errorSchema };

@@ -54,7 +54,7 @@ export async function serve(argv: string[]): Promise<number> {
       // Stop accepting, but let connections accepted a moment ago deliver their request (and get the 503) before
       // idle connections are closed: http.Server.close() would reset those at once.
       net.Server.prototype.close.call(app.server);
-      await new Promise((r) => setTimeout(r, DRAIN_GRACE_MS / 2));
+      await new Promise((r) => setTimeout(r, DRAIN_GRACE_MS));
       const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
       try {
         await app.close();

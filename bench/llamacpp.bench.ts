@@ -1,0 +1,76 @@
+// npm run bench:llamacpp -- single-stream greedy decoding of stories260K: llama.cpp (node-llama-cpp 3.21.1, 1
+// thread, the GGUF files of ../shared/models) against our server over HTTP (1 thread), plain and with the distilled
+// draft, measured in one run.
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { getLlama, LlamaCompletion, DraftSequenceTokenPredictor } from 'node-llama-cpp';
+import { fmt, machine, SHARED, stories, storiesDraft } from './lib.ts';
+
+const PROMPTS = ['Once upon a time', 'Tom and Sue went to the park', 'The little dog', 'Lily saw a big red ball. She', 'One day, a boy named Tim'];
+const MAX_TOKENS = 200;
+
+async function llamaCpp(draft: boolean): Promise<number> {
+  const llama = await getLlama({ gpu: false });
+  const model = await llama.loadModel({ modelPath: join(SHARED, 'stories260K/stories260K.gguf') });
+  const context = await model.createContext({ contextSize: 512, threads: 1 });
+  let tokenPredictor;
+  if (draft) {
+    const draftModel = await llama.loadModel({ modelPath: join(SHARED, 'stories260K-draft/stories260K-draft.gguf') });
+    const draftContext = await draftModel.createContext({ contextSize: 512, threads: 1 });
+    tokenPredictor = new DraftSequenceTokenPredictor(draftContext.getSequence(), { maxTokens: 4 });
+  }
+  const sequence = context.getSequence({ tokenPredictor });
+  const completion = new LlamaCompletion({ contextSequence: sequence });
+  let tokens = 0;
+  const started = performance.now();
+  for (const prompt of PROMPTS) {
+    await sequence.clearHistory();
+    await completion.generateCompletion(prompt, { maxTokens: MAX_TOKENS, temperature: 0, repeatPenalty: false, onToken: (t) => (tokens += t.length) });
+  }
+  return tokens / ((performance.now() - started) / 1000);
+}
+
+async function ours(url: string, speculative: boolean | { num_tokens: number }): Promise<{ tps: number; accepted: number }> {
+  let tokens = 0;
+  let accepted = 0;
+  const started = performance.now();
+  for (const prompt of PROMPTS) {
+    const r = await (await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'stories260K', prompt, max_tokens: MAX_TOKENS, temperature: 0, speculative }) })).json();
+    tokens += r.usage.completion_tokens;
+    accepted += r.usage.completion_tokens_details.accepted_prediction_tokens;
+  }
+  return { tps: tokens / ((performance.now() - started) / 1000), accepted };
+}
+
+const port = 19000 + Math.floor(Math.random() * 500);
+const server = spawn(process.execPath, ['bin/specserve.js', 'serve', '--port', String(port), '--target', stories(), '--draft', storiesDraft(),
+  '--threads', '1', '--log-level', 'warn'], { cwd: resolve(import.meta.dirname, '..'), stdio: 'inherit' });
+const url = `http://127.0.0.1:${port}`;
+process.on('exit', () => server.kill('SIGTERM'));
+for (let i = 0; ; i++) {
+  try {
+    if ((await fetch(`${url}/health`)).ok) break;
+  } catch { /* starting */ }
+  if (i > 300) throw new Error('server did not start');
+  await new Promise((r) => setTimeout(r, 100));
+}
+await ours(url, false); // warm-up
+
+console.log(`## bench:llamacpp — stories260K, greedy, ${PROMPTS.length} prompts x ${MAX_TOKENS} tokens, single stream (${machine()})\n`);
+console.log('| engine | mode | tokens/s | vs llama.cpp plain | vs our plain |');
+console.log('|---|---|---|---|---|');
+const cppPlain = await llamaCpp(false);
+const cppDraft = await llamaCpp(true);
+const plain = await ours(url, false);
+console.log(`| llama.cpp (node-llama-cpp 3.21.1, 1 thread) | plain | ${fmt(cppPlain, 0)} | 1.00x | - |`);
+console.log(`| llama.cpp | draft stories260K-draft, up to 4 | ${fmt(cppDraft, 0)} | ${fmt(cppDraft / cppPlain, 2)}x | - |`);
+console.log(`| specserve over HTTP (1 thread) | plain | ${fmt(plain.tps, 0)} | ${fmt(plain.tps / cppPlain, 2)}x | 1.00x |`);
+for (const k of [1, 2, 3, 4, 8]) {
+  const r = await ours(url, { num_tokens: k });
+  console.log(`| specserve | draft, k=${k} | ${fmt(r.tps, 0)} | ${fmt(r.tps / cppPlain, 2)}x | ${fmt(r.tps / plain.tps, 2)}x |`);
+}
+const adaptive = await ours(url, true);
+console.log(`| specserve | draft, adaptive k <= 4 | ${fmt(adaptive.tps, 0)} | ${fmt(adaptive.tps / cppPlain, 2)}x | ${fmt(adaptive.tps / plain.tps, 2)}x |`);
+server.kill('SIGTERM');
+process.exit(0);

@@ -32,7 +32,8 @@ export class RemoteEngine implements EngineHandle {
     // Capacity as an in-thread engine has it: a full batch running plus a full queue waiting.
     const engine = new RemoteEngine(worker, config.maxBatch + config.maxQueue, hooks, log);
     return new Promise((resolve, reject) => {
-      const onStart = (m: any) => {
+      const onStart = (batch: any) => {
+        const m = batch.type === 'batch' ? batch.messages.find((x: any) => x.type === 'ready' || x.type === 'failed') ?? {} : batch;
         if (m.type === 'ready') {
           worker.off('message', onStart);
           resolve({ engine, info: m.info as LoadedInfo });
@@ -49,6 +50,9 @@ export class RemoteEngine implements EngineHandle {
 
   private onMessage(m: any): void {
     switch (m.type) {
+      case 'batch':
+        for (const message of m.messages) this.onMessage(message);
+        return;
       case 'event': {
         const listener = this.listeners.get(m.id);
         if (!listener) return;

@@ -86,11 +86,6 @@ export class Decoder {
     return new KvCache(this.folder.numLayers, this.folder.numKvHeads, this.folder.headDim, this.kvType);
   }
 
-  /** Bytes of KV cache per position (all layers, keys and values). */
-  get kvBytesPerToken(): number {
-    return this.folder.numLayers * 2 * this.folder.numKvHeads * this.folder.headDim * (this.kvType === 'float16' ? 2 : 4);
-  }
-
   private ints(values: ArrayLike<number>, dims: number[]): ort.Tensor {
     return this.idsType === 'int64'
       ? new ort.Tensor('int64', BigInt64Array.from(values as number[], (v) => BigInt(v)), dims)

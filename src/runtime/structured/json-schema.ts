@@ -103,8 +103,3 @@ export function compileSchema(schema: unknown): SchemaNode {
   };
   return compile(schema, '');
 }
-
-/** response_format json_object: any JSON object. */
-export function anyObjectSchema(): SchemaNode {
-  return compileSchema({ type: 'object' });
-}

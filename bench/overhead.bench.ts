@@ -1,0 +1,71 @@
+// npm run bench:overhead -- engine overhead per generated token: plain greedy decoding through the engine against a
+// bare session.run loop (present fed back as past, nothing else) on the same model, same process.
+import ort from 'onnxruntime-node';
+import { join } from 'node:path';
+import { Decoder } from '../src/runtime/decoder.ts';
+import { TextTokenizer } from '../src/runtime/tokenizer.ts';
+import { Engine } from '../src/speculative/engine.ts';
+import { fmt, machine, randomBench, run, stories } from './lib.ts';
+
+const STEPS = Number(process.env.OVERHEAD_STEPS ?? 128);
+
+async function bareLoop(modelPath: string, threads: number, prompt: number[]): Promise<number> {
+  const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const pastNames = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
+  const meta = session.inputMetadata.find((m) => m.name === pastNames[0]);
+  const [, kvHeads, , headDim] = (meta as unknown as { shape: number[] }).shape;
+  let past: Record<string, ort.Tensor> = Object.fromEntries(pastNames.map((n) => [n, new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim])]));
+  let input = prompt;
+  let length = 0;
+  let started = 0;
+  for (let step = 0; step <= STEPS; step++) {
+    if (step === 1) started = performance.now(); // decode steps only
+    const n = input.length;
+    const out = await session.run({
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(input.map(BigInt)), [1, n]),
+      attention_mask: new ort.Tensor('int64', new BigInt64Array(length + n).fill(1n), [1, length + n]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(length + i)), [1, n]),
+      ...past,
+    });
+    const logits = out.logits.data as Float32Array;
+    const vocab = logits.length / n;
+    let best = 0;
+    for (let i = 1; i < vocab; i++) if (logits[(n - 1) * vocab + i] > logits[(n - 1) * vocab + best]) best = i;
+    past = Object.fromEntries(pastNames.map((name) => [name, out[name.replace('past_key_values', 'present')]]));
+    length += n;
+    input = [best];
+  }
+  await session.release();
+  return (performance.now() - started) / STEPS;
+}
+
+async function engineLoop(dir: string, threads: number, prompt: number[]): Promise<number> {
+  const target = await Decoder.open(dir, { threads });
+  let decodeSeconds = 0;
+  let tokens = 0;
+  const engine = new Engine({ target, tokenizer: TextTokenizer.load(dir), proposer: null, numSpeculativeTokens: 0, maxBatch: 1, maxQueue: 4,
+    hooks: { onForward: () => {} } });
+  const r = await run(engine, { promptIds: prompt, maxTokens: STEPS + 1, stop: [], ignoreEos: true, sampling: { temperature: 0, topK: 0, topP: 1, minP: 0 } });
+  decodeSeconds = r.stats.decodeSeconds;
+  tokens = r.tokens.length - 1;
+  await engine.close();
+  await target.close();
+  return (decodeSeconds * 1000) / tokens;
+}
+
+console.log(`## bench:overhead — engine vs bare session.run loop, greedy, ${STEPS} decode steps (${machine()})\n`);
+console.log('| model | threads | bare ms/token | engine ms/token | overhead |');
+console.log('|---|---|---|---|---|');
+for (const [name, dir, threads] of [['stories260K', stories(), 1], ['bench-100m', randomBench('bench-100m'), 2]] as const) {
+  const prompt = [1, 403, 407, 261, 378];
+  const bare: number[] = [];
+  const eng: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    bare.push(await bareLoop(join(dir, 'onnx/model.onnx'), threads, prompt));
+    eng.push(await engineLoop(dir, threads, prompt));
+  }
+  const b = Math.min(...bare);
+  const e = Math.min(...eng);
+  console.log(`| ${name} | ${threads} | ${fmt(b, 3)} | ${fmt(e, 3)} | ${fmt((e / b - 1) * 100, 1)}% |`);
+}
+console.log('\nBest of 3 alternating runs each. The engine path includes sampling, detokenization, stop checks and events.');

@@ -4,10 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { GenerationRequest } from '../speculative/generation-request.ts';
 import { chatBodySchema, errorResponses } from './schemas.ts';
 import { ApiError, badRequest } from './errors.ts';
-import {
-  chatLogprobs, checkModel, constraintFrom, checkUnsupported, choicesPerPrompt, resolveMaxTokens, samplingFrom, speculativeTokens, stopList,
-  usageFor, type CommonBody,
-} from './openai-format.ts';
+import { chatLogprobs, commonParameters, resolveMaxTokens, usageFor, type CommonBody } from './openai-format.ts';
 import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
 import { onClientGone, SseWriter } from './sse.ts';
 import type { RouteDeps } from './route-deps.ts';
@@ -34,11 +31,8 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
   }, async (req, reply) => {
     const model = deps.model();
     const body = req.body as ChatBody;
-    checkModel(body, model);
-    checkUnsupported(body);
+    const { n, stop, sampling, constraint, numSpeculativeTokens, seedFor } = commonParameters(body, model, deps.config);
     if (body.top_logprobs && !body.logprobs) throw badRequest('top_logprobs requires logprobs: true', 'top_logprobs');
-    const n = choicesPerPrompt(body, deps.config);
-    const stop = stopList(body, deps.config);
     const messages: ChatMessage[] = body.messages.map((m) => ({ role: m.role, content: text(m.content) }));
     let promptText: string;
     try {
@@ -52,11 +46,8 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
       body.max_completion_tokens ? 'max_completion_tokens' : 'max_tokens');
     const predictionText = body.prediction ? text(body.prediction.content) : '';
     const prediction = predictionText ? model.tokenizer.encode(predictionText, false) : undefined;
-    const sampling = samplingFrom(body);
-    const constraint = constraintFrom(body);
     const requests: GenerationRequest[] = Array.from({ length: n }, (_, j) => ({
-      promptIds, maxTokens, sampling, stop, seed: body.seed === undefined || body.seed === null ? undefined : body.seed + j,
-      numSpeculativeTokens: speculativeTokens(body), constraint, prediction, ignoreEos: body.ignore_eos,
+      promptIds, maxTokens, sampling, stop, seed: seedFor(j), numSpeculativeTokens, constraint, prediction, ignoreEos: body.ignore_eos,
       logprobs: body.logprobs ? body.top_logprobs ?? 0 : undefined,
     }));
     const base = { id: `chatcmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: model.name };

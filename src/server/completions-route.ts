@@ -4,10 +4,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { GenerationRequest } from '../speculative/generation-request.ts';
 import { completionBodySchema, errorResponses } from './schemas.ts';
 import { ApiError, badRequest } from './errors.ts';
-import {
-  checkModel, checkTokenIds, constraintFrom, checkUnsupported, choicesPerPrompt, completionLogprobs, resolveMaxTokens, samplingFrom,
-  speculativeTokens, stopList, usageFor, type CommonBody,
-} from './openai-format.ts';
+import { checkTokenIds, commonParameters, completionLogprobs, resolveMaxTokens, usageFor, type CommonBody } from './openai-format.ts';
 import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
 import { onClientGone, SseWriter } from './sse.ts';
 import type { RouteDeps } from './route-deps.ts';
@@ -38,13 +35,10 @@ export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void
   }, async (req, reply) => {
     const model = deps.model();
     const body = req.body as CompletionBody;
-    checkModel(body, model);
-    checkUnsupported(body);
+    const { n, stop, sampling, constraint, numSpeculativeTokens, seedFor } = commonParameters(body, model, deps.config);
     if (body.echo && body.logprobs !== undefined && body.logprobs !== null) {
       throw new ApiError('unsupported_parameter', 'echo together with logprobs is not supported (prompt logprobs are not computed)', 'echo');
     }
-    const n = choicesPerPrompt(body, deps.config);
-    const stop = stopList(body, deps.config);
     const prompts = promptList(body.prompt);
     if (prompts.length > deps.config.maxPrompts) {
       throw badRequest(`prompt has ${prompts.length} prompts; at most ${deps.config.maxPrompts} are allowed per request`, 'prompt');
@@ -56,13 +50,10 @@ export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void
       if (ids.length === 0) throw badRequest('prompt is empty', 'prompt');
       return { ids, text: typeof p === 'string' ? p : model.tokenizer.decode(p) };
     });
-    const sampling = samplingFrom(body);
-    const constraint = constraintFrom(body);
     const requests: GenerationRequest[] = encoded.flatMap(({ ids }) => {
       const maxTokens = resolveMaxTokens(body.max_tokens, DEFAULT_MAX_TOKENS, ids.length, model, deps.config);
       return Array.from({ length: n }, (_, j) => ({
-        promptIds: ids, maxTokens, sampling, stop, seed: body.seed === undefined || body.seed === null ? undefined : body.seed + j,
-        numSpeculativeTokens: speculativeTokens(body), constraint, logprobs: body.logprobs ?? undefined, ignoreEos: body.ignore_eos,
+        promptIds: ids, maxTokens, sampling, stop, seed: seedFor(j), numSpeculativeTokens, constraint, logprobs: body.logprobs ?? undefined, ignoreEos: body.ignore_eos,
       }));
     });
     const id = `cmpl-${randomUUID()}`;

@@ -57,6 +57,21 @@ export function constraintFrom(body: CommonBody): ConstraintSpec | undefined {
   return { type: 'json', schema };
 }
 
+/** What both generation routes take from a body the same way, after checking the model and unsupported fields. */
+export function commonParameters(body: CommonBody & { best_of?: number | null; suffix?: string | null }, model: ServedModel, config: ServerConfig) {
+  checkModel(body, model);
+  checkUnsupported(body);
+  return {
+    n: choicesPerPrompt(body, config),
+    stop: stopList(body, config),
+    sampling: samplingFrom(body),
+    constraint: constraintFrom(body),
+    numSpeculativeTokens: speculativeTokens(body),
+    /** Choice j of a prompt gets seed + j: reproducible, yet different choices. */
+    seedFor: (j: number) => (body.seed === undefined || body.seed === null ? undefined : body.seed + j),
+  };
+}
+
 export function checkModel(body: CommonBody, model: ServedModel): void {
   if (body.model !== model.name) {
     throw new ApiError('model_not_found', `The model \`${body.model}\` does not exist. This server serves \`${model.name}\`.`, 'model');

@@ -57,6 +57,14 @@ export class DraftModelProposer implements Proposer {
     // stops where the constraint ends the document.
     const states = new Map(active.map((r) => [r.i, r.seq.constraintState]));
     let round = active.filter((r) => r.k > 0);
+    for (const r of round) {
+      // The draft needs logits after the last token: if it has seen every token already (a second proposal from
+      // the same context), feed the last one again.
+      if (r.state.fed.length >= r.seq.tokens.length) {
+        r.state.fed.length = r.seq.tokens.length - 1;
+        r.state.cache.rollback(r.state.fed.length);
+      }
+    }
     let inputs = round.map((r) => r.seq.tokens.slice(r.state.fed.length));
     while (round.length > 0) {
       const logits = await this.draft.forward(round.map((r, j) => ({ cache: r.state.cache, tokens: inputs[j] })));

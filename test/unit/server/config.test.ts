@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, parseServerConfig } from '../../../src/server/config.ts';
+
+describe('server configuration', () => {
+  it('defaults without flags or environment', () => {
+    expect(parseServerConfig([], {})).toEqual(DEFAULTS);
+  });
+
+  it('reads flags and, where a flag is absent, the environment', () => {
+    const c = parseServerConfig(['--port', '9000', '--draft', 'ngram', '--dtype', 'int8', '--adaptive-draft-length', 'false'],
+      { HOST: '0.0.0.0', PORT: '1', SPECSERVE_MAX_BATCH: '4', SPECSERVE_API_KEY: 'k' });
+    expect(c).toMatchObject({ port: 9000, host: '0.0.0.0', draft: 'ngram', dtype: 'int8', adaptiveDraftLength: false, maxBatch: 4, apiKey: 'k' });
+  });
+
+  it.each([
+    [['--port', 'eighty'], {}, /--port \(PORT\): must be a non-negative integer, got "eighty"/],
+    [[], { SPECSERVE_DTYPE: 'int3' }, /--dtype \(SPECSERVE_DTYPE\): must be one of fp32, fp16, int8, q8, q4/],
+    [['--device', 'tpu'], {}, /--device \(SPECSERVE_DEVICE\): must be one of cpu, cuda, auto/],
+    [['--max-batch', '0'], {}, /--max-batch/],
+    [['--num-speculative-tokens', '40'], {}, /at most 16/],
+    [['--engine-thread', 'gpu'], {}, /--engine-thread .*worker or main/],
+    [['--public-metrics', 'maybe'], {}, /must be true or false/],
+    [['--no-such-flag', '1'], {}, /Unknown option '--no-such-flag'/],
+  ])('refuses %j %j naming the option', (argv, env, message) => {
+    expect(() => parseServerConfig(argv as string[], env)).toThrow(message);
+  });
+});

@@ -22,6 +22,7 @@ export interface DecoderOptions {
 }
 
 const KV_NAME = /^past_key_values\.(\d+)\.(key|value)$/;
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 export class Decoder {
   readonly kvType: KvType;
@@ -29,6 +30,9 @@ export class Decoder {
   private readonly hasPositionIds: boolean;
   private readonly pastNames: { key: string; value: string }[];
   private readonly presentNames: { key: string; value: string }[];
+  /** Batched past buffers by capacity, reused across steps (inputs are only read during session.run). Padding
+   * slots keep old values: they are masked out. */
+  private readonly pastBuffers = new Map<number, KvArray[]>();
   /** Forward passes run so far (tests and metrics). */
   numForwards = 0;
 
@@ -86,10 +90,26 @@ export class Decoder {
     return new KvCache(this.folder.numLayers, this.folder.numKvHeads, this.folder.headDim, this.kvType);
   }
 
-  private ints(values: ArrayLike<number>, dims: number[]): ort.Tensor {
-    return this.idsType === 'int64'
-      ? new ort.Tensor('int64', BigInt64Array.from(values as number[], (v) => BigInt(v)), dims)
-      : new ort.Tensor('int32', Int32Array.from(values as number[]), dims);
+  /** Non-negative integers as the graph's id type. int64 is written through a 32-bit view of the same buffer (low
+   * words; high words stay 0), which avoids one BigInt per element on the per-step path. */
+  private ints(values: Int32Array, dims: number[]): ort.Tensor {
+    if (this.idsType === 'int32') return new ort.Tensor('int32', values, dims);
+    if (!LITTLE_ENDIAN) return new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
+    const out = new BigInt64Array(values.length);
+    const words = new Int32Array(out.buffer);
+    for (let i = 0; i < values.length; i++) words[2 * i] = values[i];
+    return new ort.Tensor('int64', out, dims);
+  }
+
+  private batchBuffer(index: number, size: number): KvArray {
+    // Capacity in powers of two: the past grows by a position or so per step, and a view of the right length is fed.
+    const capacity = 2 ** Math.ceil(Math.log2(Math.max(size, 1024)));
+    let buffers = this.pastBuffers.get(capacity);
+    if (!buffers) {
+      if (this.pastBuffers.size >= 4) this.pastBuffers.delete(this.pastBuffers.keys().next().value!);
+      this.pastBuffers.set(capacity, (buffers = []));
+    }
+    return (buffers[index] ??= allocKv(this.kvType, capacity)).subarray(0, size);
   }
 
   /**
@@ -108,9 +128,9 @@ export class Decoder {
     const T = P + S;
     if (T > this.folder.maxPositions) throw new Error(`forward: ${T} positions exceed the model's ${this.folder.maxPositions}`);
 
-    const ids = new Array<number>(B * S).fill(0);
-    const positions = new Array<number>(B * S).fill(0);
-    const mask = new Array<number>(B * T).fill(0);
+    const ids = new Int32Array(B * S);
+    const positions = new Int32Array(B * S);
+    const mask = new Int32Array(B * T);
     rows.forEach((r, b) => {
       r.tokens.forEach((t, i) => {
         ids[b * S + i] = t;
@@ -132,7 +152,7 @@ export class Decoder {
         if (B === 1) {
           data = rows[0].cache.layer(l)[part];
         } else {
-          data = allocKv(this.kvType, B * layerSize * P);
+          data = this.batchBuffer(2 * l + (part === 'key' ? 0 : 1), B * layerSize * P);
           rows.forEach((r, b) => {
             const src = r.cache.layer(l)[part];
             const len = lengths[b];

@@ -1,0 +1,40 @@
+// npm run bench:concurrency -- aggregate tokens/s of the engine (no HTTP, no load generator competing for the 2
+// cores) at 1, 4 and 16 concurrent streams, with and without speculation: what continuous batching buys, and where
+// speculation stops paying as the batch grows.
+import { Decoder } from '../src/runtime/decoder.ts';
+import { TextTokenizer } from '../src/runtime/tokenizer.ts';
+import { Engine } from '../src/speculative/engine.ts';
+import { DraftModelProposer } from '../src/speculative/draft-model-proposer.ts';
+import { fmt, machine, run, stories, storiesDraft } from './lib.ts';
+
+const PROMPTS = ['Once upon a time', 'Tom and Sue went to the park', 'The little dog', 'Lily saw a big red ball. She', 'One day, a boy named Tim'];
+const TOKENS = 128;
+
+const dir = stories();
+const target = await Decoder.open(dir, { threads: 1 });
+const tokenizer = TextTokenizer.load(dir);
+const draft = await Decoder.open(storiesDraft(), { threads: 1 });
+
+async function aggregate(concurrency: number, k: number, temperature: number): Promise<number> {
+  const engine = new Engine({ target, tokenizer, proposer: k ? new DraftModelProposer(draft) : null, numSpeculativeTokens: k,
+    adaptiveDraftLength: false, maxBatch: 16, maxQueue: 64 });
+  const started = performance.now();
+  const results = await Promise.all(Array.from({ length: concurrency }, (_, i) => run(engine, {
+    promptIds: tokenizer.encode(PROMPTS[i % PROMPTS.length]), maxTokens: TOKENS, stop: [], seed: i, ignoreEos: true,
+    sampling: { temperature, topK: 0, topP: 1, minP: 0 },
+  })));
+  const seconds = (performance.now() - started) / 1000;
+  await engine.close();
+  return results.reduce((a, r) => a + r.tokens.length, 0) / seconds;
+}
+
+console.log(`## bench:concurrency — stories260K + distilled draft, engine only, ${TOKENS} tokens per stream (${machine()})\n`);
+console.log('| temperature | draft k | c=1 tok/s | c=4 tok/s | c=16 tok/s | c=16 / c=1 |');
+console.log('|---|---|---|---|---|---|');
+await aggregate(2, 0, 0); // warm-up
+for (const temperature of [0, 0.8]) {
+  for (const k of [0, 1, 2, 4]) {
+    const [c1, c4, c16] = [await aggregate(1, k, temperature), await aggregate(4, k, temperature), await aggregate(16, k, temperature)];
+    console.log(`| ${temperature} | ${k || 'off'} | ${fmt(c1, 0)} | ${fmt(c4, 0)} | ${fmt(c16, 0)} | ${fmt(c16 / c1, 2)}x |`);
+  }
+}

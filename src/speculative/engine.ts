@@ -86,8 +86,7 @@ export class Engine implements EngineHandle {
   get kvBytes(): number {
     let total = 0;
     for (const s of this.running) total += s.cache.bytes;
-    const draft = this.o.proposer as { kvBytes?: number } | null;
-    return total + (draft?.kvBytes ?? 0);
+    return total + (this.o.proposer?.kvBytes ?? 0);
   }
 
   get maxPositions(): number {

@@ -27,6 +27,8 @@ export interface Proposal {
 
 export interface Proposer {
   readonly name: string;
+  /** Bytes of state the proposer holds (a draft model's KV caches); absent when it holds none worth counting. */
+  readonly kvBytes?: number;
   begin(seq: ProposalContext): Promise<void> | void;
   /** Proposals for several sequences at once (a draft model batches them into shared forward passes). */
   propose(requests: { seq: ProposalContext; k: number }[]): Promise<Proposal[]>;

@@ -91,7 +91,7 @@ export class GraphBuilder {
     const opsetImport: Onnx.IOperatorSetIdProto[] = [{ domain: '', version: opts.opset }];
     if (opts.msOpset) opsetImport.push({ domain: 'com.microsoft', version: opts.msOpset });
     return {
-      irVersion: 8,
+      irVersion: 10,
       producerName: opts.producer,
       opsetImport,
       graph: {

@@ -55,6 +55,18 @@ export function quantizeToInt8(model: ModelProto): ModelProto {
   const node = (opType: string, input: string[], output: string[], attribute: Graph['node'][number]['attribute'] = []): Graph['node'][number] =>
     ({ name: `int8_${opType}_${n++}`, opType, domain: '', input, output, attribute });
 
+  // ReduceMax takes its axes as an attribute up to opset 17 and as an input from opset 18 on.
+  const opset = Number(model.opsetImport?.find((o) => !o.domain)?.version ?? 17);
+  const reduceMaxLastAxis = (input: string, output: string) => {
+    const keepdims = { name: 'keepdims', type: 2, i: 1 };
+    if (opset < 18) return node('ReduceMax', [input], [output], [{ name: 'axes', type: 7, ints: [-1] }, keepdims]);
+    if (!constants.has('int8_const_last_axis')) {
+      constants.set('int8_const_last_axis', 'int8_const_last_axis');
+      added.push(makeTensor('int8_const_last_axis', DataType.INT64, [1], BigInt64Array.of(-1n)));
+    }
+    return node('ReduceMax', [input, 'int8_const_last_axis'], [output], [keepdims]);
+  };
+
   for (const nd of graph.node) {
     const b = nd.opType === 'MatMul' ? initByName.get(nd.input![1]) : undefined;
     const dims = b ? tensorDims(b) : [];
@@ -76,7 +88,7 @@ export function quantizeToInt8(model: ModelProto): ModelProto {
     if (!aq) {
       const absMax = `${a}_absmax`;
       nodes.push(node('Abs', [a], [`${a}_abs`]));
-      nodes.push(node('ReduceMax', [`${a}_abs`], [absMax], [{ name: 'axes', type: 7, ints: [-1] }, { name: 'keepdims', type: 2, i: 1 }]));
+      nodes.push(reduceMaxLastAxis(`${a}_abs`, absMax));
       nodes.push(node('Max', [absMax, constant('tiny', 1e-12)], [`${a}_absmax_safe`]));
       const scale = `${a}_row_scale`;
       nodes.push(node('Div', [`${a}_absmax_safe`, constant('int8_max', 127)], [scale]));

@@ -30,8 +30,8 @@ export class Decoder {
   private readonly hasPositionIds: boolean;
   private readonly pastNames: { key: string; value: string }[];
   private readonly presentNames: { key: string; value: string }[];
-  /** Batched past buffers by capacity, reused across steps (inputs are only read during session.run). Padding
-   * slots keep old values: they are masked out. */
+  /** Batched past and present buffers by capacity, reused across steps (each is only used during one
+   * session.run). Padding slots keep old values: they are masked out. */
   private readonly pastBuffers = new Map<number, KvArray[]>();
   /** Forward passes run so far (tests and metrics). */
   numForwards = 0;
@@ -87,7 +87,9 @@ export class Decoder {
   }
 
   newCache(): KvCache {
-    return new KvCache(this.folder.numLayers, this.folder.numKvHeads, this.folder.headDim, this.kvType);
+    // onnxruntime-genai graphs derive positions from attention_mask sums: no holes for them.
+    return new KvCache(this.folder.numLayers, this.folder.numKvHeads, this.folder.headDim, this.kvType,
+      { allowHoles: this.folder.layout !== 'genai' });
   }
 
   /** Non-negative integers as the graph's id type. int64 is written through a 32-bit view of the same buffer (low
@@ -113,31 +115,34 @@ export class Decoder {
   }
 
   /**
-   * One session.run for all rows. Row b's cache is right-aligned to the longest cache (left padding, masked out),
-   * its new tokens follow at the same slots for every row, and shorter rows are right-padded (masked out).
-   * Returns logits[row][position] (views, valid until the next forward) and appends the new K/V to every cache.
+   * One session.run for all rows. Row b's past slots are right-aligned to the longest (left padding, masked out, as
+   * are holes left by rollbacks), its new tokens follow at the same slots for every row, and shorter rows are
+   * right-padded (masked out). Positions come from each cache's valid length. Returns logits[row][position] and
+   * appends the new K/V to every cache.
    */
   async forward(rows: ForwardRow[]): Promise<Float32Array[][]> {
     if (rows.length === 0) return [];
+    if (rows.some((r) => r.tokens.length === 0)) throw new Error('forward: every row needs at least one new token');
     const B = rows.length;
     const { numKvHeads: KV, headDim: hd } = this.folder;
-    const lengths = rows.map((r) => r.cache.length);
-    const P = Math.max(...lengths);
     const S = Math.max(...rows.map((r) => r.tokens.length));
-    if (rows.some((r) => r.tokens.length === 0)) throw new Error('forward: every row needs at least one new token');
+    const longest = Math.max(...rows.map((r) => r.cache.length)) + S;
+    if (longest > this.folder.maxPositions) throw new Error(`forward: ${longest} positions exceed the model's ${this.folder.maxPositions}`);
+    const slots = rows.map((r) => r.cache.reserve(S));
+    const P = Math.max(...slots);
     const T = P + S;
-    if (T > this.folder.maxPositions) throw new Error(`forward: ${T} positions exceed the model's ${this.folder.maxPositions}`);
 
     const ids = new Int32Array(B * S);
     const positions = new Int32Array(B * S);
     const mask = new Int32Array(B * T);
     rows.forEach((r, b) => {
+      const offset = P - slots[b];
+      for (let j = 0; j < slots[b]; j++) mask[b * T + offset + j] = r.cache.isValid(j);
       r.tokens.forEach((t, i) => {
         ids[b * S + i] = t;
-        positions[b * S + i] = lengths[b] + i;
+        positions[b * S + i] = r.cache.length + i;
         mask[b * T + P + i] = 1;
       });
-      for (let j = P - lengths[b]; j < P; j++) mask[b * T + j] = 1;
     });
 
     const feeds: Record<string, ort.Tensor> = {
@@ -145,30 +150,38 @@ export class Decoder {
       attention_mask: this.ints(mask, [B, T]),
     };
     if (this.hasPositionIds) feeds.position_ids = this.ints(positions, [B, S]);
+    const fetches: Record<string, ort.Tensor | null> = { logits: null };
     const layerSize = KV * hd;
     for (let l = 0; l < this.pastNames.length; l++) {
       for (const part of ['key', 'value'] as const) {
-        let data: KvArray;
+        let past: KvArray;
+        let present: KvArray;
         if (B === 1) {
-          data = rows[0].cache.layer(l)[part];
+          past = rows[0].cache.past(l)[part];
+          present = rows[0].cache.presentTarget(l, S)[part];
         } else {
-          data = this.batchBuffer(2 * l + (part === 'key' ? 0 : 1), B * layerSize * P);
+          const slot = 4 * l + (part === 'key' ? 0 : 1);
+          past = this.batchBuffer(slot, B * layerSize * P);
           rows.forEach((r, b) => {
-            const src = r.cache.layer(l)[part];
-            const len = lengths[b];
-            for (let h = 0; h < KV; h++) {
-              data.set(src.subarray(h * len * hd, (h + 1) * len * hd), ((b * KV + h) * P + (P - len)) * hd);
-            }
+            const src = r.cache.past(l)[part];
+            const n = slots[b];
+            for (let h = 0; h < KV; h++) past.set(src.subarray(h * n * hd, (h + 1) * n * hd), ((b * KV + h) * P + (P - n)) * hd);
           });
+          present = this.batchBuffer(slot + 2, B * layerSize * T);
         }
-        feeds[this.pastNames[l][part]] = new ort.Tensor(this.kvType, data, [B, KV, P, hd]);
+        feeds[this.pastNames[l][part]] = new ort.Tensor(this.kvType, past, [B, KV, P, hd]);
+        fetches[this.presentNames[l][part]] = new ort.Tensor(this.kvType, present, [B, KV, T, hd]);
       }
     }
 
-    const out = await this.session.run(feeds);
+    const out = await this.session.run(feeds, fetches);
     this.numForwards++;
-    const present = this.presentNames.map((n) => ({ key: out[n.key].data as KvArray, value: out[n.value].data as KvArray }));
-    rows.forEach((r, b) => r.cache.adopt(present, B, T, b, P - lengths[b], lengths[b] + r.tokens.length));
+    if (B === 1) {
+      rows[0].cache.commitInPlace(rows[0].tokens.length);
+    } else {
+      const present = this.presentNames.map((n) => ({ key: fetches[n.key]!.data as KvArray, value: fetches[n.value]!.data as KvArray }));
+      rows.forEach((r, b) => r.cache.commitFromBatch(present, b, T, P - slots[b], r.tokens.length));
+    }
 
     const logitsTensor = out.logits;
     const V = Number(logitsTensor.dims[2]);

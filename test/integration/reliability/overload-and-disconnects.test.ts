@@ -72,7 +72,8 @@ describe('disconnects', () => {
       } catch { /* aborted */ }
     };
     for (let i = 0; i < drops; i += 8) await Promise.all(Array.from({ length: Math.min(8, drops - i) }, (_, j) => one(i + j)));
-    await waitFor(() => server.served.engine.numRunning === 0 && server.served.engine.kvBytes === 0, 20_000);
+    const { engine } = server.served;
+    await waitFor(() => engine.numRunning === 0 && engine.numWaiting === 0 && engine.kvBytes === 0, 20_000);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/^specserve_num_requests_running 0$/m);
     expect(metrics).toMatch(/^specserve_num_requests_waiting 0$/m);

@@ -47,7 +47,7 @@ export class GenerationRun {
         } else {
           reject(new ApiError('server_error', `The engine failed while generating: ${event.error.message.split('\n')[0]}`));
         }
-      });
+      }, { streaming: onToken !== undefined });
       if (id === null) {
         this.cancel();
         throw new ApiError('queue_full', 'The server is busy: the request queue is full. Retry shortly.', null, { 'retry-after': RETRY_AFTER_SECONDS });

@@ -105,11 +105,11 @@ export class RemoteEngine implements EngineHandle {
     this.worker.postMessage({ type: 'fault', fault });
   }
 
-  submit(request: GenerationRequest, listener: EngineListener): string | null {
+  submit(request: GenerationRequest, listener: EngineListener, opts: { streaming?: boolean } = {}): string | null {
     if (this.listeners.size >= this.capacity) return null;
     const id = randomUUID();
     this.listeners.set(id, listener);
-    this.worker.postMessage({ type: 'submit', id, request });
+    this.worker.postMessage({ type: 'submit', id, request, streaming: opts.streaming ?? false });
     return id;
   }
 

@@ -28,8 +28,9 @@ export interface EngineHooks {
 
 /** What the server needs of an engine, whether it runs in this thread or in a worker (server/remote-engine.ts). */
 export interface EngineHandle {
-  /** Queues a request; returns its id, or null when the queue is full. */
-  submit(request: GenerationRequest, listener: EngineListener): string | null;
+  /** Queues a request; returns its id, or null when the queue is full. `streaming`: the listener passes tokens on
+   * to a client as they come, so they must not be delayed (a worker may otherwise coalesce token events). */
+  submit(request: GenerationRequest, listener: EngineListener, opts?: { streaming?: boolean }): string | null;
   cancel(id: string, error?: Error): void;
   abortAll(error: Error): void;
   readonly numRunning: number;

@@ -2,7 +2,9 @@
 // different numbers of new tokens in one session.run, logits for every new position of every sequence.
 // This is the primitive that batched speculative verification stands on.
 import ort from 'onnxruntime-node';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { buildDraftChain } from '../quant/draft-chain.ts';
+import { decodeModel, encodeModel } from '../quant/onnx-proto.ts';
 import { openModelFolder, type Dtype, type ModelFolder } from './model-folder.ts';
 import { createSession, type Device } from './execution-provider.ts';
 import { KvCache, allocKv, type KvArray, type KvType } from './kv-cache.ts';
@@ -21,6 +23,8 @@ export interface DecoderOptions {
   log?: (message: string) => void;
 }
 
+// Draft chains decode the graph in JS and hold a second session: only for small drafts, where they pay.
+const CHAIN_MAX_BYTES = 64 * 1024 * 1024;
 const KV_NAME = /^past_key_values\.(\d+)\.(key|value)$/;
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
@@ -35,6 +39,10 @@ export class Decoder {
   private readonly pastBuffers = new Map<number, KvArray[]>();
   /** Forward passes run so far (tests and metrics). */
   numForwards = 0;
+
+  /** Draft chains (quant/draft-chain.ts) by number of steps, built on first use. */
+  private readonly chains = new Map<number, Promise<ort.InferenceSession>>();
+  private threads = 0;
 
   private constructor(readonly folder: ModelFolder, readonly session: ort.InferenceSession, readonly device: 'cpu' | 'cuda') {
     const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
@@ -75,7 +83,9 @@ export class Decoder {
     const { session, device } = await createSession(folder.modelPath, statSync(folder.modelPath).size,
       { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log });
     try {
-      return new Decoder(folder, session, device);
+      const decoder = new Decoder(folder, session, device);
+      decoder.threads = o.threads ?? 0;
+      return decoder;
     } catch (err) {
       await session.release();
       throw err;
@@ -122,13 +132,60 @@ export class Decoder {
    */
   async forward(rows: ForwardRow[]): Promise<Float32Array[][]> {
     if (rows.length === 0) return [];
+    const pass = this.prepare(rows, 0);
+    const out = await this.session.run(pass.feeds, pass.fetches);
+    this.numForwards++;
+    this.commit(rows, pass, 0);
+    const { S } = pass;
+    const logitsTensor = out.logits;
+    const V = Number(logitsTensor.dims[2]);
+    const logits = logitsTensor.type === 'float16'
+      ? halfToFloatArray(logitsTensor.data as Uint16Array)
+      : (logitsTensor.data as Float32Array);
+    return rows.map((r, b) => r.tokens.map((_, i) => logits.subarray((b * S + i) * V, (b * S + i + 1) * V)));
+  }
+
+  /** Whether greedy drafts can come from a draft chain: a small flat graph with Hugging Face layout on the CPU. */
+  get canChain(): boolean {
+    return this.folder.layout === 'hf' && this.device === 'cpu' && statSync(this.folder.modelPath).size < CHAIN_MAX_BYTES;
+  }
+
+  /**
+   * Greedy drafting of `steps` tokens after `row.tokens` in one session.run (quant/draft-chain.ts). The cache ends
+   * up holding row.tokens and the first steps - 1 drafts, as if they had been fed one pass at a time.
+   */
+  async draftChain(row: ForwardRow, steps: number): Promise<number[]> {
+    let chain = this.chains.get(steps);
+    if (!chain) {
+      const model = buildDraftChain(decodeModel(readFileSync(this.folder.modelPath)), steps);
+      const bytes = encodeModel(model);
+      chain = createSession(bytes, bytes.length, { device: 'cpu', threads: this.threads }).then((c) => c.session);
+      this.chains.set(steps, chain);
+    }
+    const session = await chain;
+    const pass = this.prepare([row], steps - 1);
+    delete pass.fetches.logits;
+    pass.fetches.draft_ids = null;
+    const out = await session.run(pass.feeds, pass.fetches);
+    this.numForwards++;
+    this.commit([row], pass, steps - 1);
+    return Array.from(out.draft_ids.data as BigInt64Array, Number);
+  }
+
+  /**
+   * Feeds for one session.run over all rows. Row b's past slots are right-aligned to the longest (left padding,
+   * masked out, as are holes left by rollbacks), its new tokens follow at the same slots for every row, and shorter
+   * rows are right-padded (masked out). Positions come from each cache's valid length. `present` outputs are
+   * preallocated with room for `extra` more slots (a draft chain's own drafts).
+   */
+  private prepare(rows: ForwardRow[], extra: number) {
     if (rows.some((r) => r.tokens.length === 0)) throw new Error('forward: every row needs at least one new token');
     const B = rows.length;
     const { numKvHeads: KV, headDim: hd } = this.folder;
     const S = Math.max(...rows.map((r) => r.tokens.length));
-    const longest = Math.max(...rows.map((r) => r.cache.length)) + S;
+    const longest = Math.max(...rows.map((r) => r.cache.length)) + S + extra;
     if (longest > this.folder.maxPositions) throw new Error(`forward: ${longest} positions exceed the model's ${this.folder.maxPositions}`);
-    const slots = rows.map((r) => r.cache.reserve(S));
+    const slots = rows.map((r) => r.cache.reserve(S + extra));
     const P = Math.max(...slots);
     const T = P + S;
 
@@ -152,13 +209,14 @@ export class Decoder {
     if (this.hasPositionIds) feeds.position_ids = this.ints(positions, [B, S]);
     const fetches: Record<string, ort.Tensor | null> = { logits: null };
     const layerSize = KV * hd;
+    const presentSlots = T + extra;
     for (let l = 0; l < this.pastNames.length; l++) {
       for (const part of ['key', 'value'] as const) {
         let past: KvArray;
         let present: KvArray;
         if (B === 1) {
           past = rows[0].cache.past(l)[part];
-          present = rows[0].cache.presentTarget(l, S)[part];
+          present = rows[0].cache.presentTarget(l, S + extra)[part];
         } else {
           const slot = 4 * l + (part === 'key' ? 0 : 1);
           past = this.batchBuffer(slot, B * layerSize * P);
@@ -167,31 +225,26 @@ export class Decoder {
             const n = slots[b];
             for (let h = 0; h < KV; h++) past.set(src.subarray(h * n * hd, (h + 1) * n * hd), ((b * KV + h) * P + (P - n)) * hd);
           });
-          present = this.batchBuffer(slot + 2, B * layerSize * T);
+          present = this.batchBuffer(slot + 2, B * layerSize * presentSlots);
         }
         feeds[this.pastNames[l][part]] = new ort.Tensor(this.kvType, past, [B, KV, P, hd]);
-        fetches[this.presentNames[l][part]] = new ort.Tensor(this.kvType, present, [B, KV, T, hd]);
+        fetches[this.presentNames[l][part]] = new ort.Tensor(this.kvType, present, [B, KV, presentSlots, hd]);
       }
     }
+    return { feeds, fetches, S, P, T: presentSlots, slots };
+  }
 
-    const out = await this.session.run(feeds, fetches);
-    this.numForwards++;
-    if (B === 1) {
-      rows[0].cache.commitInPlace(rows[0].tokens.length);
-    } else {
-      const present = this.presentNames.map((n) => ({ key: fetches[n.key]!.data as KvArray, value: fetches[n.value]!.data as KvArray }));
-      rows.forEach((r, b) => r.cache.commitFromBatch(present, b, T, P - slots[b], r.tokens.length));
+  private commit(rows: ForwardRow[], pass: { fetches: Record<string, ort.Tensor | null>; P: number; T: number; slots: number[] }, extra: number): void {
+    if (rows.length === 1) {
+      rows[0].cache.commitInPlace(rows[0].tokens.length + extra);
+      return;
     }
-
-    const logitsTensor = out.logits;
-    const V = Number(logitsTensor.dims[2]);
-    const logits = logitsTensor.type === 'float16'
-      ? halfToFloatArray(logitsTensor.data as Uint16Array)
-      : (logitsTensor.data as Float32Array);
-    return rows.map((r, b) => r.tokens.map((_, i) => logits.subarray((b * S + i) * V, (b * S + i + 1) * V)));
+    const present = this.presentNames.map((n) => ({ key: pass.fetches[n.key]!.data as KvArray, value: pass.fetches[n.value]!.data as KvArray }));
+    rows.forEach((r, b) => r.cache.commitFromBatch(present, b, pass.T, pass.P - pass.slots[b], r.tokens.length + extra));
   }
 
   async close(): Promise<void> {
+    for (const chain of this.chains.values()) await (await chain).release();
     await this.session.release();
   }
 }

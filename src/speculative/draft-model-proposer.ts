@@ -13,11 +13,20 @@ interface DraftState {
   fed: number[];
 }
 
+export interface DraftModelProposerOptions {
+  /** Draft greedy proposals of a single stream with a draft chain (one session.run for k tokens) where the draft
+   * model allows it (runtime/decoder.ts canChain). Default true. */
+  chain?: boolean;
+}
+
 export class DraftModelProposer implements Proposer {
   readonly name = 'draft';
   private readonly states = new Map<string, DraftState>();
+  private chain: boolean;
 
-  constructor(readonly draft: Decoder) {}
+  constructor(readonly draft: Decoder, o: DraftModelProposerOptions = {}) {
+    this.chain = (o.chain ?? true) && draft.canChain;
+  }
 
   get kvBytes(): number {
     let total = 0;
@@ -66,6 +75,18 @@ export class DraftModelProposer implements Proposer {
       }
     }
     let inputs = round.map((r) => r.seq.tokens.slice(r.state.fed.length));
+    // A single greedy unconstrained stream: all k drafts in one pass.
+    const [only] = round;
+    if (this.chain && round.length === 1 && !proposals[only.i].probs && !only.seq.constraint) {
+      try {
+        const drafts = await this.draft.draftChain({ cache: only.state.cache, tokens: inputs[0] }, only.k);
+        only.state.fed.push(...inputs[0], ...drafts.slice(0, -1));
+        proposals[only.i].tokens = drafts;
+        return proposals;
+      } catch {
+        this.chain = false; // a graph the chain cannot be built from: per-token drafting from now on
+      }
+    }
     while (round.length > 0) {
       const logits = await this.draft.forward(round.map((r, j) => ({ cache: r.state.cache, tokens: inputs[j] })));
       const next: typeof round = [];

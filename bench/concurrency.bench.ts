@@ -1,6 +1,7 @@
 // npm run bench:concurrency -- aggregate tokens/s of the engine (no HTTP, no load generator competing for the 2
 // cores) at 1, 4 and 16 concurrent streams, with and without speculation: what continuous batching buys, and where
 // speculation stops paying as the batch grows.
+import ort from 'onnxruntime-node';
 import { Decoder } from '../src/runtime/decoder.ts';
 import { TextTokenizer } from '../src/runtime/tokenizer.ts';
 import { Engine } from '../src/speculative/engine.ts';
@@ -37,4 +38,34 @@ for (const temperature of [0, 0.8]) {
     const [c1, c4, c16] = [await aggregate(1, k, temperature), await aggregate(4, k, temperature), await aggregate(16, k, temperature)];
     console.log(`| ${temperature} | ${k || 'off'} | ${fmt(c1, 0)} | ${fmt(c4, 0)} | ${fmt(c16, 0)} | ${fmt(c16 / c1, 2)}x |`);
   }
+}
+
+// The ceiling ONNX Runtime itself sets: a bare session.run (no engine, no copies) at batch 16 against batch 1, for
+// one new position after P past positions. Continuous batching cannot beat 16 x t(1) / t(16) at that length.
+{
+  const session = await ort.InferenceSession.create(target.folder.modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const { numLayers, numKvHeads, headDim } = target.folder;
+  const bare = async (B: number, P: number) => {
+    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
+      input_ids: new ort.Tensor('int64', new BigInt64Array(B).fill(5n), [B, 1]),
+      attention_mask: new ort.Tensor('int64', new BigInt64Array(B * (P + 1)).fill(1n), [B, P + 1]),
+      position_ids: new ort.Tensor('int64', new BigInt64Array(B).fill(BigInt(P)), [B, 1]),
+    };
+    for (let l = 0; l < numLayers; l++) {
+      for (const part of ['key', 'value']) {
+        feeds[`past_key_values.${l}.${part}`] = new ort.Tensor('float32', new Float32Array(B * numKvHeads * P * headDim), [B, numKvHeads, P, headDim]);
+      }
+    }
+    for (let i = 0; i < 20; i++) await session.run(feeds);
+    const started = performance.now();
+    for (let i = 0; i < 300; i++) await session.run(feeds);
+    return (performance.now() - started) / 300;
+  };
+  console.log('\n| past positions | bare run, batch 1 (us) | bare run, batch 16 (us) | ceiling 16 x t1 / t16 |');
+  console.log('|---|---|---|---|');
+  for (const P of [32, 64, 128]) {
+    const [t1, t16] = [await bare(1, P), await bare(16, P)];
+    console.log(`| ${P} | ${fmt(t1 * 1000, 0)} | ${fmt(t16 * 1000, 0)} | ${fmt((16 * t1) / t16, 2)}x |`);
+  }
+  await session.release();
 }

@@ -23,10 +23,11 @@ export function benchModel(name: string, build: (dir: string) => void): string {
   return dir;
 }
 
-export const randomBench = (preset: string, dtypes: ('fp16' | 'int8')[] = []) => benchModel(preset, (dir) => {
-  buildRandomModel(dir, { preset, seed: 1 });
-  for (const d of dtypes) quantizeFolder(dir, d);
-});
+export const randomBench = (preset: string, dtypes: ('fp16' | 'int8')[] = []) => {
+  const dir = benchModel(preset, (out) => buildRandomModel(out, { preset, seed: 1 }));
+  for (const d of dtypes) if (!existsSync(join(dir, 'onnx', `model_${d}.onnx`))) quantizeFolder(dir, d);
+  return dir;
+};
 export const earlyExit = (target: string, layers: number) => benchModel(`${target.split('/').pop()}-exit${layers}`, (dir) => deriveDraft(target, layers, dir));
 export const stories = () => benchModel('stories260K', (dir) => convertLlama2c(join(SHARED, 'stories260K/stories260K.bin'), join(SHARED, 'stories260K/tok512.bin'), dir));
 export const storiesDraft = () => benchModel('stories260K-draft', (dir) =>

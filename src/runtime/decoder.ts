@@ -34,8 +34,8 @@ export class Decoder {
   private readonly hasPositionIds: boolean;
   private readonly pastNames: { key: string; value: string }[];
   private readonly presentNames: { key: string; value: string }[];
-  /** Batched past and present buffers by capacity, reused across steps (each is only used during one
-   * session.run). Padding slots keep old values: they are masked out. */
+  /** Batched past buffers by capacity, reused across steps (inputs are only read during session.run). Padding
+   * slots keep old values: they are masked out. */
   private readonly pastBuffers = new Map<number, KvArray[]>();
   /** Forward passes run so far (tests and metrics). */
   numForwards = 0;
@@ -133,9 +133,9 @@ export class Decoder {
   async forward(rows: ForwardRow[]): Promise<Float32Array[][]> {
     if (rows.length === 0) return [];
     const pass = this.prepare(rows, 0);
-    const out = await this.session.run(pass.feeds, pass.fetches);
+    const out = await this.session.run(pass.feeds);
     this.numForwards++;
-    this.commit(rows, pass, 0);
+    this.commit(rows, out, pass, 0);
     const { S } = pass;
     const logitsTensor = out.logits;
     const V = Number(logitsTensor.dims[2]);
@@ -164,19 +164,17 @@ export class Decoder {
     }
     const session = await chain;
     const pass = this.prepare([row], steps - 1);
-    delete pass.fetches.logits;
-    pass.fetches.draft_ids = null;
-    const out = await session.run(pass.feeds, pass.fetches);
+    const out = await session.run(pass.feeds);
     this.numForwards++;
-    this.commit([row], pass, steps - 1);
+    this.commit([row], out, pass, steps - 1);
     return Array.from(out.draft_ids.data as BigInt64Array, Number);
   }
 
   /**
    * Feeds for one session.run over all rows. Row b's past slots are right-aligned to the longest (left padding,
    * masked out, as are holes left by rollbacks), its new tokens follow at the same slots for every row, and shorter
-   * rows are right-padded (masked out). Positions come from each cache's valid length. `present` outputs are
-   * preallocated with room for `extra` more slots (a draft chain's own drafts).
+   * rows are right-padded (masked out). Positions come from each cache's valid length. `present` will hold `extra`
+   * more slots than `T` (a draft chain's own drafts).
    */
   private prepare(rows: ForwardRow[], extra: number) {
     if (rows.some((r) => r.tokens.length === 0)) throw new Error('forward: every row needs at least one new token');
@@ -185,7 +183,7 @@ export class Decoder {
     const S = Math.max(...rows.map((r) => r.tokens.length));
     const longest = Math.max(...rows.map((r) => r.cache.length)) + S + extra;
     if (longest > this.folder.maxPositions) throw new Error(`forward: ${longest} positions exceed the model's ${this.folder.maxPositions}`);
-    const slots = rows.map((r) => r.cache.reserve(S + extra));
+    const slots = rows.map((r) => r.cache.reserve());
     const P = Math.max(...slots);
     const T = P + S;
 
@@ -207,39 +205,32 @@ export class Decoder {
       attention_mask: this.ints(mask, [B, T]),
     };
     if (this.hasPositionIds) feeds.position_ids = this.ints(positions, [B, S]);
-    const fetches: Record<string, ort.Tensor | null> = { logits: null };
     const layerSize = KV * hd;
-    const presentSlots = T + extra;
     for (let l = 0; l < this.pastNames.length; l++) {
       for (const part of ['key', 'value'] as const) {
         let past: KvArray;
-        let present: KvArray;
         if (B === 1) {
           past = rows[0].cache.past(l)[part];
-          present = rows[0].cache.presentTarget(l, S + extra)[part];
         } else {
-          const slot = 4 * l + (part === 'key' ? 0 : 1);
-          past = this.batchBuffer(slot, B * layerSize * P);
+          past = this.batchBuffer(2 * l + (part === 'key' ? 0 : 1), B * layerSize * P);
           rows.forEach((r, b) => {
             const src = r.cache.past(l)[part];
             const n = slots[b];
             for (let h = 0; h < KV; h++) past.set(src.subarray(h * n * hd, (h + 1) * n * hd), ((b * KV + h) * P + (P - n)) * hd);
           });
-          present = this.batchBuffer(slot + 2, B * layerSize * presentSlots);
         }
         feeds[this.pastNames[l][part]] = new ort.Tensor(this.kvType, past, [B, KV, P, hd]);
-        fetches[this.presentNames[l][part]] = new ort.Tensor(this.kvType, present, [B, KV, presentSlots, hd]);
       }
     }
-    return { feeds, fetches, S, P, T: presentSlots, slots };
+    return { feeds, S, P, T: T + extra, slots };
   }
 
-  private commit(rows: ForwardRow[], pass: { fetches: Record<string, ort.Tensor | null>; P: number; T: number; slots: number[] }, extra: number): void {
+  private commit(rows: ForwardRow[], out: ort.InferenceSession.OnnxValueMapType, pass: { P: number; T: number; slots: number[] }, extra: number): void {
+    const present = this.presentNames.map((n) => ({ key: out[n.key].data as KvArray, value: out[n.value].data as KvArray }));
     if (rows.length === 1) {
-      rows[0].cache.commitInPlace(rows[0].tokens.length + extra);
+      rows[0].cache.adopt(present, rows[0].tokens.length + extra);
       return;
     }
-    const present = this.presentNames.map((n) => ({ key: pass.fetches[n.key]!.data as KvArray, value: pass.fetches[n.value]!.data as KvArray }));
     rows.forEach((r, b) => r.cache.commitFromBatch(present, b, pass.T, pass.P - pass.slots[b], r.tokens.length + extra));
   }
 

@@ -6,9 +6,9 @@
 // attention_mask 0 (positions come from position_ids, so a hole changes nothing the model computes). The holes are
 // squeezed out only when they make up a large share of the slots, so the copy is amortised over many steps.
 //
-// Each layer has two buffers of the same capacity: a pass reads `past` from the current one and ONNX Runtime writes
-// `present` (past slots + new ones) straight into the other, preallocated; then they swap. A batch of one therefore
-// runs without copying or allocating the cache at all.
+// With a batch of one, ONNX Runtime's `present` outputs become the cache as they are (no copy): the next pass feeds
+// them back as `past`. (Preallocating `present` in buffers of our own, to be written in place, measured slower:
+// onnxruntime-node's preallocated outputs cost more than its own allocations.)
 
 export type KvArray = Float32Array | Uint16Array;
 export type KvType = 'float32' | 'float16';
@@ -16,8 +16,6 @@ export type KvType = 'float32' | 'float16';
 export function allocKv(type: KvType, n: number): KvArray {
   return type === 'float16' ? new Uint16Array(n) : new Float32Array(n);
 }
-
-const INITIAL_SLOTS = 64;
 
 export interface KvCacheOptions {
   /** Whether holes may be fed with attention_mask 0. Graphs that derive positions from mask sums (onnxruntime-genai's
@@ -28,22 +26,21 @@ export interface KvCacheOptions {
 export class KvCache {
   /** Valid positions (what the sequence sees). */
   length = 0;
-  /** Slots written in the arrays (valid ones and holes). */
+  /** Slots in the arrays (valid ones and holes). */
   slots = 0;
-  private capacity = 0;
-  private valid = new Uint8Array(0);
-  private current: { key: KvArray; value: KvArray }[] = [];
-  private spare: { key: KvArray; value: KvArray }[] = [];
+  private valid = new Uint8Array(64);
+  private layers: { key: KvArray; value: KvArray }[];
   private readonly allowHoles: boolean;
 
   constructor(readonly numLayers: number, readonly numKvHeads: number, readonly headDim: number, readonly type: KvType,
     o: KvCacheOptions = {}) {
     this.allowHoles = o.allowHoles ?? true;
+    this.layers = this.empty();
   }
 
-  /** Bytes held by both buffers of every layer. */
+  /** Bytes held (holes included). */
   get bytes(): number {
-    return this.capacity * this.numLayers * 4 * this.numKvHeads * this.headDim * (this.type === 'float16' ? 2 : 4);
+    return this.slots * this.numLayers * 2 * this.numKvHeads * this.headDim * (this.type === 'float16' ? 2 : 4);
   }
 
   /** Drops positions from `length` on (speculative rollback): their slots become holes. */
@@ -61,20 +58,14 @@ export class KvCache {
 
   /** Frees the arrays (a finished or cancelled sequence). */
   clear(): void {
-    this.length = this.slots = this.capacity = 0;
-    this.valid = new Uint8Array(0);
-    this.current = [];
-    this.spare = [];
+    this.length = this.slots = 0;
+    this.layers = this.empty();
   }
 
-  /**
-   * Prepares a pass that appends `count` slots: squeezes holes out if they are too many, grows the buffers if needed.
-   * Returns the number of past slots the pass will read.
-   */
-  reserve(count: number): number {
+  /** Before a pass: squeezes the holes out if they are too many. Returns the number of past slots the pass reads. */
+  reserve(): number {
     const holes = this.slots - this.length;
-    if (holes > 0 && (!this.allowHoles || holes > Math.max(8, this.length >> 2))) this.squeeze(this.length + count);
-    if (this.slots + count > this.capacity) this.grow(this.slots + count);
+    if (holes > 0 && (!this.allowHoles || holes > Math.max(8, this.length >> 2))) this.squeeze();
     return this.slots;
   }
 
@@ -83,21 +74,14 @@ export class KvCache {
     return this.valid[j];
   }
 
-  /** The past fed to a pass: layer i's arrays, exactly `slots` slots each. */
+  /** The past fed to a pass: layer i's arrays, [kvHeads, slots, headDim]. */
   past(i: number): { key: KvArray; value: KvArray } {
-    const n = this.numKvHeads * this.slots * this.headDim;
-    return { key: this.current[i].key.subarray(0, n), value: this.current[i].value.subarray(0, n) };
+    return this.layers[i];
   }
 
-  /** Where ONNX Runtime writes `present` for a batch of one: layer i's spare arrays, `slots + count` slots each. */
-  presentTarget(i: number, count: number): { key: KvArray; value: KvArray } {
-    const n = this.numKvHeads * (this.slots + count) * this.headDim;
-    return { key: this.spare[i].key.subarray(0, n), value: this.spare[i].value.subarray(0, n) };
-  }
-
-  /** After a batch-of-one pass wrote `present` into presentTarget: the spare buffers become the cache. */
-  commitInPlace(count: number): void {
-    [this.current, this.spare] = [this.spare, this.current];
+  /** After a batch-of-one pass: its `present` arrays ([1, kvHeads, slots + count, headDim]) become the cache. */
+  adopt(present: { key: KvArray; value: KvArray }[], count: number): void {
+    this.layers = present;
     this.appendSlots(count);
   }
 
@@ -108,29 +92,35 @@ export class KvCache {
   commitFromBatch(present: { key: KvArray; value: KvArray }[], row: number, total: number, start: number, count: number): void {
     const n = this.slots + count;
     const hd = this.headDim;
-    for (let l = 0; l < this.numLayers; l++) {
-      for (const part of ['key', 'value'] as const) {
-        const src = present[l][part];
-        const dst = this.spare[l][part];
-        for (let h = 0; h < this.numKvHeads; h++) {
-          const from = ((row * this.numKvHeads + h) * total + start) * hd;
-          dst.set(src.subarray(from, from + n * hd), h * n * hd);
-        }
+    const take = (src: KvArray): KvArray => {
+      const dst = allocKv(this.type, this.numKvHeads * n * hd);
+      for (let h = 0; h < this.numKvHeads; h++) {
+        const from = ((row * this.numKvHeads + h) * total + start) * hd;
+        dst.set(src.subarray(from, from + n * hd), h * n * hd);
       }
-    }
-    [this.current, this.spare] = [this.spare, this.current];
+      return dst;
+    };
+    this.layers = present.map((p) => ({ key: take(p.key), value: take(p.value) }));
     this.appendSlots(count);
   }
 
+  private empty(): { key: KvArray; value: KvArray }[] {
+    return Array.from({ length: this.numLayers }, () => ({ key: allocKv(this.type, 0), value: allocKv(this.type, 0) }));
+  }
+
   private appendSlots(count: number): void {
+    if (this.slots + count > this.valid.length) {
+      const grown = new Uint8Array(2 ** Math.ceil(Math.log2(this.slots + count)));
+      grown.set(this.valid.subarray(0, this.slots));
+      this.valid = grown;
+    }
     this.valid.fill(1, this.slots, this.slots + count);
     this.slots += count;
     this.length += count;
   }
 
-  /** Moves the valid slots to the front (through the spare buffers), so that slots == length. */
-  private squeeze(needed: number): void {
-    if (needed > this.capacity) this.grow(needed);
+  /** Moves the valid slots to the front of fresh arrays, so that slots == length. */
+  private squeeze(): void {
     const hd = this.headDim;
     const runs: [number, number][] = [];
     for (let j = 0; j < this.slots; j++) {
@@ -139,43 +129,21 @@ export class KvCache {
       if (last && last[0] + last[1] === j) last[1]++;
       else runs.push([j, 1]);
     }
-    for (let l = 0; l < this.numLayers; l++) {
-      for (const part of ['key', 'value'] as const) {
-        const src = this.current[l][part];
-        const dst = this.spare[l][part];
-        for (let h = 0; h < this.numKvHeads; h++) {
-          let out = h * this.length * hd;
-          for (const [j, n] of runs) {
-            const from = (h * this.slots + j) * hd;
-            dst.set(src.subarray(from, from + n * hd), out);
-            out += n * hd;
-          }
+    const cut = (src: KvArray): KvArray => {
+      const dst = allocKv(this.type, this.numKvHeads * this.length * hd);
+      for (let h = 0; h < this.numKvHeads; h++) {
+        let out = h * this.length * hd;
+        for (const [j, n] of runs) {
+          const from = (h * this.slots + j) * hd;
+          dst.set(src.subarray(from, from + n * hd), out);
+          out += n * hd;
         }
       }
-    }
-    [this.current, this.spare] = [this.spare, this.current];
+      return dst;
+    };
+    this.layers = this.layers.map((l) => ({ key: cut(l.key), value: cut(l.value) }));
     this.valid.fill(1, 0, this.length);
     this.valid.fill(0, this.length, this.slots);
     this.slots = this.length;
-  }
-
-  private grow(needed: number): void {
-    const capacity = Math.max(INITIAL_SLOTS, 2 ** Math.ceil(Math.log2(needed)));
-    const size = this.numKvHeads * capacity * this.headDim;
-    const used = this.numKvHeads * this.slots * this.headDim;
-    const fresh = () => ({ key: allocKv(this.type, size), value: allocKv(this.type, size) });
-    this.current = Array.from({ length: this.numLayers }, (_, l) => {
-      const next = fresh();
-      if (this.current[l]) {
-        next.key.set(this.current[l].key.subarray(0, used));
-        next.value.set(this.current[l].value.subarray(0, used));
-      }
-      return next;
-    });
-    this.spare = Array.from({ length: this.numLayers }, fresh);
-    const valid = new Uint8Array(capacity);
-    valid.set(this.valid.subarray(0, this.slots));
-    this.valid = valid;
-    this.capacity = capacity;
   }
 }

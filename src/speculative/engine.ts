@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Decoder } from '../runtime/decoder.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
-import { logprobOf, probabilities, sampleToken, topLogprobs } from '../runtime/sampling.ts';
-import { verify } from './rejection-sampler.ts';
+import { argmax, isGreedy, logprobOf, probabilities, sampleToken, topLogprobs } from '../runtime/sampling.ts';
+import { verify, verifyGreedy } from './rejection-sampler.ts';
 import { maskLogits } from '../runtime/structured/token-masker.ts';
 import type { Constraint } from '../runtime/structured/constraint.ts';
 import { Sequence } from './sequence.ts';
@@ -317,8 +317,10 @@ export class Engine implements EngineHandle {
     seqs.forEach((s, i) => {
       const draft = drafts[i];
       const chain = states[i];
-      const targetProbs = logits[i].map((row, j) => probabilities(chain ? maskLogits(row, s.constraint!.allowed(chain[j])) : row, s.sampling));
-      const result = verify(draft.tokens, draft.probs ?? null, targetProbs, s.rng);
+      const rows = chain ? logits[i].map((row, j) => maskLogits(row, s.constraint!.allowed(chain[j]))) : logits[i];
+      const result = isGreedy(s.sampling)
+        ? verifyGreedy(draft.tokens, rows.map(argmax))
+        : verify(draft.tokens, draft.probs ?? null, rows.map((row) => probabilities(row, s.sampling)), s.rng);
       // Keep the pending token and the accepted drafts; the rejected positions roll back.
       s.cache.rollback(s.cache.length - draft.tokens.length + result.numAccepted);
       s.stats.numTargetPasses++;

@@ -46,6 +46,18 @@ export function verify(draft: number[], draftProbs: Float32Array[] | null, targe
   return { numAccepted: k, tokens };
 }
 
+/**
+ * `verify` for a greedy target, from the target's argmax at each of the k + 1 positions: the longest draft prefix
+ * equal to them, then the target's own next token. Whatever the draft's q, this is what `verify` returns for point-mass
+ * p (accept iff x is the argmax; the residual of a point mass is itself), without a distribution over the vocabulary.
+ */
+export function verifyGreedy(draft: number[], targetArgmax: number[]): VerificationResult {
+  if (targetArgmax.length !== draft.length + 1) throw new Error(`verifyGreedy: ${targetArgmax.length} target rows for ${draft.length} draft tokens (need k + 1)`);
+  let accepted = 0;
+  while (accepted < draft.length && draft[accepted] === targetArgmax[accepted]) accepted++;
+  return { numAccepted: accepted, tokens: [...draft.slice(0, accepted), targetArgmax[accepted]] };
+}
+
 /** min(1, p/q); certain outcomes (p >= q, or p = 0) draw no random number, so greedy never touches the RNG. */
 export function acceptDraftToken(p: number, q: number, rng: Rng): boolean {
   if (p >= q) return true;

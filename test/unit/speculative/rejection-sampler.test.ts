@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { acceptDraftToken, residual, verify } from '../../../src/speculative/rejection-sampler.ts';
+import { acceptDraftToken, residual, verify, verifyGreedy } from '../../../src/speculative/rejection-sampler.ts';
 import { Xoshiro128, type Rng } from '../../../src/runtime/rng.ts';
 import { chiSquareTest } from '../../helpers/chi-square.ts';
 
@@ -105,5 +105,28 @@ describe('verify, sampled: seeded statistics', () => {
     const counts = [0, 0, 0, 0];
     for (let i = 0; i < 20000; i++) counts[verify([0], [onehot(0, 4)], [onehot(0, 4), p3], rng).tokens[1]]++;
     expect(chiSquareTest(counts, Array.from(p3)).pValue).toBeGreaterThan(0.001);
+  });
+});
+
+describe('verifyGreedy (the engine\'s fast path for greedy targets)', () => {
+  const V = 6;
+  const pointMass = (t: number) => Float32Array.from({ length: V }, (_, v) => (v === t ? 1 : 0));
+  it('returns what verify returns for point-mass targets, with and without draft distributions', () => {
+    const rng = new Xoshiro128(3);
+    for (let trial = 0; trial < 500; trial++) {
+      const k = trial % 6;
+      const draft = Array.from({ length: k }, () => Math.floor(rng.next() * 3));
+      const target = Array.from({ length: k + 1 }, () => Math.floor(rng.next() * 3));
+      const q = draft.map(() => {
+        const w = Float32Array.from({ length: V }, () => rng.next());
+        const sum = w.reduce((a, b) => a + b, 0);
+        return w.map((x) => x / sum);
+      });
+      const expected = verify(draft, trial % 2 ? q : null, target.map(pointMass), new Xoshiro128(trial));
+      expect(verifyGreedy(draft, target)).toEqual(expected);
+    }
+  });
+  it('refuses a target row count that is not k + 1', () => {
+    expect(() => verifyGreedy([1, 2], [1, 2])).toThrow(/k \+ 1/);
   });
 });

@@ -40,6 +40,8 @@ export class Decoder {
   /** Forward passes run so far (tests and metrics). */
   numForwards = 0;
 
+  /** The tensors ORT returned `present` in, by their arrays: a batch of one feeds them back as `past` as they are. */
+  private readonly presentTensors = new WeakMap<KvArray, ort.Tensor>();
   /** Draft chains (quant/draft-chain.ts) by number of steps, built on first use. */
   private readonly chains = new Map<number, Promise<ort.InferenceSession>>();
   private threads = 0;
@@ -219,7 +221,7 @@ export class Decoder {
             for (let h = 0; h < KV; h++) past.set(src.subarray(h * n * hd, (h + 1) * n * hd), ((b * KV + h) * P + (P - n)) * hd);
           });
         }
-        feeds[this.pastNames[l][part]] = new ort.Tensor(this.kvType, past, [B, KV, P, hd]);
+        feeds[this.pastNames[l][part]] = (B === 1 ? this.presentTensors.get(past) : undefined) ?? new ort.Tensor(this.kvType, past, [B, KV, P, hd]);
       }
     }
     return { feeds, S, P, T: T + extra, slots };
@@ -228,6 +230,10 @@ export class Decoder {
   private commit(rows: ForwardRow[], out: ort.InferenceSession.OnnxValueMapType, pass: { P: number; T: number; slots: number[] }, extra: number): void {
     const present = this.presentNames.map((n) => ({ key: out[n.key].data as KvArray, value: out[n.value].data as KvArray }));
     if (rows.length === 1) {
+      for (const n of this.presentNames) {
+        this.presentTensors.set(out[n.key].data as KvArray, out[n.key]);
+        this.presentTensors.set(out[n.value].data as KvArray, out[n.value]);
+      }
       rows[0].cache.adopt(present, rows[0].tokens.length + extra);
       return;
     }

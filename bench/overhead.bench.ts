@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { Decoder } from '../src/runtime/decoder.ts';
 import { TextTokenizer } from '../src/runtime/tokenizer.ts';
 import { Engine } from '../src/speculative/engine.ts';
-import { fmt, machine, randomBench, run, stories } from './lib.ts';
+import { fmt, machine, median, randomBench, run, stories } from './lib.ts';
 
 const STEPS = Number(process.env.OVERHEAD_STEPS ?? 128);
+const ROUNDS = Number(process.env.OVERHEAD_ROUNDS ?? 7);
 
 async function bareLoop(modelPath: string, threads: number, prompt: number[]): Promise<number> {
   const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
@@ -60,12 +61,11 @@ for (const [name, dir, threads] of [['stories260K', stories(), 1], ['bench-100m'
   const prompt = [1, 403, 407, 261, 378];
   const bare: number[] = [];
   const eng: number[] = [];
-  for (let r = 0; r < 3; r++) {
+  for (let r = 0; r < ROUNDS; r++) {
     bare.push(await bareLoop(join(dir, 'onnx/model.onnx'), threads, prompt));
     eng.push(await engineLoop(dir, threads, prompt));
   }
-  const b = Math.min(...bare);
-  const e = Math.min(...eng);
-  console.log(`| ${name} | ${threads} | ${fmt(b, 3)} | ${fmt(e, 3)} | ${fmt((e / b - 1) * 100, 1)}% |`);
+  const ratio = median(eng.map((e, r) => e / bare[r]));
+  console.log(`| ${name} | ${threads} | ${fmt(median(bare), 3)} | ${fmt(median(eng), 3)} | ${fmt((ratio - 1) * 100, 1)}% |`);
 }
-console.log('\nBest of 3 alternating runs each. The engine path includes sampling, detokenization, stop checks and events.');
+console.log(`\nMedians of ${ROUNDS} alternating rounds; overhead is the median of the per-round ratios. The engine path includes sampling, detokenization, stop checks and events.`);

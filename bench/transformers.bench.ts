@@ -12,7 +12,7 @@ import { fmt, machine, median, run, stories } from './lib.ts';
 
 const PROMPTS = ['Once upon a time', 'Tom and Sue went to the park', 'The little dog', 'Lily saw a big red ball. She', 'One day, a boy named Tim'];
 const MAX_TOKENS = Number(process.env.TRANSFORMERS_TOKENS ?? 200);
-const ROUNDS = 3;
+const ROUNDS = 5;
 
 const dir = stories();
 env.allowRemoteModels = false;
@@ -102,12 +102,14 @@ for (let round = 0; round < ROUNDS; round++) {
 server.kill('SIGTERM');
 
 const hf = median(rows.hf);
+const vs = (mine: number[]) => median(mine.map((x, round) => x / rows.hf[round]));
 console.log(`## bench:transformers — stories260K fp32, greedy, ${PROMPTS.length} prompts x up to ${MAX_TOKENS} tokens, ` +
-  `median of ${ROUNDS} alternating rounds (${machine()})\n`);
+  `median of ${ROUNDS} alternating rounds; ratios are medians of per-round ratios (${machine()})\n`);
 console.log('| engine | tokens/s | vs transformers.js |');
 console.log('|---|---|---|');
 console.log(`| transformers.js 4.3.2 \`generate()\` (onnxruntime-node 1.30, 1 thread) | ${fmt(hf, 0)} | 1.00x |`);
-console.log(`| specserve engine, in-process (1 thread) | ${fmt(median(rows.engine), 0)} | ${fmt(median(rows.engine) / hf, 2)}x |`);
-console.log(`| specserve server over HTTP (1 thread) | ${fmt(median(rows.http), 0)} | ${fmt(median(rows.http) / hf, 2)}x |`);
+console.log(`| specserve engine, in-process (1 thread) | ${fmt(median(rows.engine), 0)} | ${fmt(vs(rows.engine), 2)}x |`);
+console.log(`| specserve server over HTTP (1 thread) | ${fmt(median(rows.http), 0)} | ${fmt(vs(rows.http), 2)}x |`);
+console.log(`\nper round (transformers.js / engine / HTTP tok/s): ${rows.hf.map((h, i) => `${fmt(h, 0)} / ${fmt(rows.engine[i], 0)} / ${fmt(rows.http[i], 0)}`).join('; ')}`);
 console.log(`\nidentical greedy outputs: ${same} of ${compared} generations`);
 process.exit(0);

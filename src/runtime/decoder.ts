@@ -7,7 +7,7 @@ import { buildDraftChain } from '../quant/draft-chain.ts';
 import { decodeModel, encodeModel } from '../quant/onnx-proto.ts';
 import { openModelFolder, type Dtype, type ModelFolder } from './model-folder.ts';
 import { createSession, type Device } from './execution-provider.ts';
-import { KvCache, allocKv, type KvArray, type KvType } from './kv-cache.ts';
+import { KvCache, allocKv, type KvArray, type KvBatch, type KvType } from './kv-cache.ts';
 import { halfToFloatArray } from './float16.ts';
 
 export interface ForwardRow {
@@ -40,6 +40,8 @@ export class Decoder {
   /** Forward passes run so far (tests and metrics). */
   numForwards = 0;
 
+  /** The last batched pass's present (its rows' caches are resident in it) and its tensors, to feed back as past. */
+  private lastBatch: { kv: KvBatch; rows: number; tensors: Record<string, ort.Tensor> } | null = null;
   /** The tensors ORT returned `present` in, by their arrays: a batch of one feeds them back as `past` as they are. */
   private readonly presentTensors = new WeakMap<KvArray, ort.Tensor>();
   /** Draft chains (quant/draft-chain.ts) by number of steps, built on first use. */
@@ -186,7 +188,10 @@ export class Decoder {
     const longest = Math.max(...rows.map((r) => r.cache.length)) + S + extra;
     if (longest > this.folder.maxPositions) throw new Error(`forward: ${longest} positions exceed the model's ${this.folder.maxPositions}`);
     const slots = rows.map((r) => r.cache.reserve());
-    const P = Math.max(...slots);
+    // The same rows, in the same order, as the last batched pass: its present is this pass's past, as it is.
+    const last = this.lastBatch;
+    const reuse = B > 1 && last !== null && last.rows === B && rows.every((r, b) => r.cache.rowIn(last.kv) === b);
+    const P = reuse ? last!.kv.total : Math.max(...slots);
     const T = P + S;
 
     const ids = new Int32Array(B * S);
@@ -210,6 +215,10 @@ export class Decoder {
     const layerSize = KV * hd;
     for (let l = 0; l < this.pastNames.length; l++) {
       for (const part of ['key', 'value'] as const) {
+        if (reuse) {
+          feeds[this.pastNames[l][part]] = last!.tensors[this.presentNames[l][part]];
+          continue;
+        }
         let past: KvArray;
         if (B === 1) {
           past = rows[0].cache.past(l)[part];
@@ -237,7 +246,14 @@ export class Decoder {
       rows[0].cache.adopt(present, rows[0].tokens.length + extra);
       return;
     }
-    rows.forEach((r, b) => r.cache.commitFromBatch(present, b, pass.T, pass.P - pass.slots[b], r.tokens.length + extra));
+    const kv: KvBatch = { present, total: pass.T };
+    const tensors: Record<string, ort.Tensor> = {};
+    for (const n of this.presentNames) {
+      tensors[n.key] = out[n.key];
+      tensors[n.value] = out[n.value];
+    }
+    this.lastBatch = { kv, rows: rows.length, tensors };
+    rows.forEach((r, b) => r.cache.residentIn(kv, b, pass.P - pass.slots[b], pass.T - pass.P, r.tokens.length + extra));
   }
 
   async close(): Promise<void> {

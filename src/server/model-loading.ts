@@ -55,7 +55,9 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
       throw new Error(`--draft ${draftSpec}: vocabulary size ${draft.vocabSize} differs from the target's ${target.vocabSize}`);
     }
     draftDevice = draft.device;
-    proposer = new DraftModelProposer(draft);
+    const draftProposer = new DraftModelProposer(draft);
+    await draftProposer.warmUp(config.numSpeculativeTokens);
+    proposer = draftProposer;
   }
 
   const constraints = new JsonConstraints(tokenizer, target.folder.eosTokenIds);

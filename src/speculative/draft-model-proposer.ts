@@ -28,6 +28,17 @@ export class DraftModelProposer implements Proposer {
     this.chain = (o.chain ?? true) && draft.canChain;
   }
 
+  /** Builds the draft chains for up to `maxK` tokens ahead of the first request (else the first proposal of each
+   * length pays for building its chain). */
+  async warmUp(maxK: number): Promise<void> {
+    if (!this.chain) return;
+    try {
+      await this.draft.prepareChains(maxK);
+    } catch {
+      this.chain = false;
+    }
+  }
+
   get kvBytes(): number {
     let total = 0;
     for (const s of this.states.values()) total += s.cache.bytes;

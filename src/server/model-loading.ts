@@ -65,11 +65,12 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
     target, tokenizer, proposer, predictionProposer: new PredictionProposer(),
     constraintFactory: (spec) => constraints.get(spec.schema),
     numSpeculativeTokens: config.numSpeculativeTokens, adaptiveDraftLength: config.adaptiveDraftLength,
+    disableSpeculationAtBatch: config.speculativeDisableByBatchSize,
     maxBatch: config.maxBatch, maxQueue, maxModelLen, hooks,
   });
   const name = config.servedModelName ?? basename(targetDir);
   log(`serving ${name} (${config.dtype}, ${target.device}) with proposer ${proposer?.name ?? 'none'}${draftDevice ? ` (${draftSpec})` : ''}, ` +
-    `k <= ${config.numSpeculativeTokens}${config.adaptiveDraftLength ? ' adaptive' : ''}, max batch ${config.maxBatch}, context ${maxModelLen}`);
+    `k <= ${config.numSpeculativeTokens}${config.adaptiveDraftLength ? ' adaptive' : ''} (off from ${config.speculativeDisableByBatchSize || 'never'} running), max batch ${config.maxBatch}, context ${maxModelLen}`);
   return {
     engine,
     info: { name, targetDir, draft: draftSpec, targetDevice: target.device, draftDevice, maxModelLen, vocabSize: target.vocabSize },

@@ -52,6 +52,9 @@ export interface EngineOptions {
   /** Context window (<= the target's). */
   maxModelLen?: number;
   adaptiveDraftLength?: boolean;
+  /** Plain decoding for the whole step while this many sequences (or more) run: in a full batch the verify pass is
+   * no longer nearly free per extra position (vLLM's --speculative-disable-by-batch-size). 0 or absent: never. */
+  disableSpeculationAtBatch?: number;
   maxBatch: number;
   maxQueue: number;
   /** Builds the constraint of a request that asks for one (JSON mode / schema); absent: such requests are refused. */
@@ -270,7 +273,10 @@ export class Engine implements EngineHandle {
 
   private async decode(seqs: Sequence[]): Promise<void> {
     // Draft lengths: the controller's choice, capped by the tokens still wanted and the context window.
+    const limit = this.o.disableSpeculationAtBatch ?? 0;
+    const speculate = limit <= 0 || seqs.length < limit;
     const ks = seqs.map((s) => {
+      if (!speculate) return 0;
       const wanted = s.request.maxTokens - s.output.tokens.length - 1;
       const room = this.maxPositions - s.cache.length - 1;
       return Math.max(0, Math.min(s.draftLength.next(), wanted, room));

@@ -11,7 +11,7 @@ import { NgramProposer } from '../../../src/speculative/ngram-proposer.ts';
 import type { Proposer } from '../../../src/speculative/proposer.ts';
 import type { GenerationRequest } from '../../../src/speculative/generation-request.ts';
 import { earlyExitDraft, storiesDraftModel, storiesModel, tinyModel } from '../../helpers/model-fixtures.ts';
-import { runStaggered } from '../../helpers/engine-run.ts';
+import { collect, runStaggered } from '../../helpers/engine-run.ts';
 import { sharedModelsAvailable } from '../../helpers/shared-models.ts';
 
 const STORY_PROMPTS = ['Once upon a time', 'Tom and Sue went to the park', 'The little dog', 'Lily saw a big red ball. She',
@@ -89,4 +89,30 @@ exactnessSuite('random tiny target', async () => {
     prompts: ['abc', 'hello there', 'x y z', 'a b c d e f', 'zz', 'the quick brown fox', 'q', 'lorem ipsum dolor'],
     proposers: { draft: () => draftProposer(earlyDir), 'early-exit': () => draftProposer(earlyDir), ngram: async () => new NgramProposer() },
   };
+});
+
+describe('speculation off for large batches (disableSpeculationAtBatch)', () => {
+  it('drafts nothing while the batch is at the limit, drafts alone, and stays exact', async () => {
+    const dir = tinyModel({ seed: 11, numLayers: 3 });
+    const target = await Decoder.open(dir);
+    const tokenizer = TextTokenizer.load(dir);
+    const proposer = await draftProposer(earlyExitDraft(dir, 1));
+    const s: Setup = { target, tokenizer, proposers: {}, prompts: ['abc', 'hello there', 'x y z'] };
+    const requests = requestsFor(s, 3);
+    const expected = await oracle(s, requests);
+    const passes: { phase: string; batch: number }[] = [];
+    const engine = new Engine({ target, tokenizer, proposer, numSpeculativeTokens: 4, adaptiveDraftLength: false,
+      disableSpeculationAtBatch: 3, maxBatch: 8, maxQueue: 16, hooks: { onForward: (phase, _s, batch) => passes.push({ phase, batch }) } });
+    const together = await Promise.all(requests.map((r) => collect(engine, r)));
+    expect(together.map((g) => g.tokens)).toEqual(expected);
+    // Steps with 3 running decoded plainly; steps with fewer drafted and verified.
+    expect(passes.filter((p) => p.phase === 'decode' && p.batch === 3).length).toBeGreaterThan(5);
+    expect(passes.filter((p) => (p.phase === 'draft' || p.phase === 'verify') && p.batch >= 3)).toEqual([]);
+    expect(passes.filter((p) => p.phase === 'verify').length).toBeGreaterThan(0);
+    const alone = await collect(engine, requests[0]);
+    expect(alone.tokens).toEqual(expected[0]);
+    expect(alone.numDrafted).toBeGreaterThan(0);
+    await engine.close();
+    await target.close();
+  });
 });

@@ -52,8 +52,9 @@ export interface EngineOptions {
   /** Context window (<= the target's). */
   maxModelLen?: number;
   adaptiveDraftLength?: boolean;
-  /** Plain decoding for the whole step while this many sequences (or more) run: in a full batch the verify pass is
-   * no longer nearly free per extra position (vLLM's --speculative-disable-by-batch-size). 0 or absent: never. */
+  /** Plain decoding for the whole step while the engine holds this many requests or more (running and waiting): in a
+   * full batch the verify pass is no longer nearly free per extra position (vLLM's --speculative-disable-by-batch-size).
+   * 0 or absent: never. */
   disableSpeculationAtBatch?: number;
   maxBatch: number;
   maxQueue: number;
@@ -274,7 +275,8 @@ export class Engine implements EngineHandle {
   private async decode(seqs: Sequence[]): Promise<void> {
     // Draft lengths: the controller's choice, capped by the tokens still wanted and the context window.
     const limit = this.o.disableSpeculationAtBatch ?? 0;
-    const speculate = limit <= 0 || seqs.length < limit;
+    // Load counts every request the engine holds (running, just admitted, waiting), as vLLM counts its queue.
+    const speculate = limit <= 0 || this.running.length + this.waiting.length < limit;
     const ks = seqs.map((s) => {
       if (!speculate) return 0;
       const wanted = s.request.maxTokens - s.output.tokens.length - 1;

@@ -14,9 +14,38 @@ export class TextTokenizer {
     private readonly pieces: string[],
     private readonly specialIds: Set<number>,
     private readonly byteLevel: boolean,
+    private readonly addedIds: Set<number>,
+    private readonly decoderJson: unknown,
   ) {}
 
   private bytesCache: (Uint8Array | null)[] | null = null;
+  private streamingCache: StreamingPieces | null | undefined;
+
+  /**
+   * For streaming detokenization without decoding windows: each token's text where appending it is exactly what a
+   * full decode would append (a SentencePiece or byte-level piece that is complete UTF-8 on its own; null for
+   * special, added and byte-fallback tokens). Null altogether unless the decoder is one of those two known kinds
+   * and clean_up_tokenization_spaces is off. `stripsFirstSpace`: the decoder strips one leading space of the text.
+   */
+  streamingPieces(): StreamingPieces | null {
+    if (this.streamingCache !== undefined) return this.streamingCache;
+    const decoder = JSON.stringify(this.decoderJson ?? null);
+    const sentencePiece = decoder === JSON.stringify(LLAMA_DECODER);
+    const byteLevel = this.byteLevel && /^\{"type":"ByteLevel"[^{}]*\}$/.test(decoder);
+    if ((!sentencePiece && !byteLevel) || this.config.clean_up_tokenization_spaces !== false) return (this.streamingCache = null);
+    const utf8 = new TextDecoder('utf-8', { fatal: true });
+    const bytes = this.tokenBytes();
+    const text = this.pieces.map((piece, id) => {
+      const b = bytes[id];
+      if (!b || this.addedIds.has(id) || (sentencePiece && /^<0x[0-9A-Fa-f]{2}>$/.test(piece))) return null;
+      try {
+        return utf8.decode(b);
+      } catch {
+        return null; // part of a multi-byte character
+      }
+    });
+    return (this.streamingCache = { text, stripsFirstSpace: sentencePiece });
+  }
 
   /**
    * The bytes each token contributes to the text (null for special tokens), for grammar masks: SentencePiece pieces
@@ -52,7 +81,8 @@ export class TextTokenizer {
     for (const [piece, id] of vocab) pieces[id] = piece;
     const specialIds = new Set<number>((json.added_tokens ?? []).filter((t: { special?: boolean }) => t.special).map((t: { id: number }) => t.id));
     const byteLevel = JSON.stringify(json.decoder ?? {}).includes('"ByteLevel"');
-    return new TextTokenizer(tokenizer, config, fingerprint, vocab.length, pieces, specialIds, byteLevel);
+    const addedIds = new Set<number>((json.added_tokens ?? []).map((t: { id: number }) => t.id));
+    return new TextTokenizer(tokenizer, config, fingerprint, vocab.length, pieces, specialIds, byteLevel, addedIds, json.decoder);
   }
 
   get chatTemplate(): string | undefined {
@@ -80,6 +110,22 @@ export class TextTokenizer {
     return this.pieces[id];
   }
 }
+
+export interface StreamingPieces {
+  text: (string | null)[];
+  stripsFirstSpace: boolean;
+}
+
+// The decoder of Llama / SentencePiece tokenizer.json files (and of the forge's).
+const LLAMA_DECODER = {
+  type: 'Sequence',
+  decoders: [
+    { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
+    { type: 'ByteFallback' },
+    { type: 'Fuse' },
+    { type: 'Strip', content: ' ', start: 1, stop: 0 },
+  ],
+};
 
 /** GPT-2's bytes_to_unicode, inverted: the printable character that stands for each byte -> the byte. */
 function byteLevelDecoder(): Map<string, number> {

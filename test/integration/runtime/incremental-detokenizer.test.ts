@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
 import { IncrementalDetokenizer } from '../../../src/runtime/incremental-detokenizer.ts';
 import { GenerationOutput } from '../../../src/runtime/generation-output.ts';
-import { tinyModel } from '../../helpers/model-fixtures.ts';
+import { storiesModel, tinyModel } from '../../helpers/model-fixtures.ts';
+import { sharedModelsAvailable } from '../../helpers/shared-models.ts';
 
 describe('IncrementalDetokenizer', () => {
   const tokenizer = TextTokenizer.load(tinyModel());
@@ -33,5 +34,28 @@ describe('IncrementalDetokenizer', () => {
     expect(eos.finishReason).toBe('stop');
     expect(eos.tokens).toEqual([ids[0]]);
     expect(() => eos.push(3)).toThrow(/after the sequence finished/);
+  });
+});
+
+describe('IncrementalDetokenizer fast path (pieces appended without decoding)', () => {
+  const tokenizers: Record<string, TextTokenizer> = { 'synthetic byte-fallback vocabulary': TextTokenizer.load(tinyModel()) };
+  if (sharedModelsAvailable('the fast detokenizer on the stories260K tokenizer')) tokenizers['stories260K (Llama 2 SentencePiece)'] = TextTokenizer.load(storiesModel());
+  it.each(Object.keys(tokenizers))('%s: emits exactly what window decoding emits, token by token', (name) => {
+    const tokenizer = tokenizers[name];
+    expect(tokenizer.streamingPieces()).not.toBeNull();
+    let seed = 1;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    const texts = ['Once upon a time, there was a little girl.', 'naïve café ☃ 日本 🙂', '  two  spaces\nand a line'];
+    for (let trial = 0; trial < 60; trial++) {
+      // Real text, random ids (byte tokens, specials) or a mix; prompts with and without text before.
+      const text = texts[trial % texts.length];
+      const ids = trial % 3 === 0 ? tokenizer.encode(text, false)
+        : Array.from({ length: 40 }, () => (trial % 3 === 1 ? rand(tokenizer.vocabSize) : (rand(2) ? rand(tokenizer.vocabSize) : tokenizer.encode(text, false)[rand(5)])));
+      const context = trial % 2 ? tokenizer.encode('Lily said') : [1];
+      const fast = new IncrementalDetokenizer(tokenizer, context);
+      const slow = new IncrementalDetokenizer(tokenizer, context, { fast: false });
+      for (const id of ids) expect(fast.push(id)).toBe(slow.push(id));
+      expect(fast.flush()).toBe(slow.flush());
+    }
   });
 });

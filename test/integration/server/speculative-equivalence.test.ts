@@ -13,8 +13,10 @@ describe.skipIf(!sharedModelsAvailable('speculative vs plain through HTTP'))('gr
   const servers: Record<string, TestServer> = {};
   beforeAll(async () => {
     const target = storiesModel();
-    servers.draft = await startServer({ target, draft: storiesDraftModel(), numSpeculativeTokens: 4, maxBatch: 8 });
-    servers.ngram = await startServer({ target, draft: 'ngram', numSpeculativeTokens: 3, maxBatch: 8 });
+    // Speculation at any load (the default switches it off from 4 requests), so that batches verify drafts.
+    const always = { speculativeDisableByBatchSize: 0, maxBatch: 8 };
+    servers.draft = await startServer({ target, draft: storiesDraftModel(), numSpeculativeTokens: 4, ...always });
+    servers.ngram = await startServer({ target, draft: 'ngram', numSpeculativeTokens: 3, ...always });
   });
   afterAll(async () => {
     for (const s of Object.values(servers)) await s.close();

@@ -1,10 +1,10 @@
 // npm run bench:llamacpp -- single-stream greedy decoding of stories260K: llama.cpp (node-llama-cpp 3.21.1, 1
 // thread, the GGUF files of ../shared/models) against our server over HTTP (1 thread), plain and with the distilled
 // draft, measured in one run.
-import { spawn } from 'node:child_process';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { getLlama, LlamaCompletion, DraftSequenceTokenPredictor } from 'node-llama-cpp';
 import { fmt, machine, median, SHARED, stories, storiesDraft } from './lib.ts';
+import { spawnServer } from './server-lib.ts';
 
 const PROMPTS = ['Once upon a time', 'Tom and Sue went to the park', 'The little dog', 'Lily saw a big red ball. She', 'One day, a boy named Tim'];
 const MAX_TOKENS = 200;
@@ -43,18 +43,7 @@ async function ours(url: string, speculative: boolean | { num_tokens: number }):
   return { tps: tokens / ((performance.now() - started) / 1000), accepted };
 }
 
-const port = 19000 + Math.floor(Math.random() * 500);
-const server = spawn(process.execPath, ['bin/specserve.js', 'serve', '--port', String(port), '--target', stories(), '--draft', storiesDraft(),
-  '--threads', '1', '--log-level', 'warn'], { cwd: resolve(import.meta.dirname, '..'), stdio: 'inherit' });
-const url = `http://127.0.0.1:${port}`;
-process.on('exit', () => server.kill('SIGTERM'));
-for (let i = 0; ; i++) {
-  try {
-    if ((await fetch(`${url}/health`)).ok) break;
-  } catch { /* starting */ }
-  if (i > 300) throw new Error('server did not start');
-  await new Promise((r) => setTimeout(r, 100));
-}
+const { url, stop } = await spawnServer(['--target', stories(), '--draft', storiesDraft(), '--threads', '1']);
 await ours(url, false); // warm-up
 
 // Rounds alternate every row, so that a slow stretch of this shared machine hits all rows alike; each row reports
@@ -82,5 +71,5 @@ rows.forEach((row, i) => {
   const ours = i >= 2 ? `${fmt(ratio(i, 2), 2)}x` : '-';
   console.log(`| ${row.label} | ${row.mode} | ${fmt(median(results[i]), 0)} | ${fmt(ratio(i, 0), 2)}x | ${ours} |`);
 });
-server.kill('SIGTERM');
+stop();
 process.exit(0);

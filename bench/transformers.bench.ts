@@ -2,13 +2,13 @@
 // (@huggingface/transformers, model.generate) and by specserve (the engine in-process, and the server over HTTP),
 // 1 ONNX Runtime thread each, alternating rounds in one run. Also checks that both produce the same tokens: a
 // third-party consumer reading our forge's folder is a test of the folder too.
-import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, env } from '@huggingface/transformers';
 import { Decoder } from '../src/runtime/decoder.ts';
 import { TextTokenizer } from '../src/runtime/tokenizer.ts';
 import { Engine } from '../src/speculative/engine.ts';
 import { fmt, machine, median, run, stories } from './lib.ts';
+import { spawnServer } from './server-lib.ts';
 
 const PROMPTS = ['Once upon a time', 'Tom and Sue went to the park', 'The little dog', 'Lily saw a big red ball. She', 'One day, a boy named Tim'];
 const MAX_TOKENS = Number(process.env.TRANSFORMERS_TOKENS ?? 200);
@@ -57,18 +57,7 @@ async function ours(): Promise<{ tps: number; outputs: number[][] }> {
   return { tps: tokens / ((performance.now() - started) / 1000), outputs };
 }
 
-const port = 19500 + Math.floor(Math.random() * 400);
-const server = spawn(process.execPath, ['bin/specserve.js', 'serve', '--port', String(port), '--target', dir, '--threads', '1',
-  '--log-level', 'warn'], { cwd: resolve(import.meta.dirname, '..'), stdio: 'inherit' });
-process.on('exit', () => server.kill('SIGTERM'));
-const url = `http://127.0.0.1:${port}`;
-for (let i = 0; ; i++) {
-  try {
-    if ((await fetch(`${url}/health`)).ok) break;
-  } catch { /* starting */ }
-  if (i > 300) throw new Error('server did not start');
-  await new Promise((r) => setTimeout(r, 100));
-}
+const { url, stop } = await spawnServer(['--target', dir, '--threads', '1']);
 
 async function overHttp(): Promise<number> {
   let tokens = 0;
@@ -99,7 +88,7 @@ for (let round = 0; round < ROUNDS; round++) {
     if (theirs.length === mine.outputs[i].length && theirs.every((t, j) => t === mine.outputs[i][j])) same++;
   });
 }
-server.kill('SIGTERM');
+stop();
 
 const hf = median(rows.hf);
 const vs = (mine: number[]) => median(mine.map((x, round) => x / rows.hf[round]));

@@ -10,6 +10,9 @@
 //   inputs:  input_ids [B, S], attention_mask [B, P + S], position_ids [B, S], past_key_values.N.key|value
 //   outputs: draft_ids [B, K] (int64), present.N.key|value [B, kv, P + S + K - 1, hd] (the inputs and the first
 //            K - 1 drafts; the last draft is not fed)
+// For a batch of one (the last input position is a real token). Where every Attention node reads one shared mask
+// bias (the forge's graphs), steps after the first do not recompute it (~14 nodes): their single query sees what the
+// previous step's last query saw, plus itself, so the bias is that row with one more allowed column.
 import { DataType, graphOf, type Graph, type ModelProto, type NodeProto } from './onnx-proto.ts';
 import { makeTensor } from './graph-builder.ts';
 
@@ -56,7 +59,11 @@ export function buildDraftChain(model: ModelProto, steps: number): ModelProto {
   const lastAlongAxis1 = (input: string, output: string) =>
     node('Slice', [input, 'chain.const.last', 'chain.const.end', 'chain.const.axis1'], output);
 
-  // What step t reads for each original graph input.
+  const attention = graph.node.filter((n) => n.opType === 'Attention' && !n.domain);
+  const sharedBias = attention.length > 0 && attention.every((n) => n.input[3] && n.input[3] === attention[0].input[3])
+    ? attention[0].input[3] : null;
+
+  // What step t reads for each original graph input (and, from step 1 on, for the shared attention bias).
   let feeds = new Map<string, string>([...inputNames].map((n) => [n, n]));
   const drafts: string[] = [];
   for (let t = 0; t < steps; t++) {
@@ -69,6 +76,7 @@ export function buildDraftChain(model: ModelProto, steps: number): ModelProto {
       return `${name}::s${t}`;
     };
     for (const n of graph.node) {
+      if (n.output.some((o) => feeds.has(o))) continue; // provided for this step already (the shared bias)
       nodes.push({ ...n, name: `${n.name}::s${t}`, input: n.input.map(rename), output: n.output.map(rename) });
     }
     let logits = rename('logits');
@@ -100,11 +108,27 @@ export function buildDraftChain(model: ModelProto, steps: number): ModelProto {
       next.set('position_ids', `chain.pos.${t + 1}`);
     }
     for (const p of pastInputs) next.set(p, rename(presentOf(p)));
+    if (sharedBias) {
+      const lastRow = `chain.biasrow.${t}`;
+      node('Slice', [rename(sharedBias), 'chain.const.last', 'chain.const.end', 'chain.const.axis2'], lastRow);
+      node('Slice', [lastRow, 'chain.const.zero', 'chain.const.one1', 'chain.const.axis3'], `chain.biascell.${t}`);
+      node('Sub', [`chain.biascell.${t}`, `chain.biascell.${t}`], `chain.biaszero.${t}`);
+      node('Concat', [lastRow, `chain.biaszero.${t}`], `chain.bias.${t + 1}`, [{ name: 'axis', type: 2, i: 3 }]);
+      next.set(sharedBias, `chain.bias.${t + 1}`);
+    }
     feeds = next;
   }
   node('Concat', drafts, 'draft_ids', [{ name: 'axis', type: 2, i: 1 }]);
 
-  graph.node = nodes;
+  if (sharedBias && steps > 1) {
+    added.push(
+      makeTensor('chain.const.axis2', DataType.INT64, [1], BigInt64Array.of(2n)),
+      makeTensor('chain.const.axis3', DataType.INT64, [1], BigInt64Array.of(3n)),
+      makeTensor('chain.const.zero', DataType.INT64, [1], BigInt64Array.of(0n)),
+      makeTensor('chain.const.one1', DataType.INT64, [1], BigInt64Array.of(1n)),
+    );
+  }
+  graph.node = withoutDeadNodes(nodes, ['draft_ids', ...outputNames.filter((o) => o.startsWith('present.'))]);
   graph.initializer = [...graph.initializer, ...added];
   graph.output = [
     { name: 'draft_ids', type: { tensorType: { elemType: DataType.INT64, shape: { dim: [{ dimParam: 'batch_size' }, { dimValue: steps }] } } } },
@@ -112,4 +136,18 @@ export function buildDraftChain(model: ModelProto, steps: number): ModelProto {
   ];
   (graph as { valueInfo?: unknown[] }).valueInfo = [];
   return model;
+}
+
+/** The nodes that contribute to `outputs` (a later step's copy of the mask computation, when the bias is carried
+ * over, contributes to nothing). */
+function withoutDeadNodes(nodes: Graph['node'], outputs: string[]): Graph['node'] {
+  const needed = new Set(outputs);
+  const kept: Graph['node'] = [];
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i];
+    if (!n.output.some((o) => needed.has(o))) continue;
+    kept.push(n);
+    for (const input of n.input) if (input) needed.add(input);
+  }
+  return kept.reverse();
 }

@@ -9,14 +9,18 @@ import { spawnServer } from './server-lib.ts';
 const PROMPTS = ['Once upon a time', 'Tom and Sue went to the park', 'The little dog', 'Lily saw a big red ball. She', 'One day, a boy named Tim'];
 const MAX_TOKENS = 200;
 
+const llama = await getLlama({ gpu: false });
+
+// Models and contexts are disposed after each row, so that llama.cpp's threads do not compete with our server's rows.
 async function llamaCpp(draft: boolean): Promise<number> {
-  const llama = await getLlama({ gpu: false });
   const model = await llama.loadModel({ modelPath: join(SHARED, 'stories260K/stories260K.gguf') });
   const context = await model.createContext({ contextSize: 512, threads: 1 });
+  const disposables: { dispose(): Promise<void> }[] = [context, model];
   let tokenPredictor;
   if (draft) {
     const draftModel = await llama.loadModel({ modelPath: join(SHARED, 'stories260K-draft/stories260K-draft.gguf') });
     const draftContext = await draftModel.createContext({ contextSize: 512, threads: 1 });
+    disposables.unshift(draftContext, draftModel);
     tokenPredictor = new DraftSequenceTokenPredictor(draftContext.getSequence(), { maxTokens: 4 });
   }
   const sequence = context.getSequence({ tokenPredictor });
@@ -27,7 +31,9 @@ async function llamaCpp(draft: boolean): Promise<number> {
     await sequence.clearHistory();
     await completion.generateCompletion(prompt, { maxTokens: MAX_TOKENS, temperature: 0, repeatPenalty: false, onToken: (t) => (tokens += t.length) });
   }
-  return tokens / ((performance.now() - started) / 1000);
+  const tps = tokens / ((performance.now() - started) / 1000);
+  for (const d of disposables) await d.dispose();
+  return tps;
 }
 
 async function ours(url: string, speculative: boolean | { num_tokens: number }): Promise<{ tps: number; accepted: number }> {

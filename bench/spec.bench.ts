@@ -20,8 +20,9 @@ async function measure(target: Decoder, tokenizer: TextTokenizer, proposer: Prop
   let accepted = 0;
   let passes = 0;
   const started = performance.now();
-  for (const [i, p] of prompts.entries()) {
-    const r = await run(engine, { promptIds: tokenizer.encode(p), maxTokens, stop: [], seed: i, ignoreEos: true,
+  for (const p of prompts) {
+    // No seed: seeded sampled requests adapt k on acceptance alone (reproducibility); unseeded ones also on cost.
+    const r = await run(engine, { promptIds: tokenizer.encode(p), maxTokens, stop: [], ignoreEos: true,
       sampling: { temperature, topK: 0, topP: 1, minP: 0 } });
     tokens += r.tokens.length;
     drafted += r.stats.numDrafted;

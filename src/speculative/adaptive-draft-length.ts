@@ -2,6 +2,12 @@
 // (1 - a^(k+1)) / (1 - a) tokens per target pass (Leviathan et al. 2023, eq. 1); extra drafted tokens pay only while
 // a stays high. The controller moves k up when nearly everything is accepted and down when most is rejected, and
 // pauses speculation (k = 0, plain decoding) when even one draft token is usually rejected, probing again later.
+//
+// Acceptance alone does not say whether speculation pays: that depends on what a draft and a verify pass cost against
+// a plain step (on a tiny model with sampling, 50% acceptance measured 0.7-0.9x plain speed). So where the engine
+// reports step times (a sequence decoding alone), the controller also compares seconds per emitted token: every
+// PROBE_EVERY speculative steps it decodes PROBE_STEPS plainly to measure a plain step, and if speculating was slower
+// per token it pauses for PAUSE_STEPS plain steps before trying again.
 
 // EMA weight of the newest step: about the last ten verification passes matter.
 const SMOOTHING = 0.1;
@@ -11,14 +17,29 @@ const SHRINK_BELOW = 0.5;
 const PAUSE_BELOW = 0.25;
 // Plain steps between probes once speculation paused.
 const PAUSE_STEPS = 16;
+// Cost comparison: speculative steps between plain probes (the first after COST_WARMUP), probe length, and the
+// margin speculation must beat plain decoding by.
+const COST_WARMUP = 8;
+const PROBE_EVERY = 48;
+const PROBE_STEPS = 4;
+const COST_MARGIN = 1.03;
 
 export class AdaptiveDraftLength {
   private rate = 0.7;
   private k: number;
   private pausedFor = 0;
+  /** EMA seconds per emitted token, speculating and plain (NaN until measured). */
+  private specCost = NaN;
+  private plainCost = NaN;
+  private specSteps = 0;
+  private probeLeft = 0;
 
-  constructor(private readonly maxK: number, private readonly adaptive = true) {
+  private readonly costAware: boolean;
+
+  /** `costAware: false` ignores recordCost (choices then depend on acceptance only, reproducibly). */
+  constructor(private readonly maxK: number, private readonly adaptive = true, o: { costAware?: boolean } = {}) {
     this.k = maxK;
+    this.costAware = o.costAware ?? true;
   }
 
   /** Draft length for the next step (0 = plain decoding). */
@@ -28,7 +49,31 @@ export class AdaptiveDraftLength {
       this.pausedFor--;
       return 0;
     }
+    if (this.probeLeft > 0) return 0;
     return this.k;
+  }
+
+  /**
+   * Report the wall time of a step of a sequence decoding alone, per token it emitted, and whether it speculated.
+   * Drives the cost comparison; steps of batches are not reported (their cost is shared).
+   */
+  recordCost(speculated: boolean, secondsPerToken: number): void {
+    if (!this.adaptive || !this.costAware || this.maxK === 0 || !(secondsPerToken > 0)) return;
+    const ema = (old: number) => (Number.isNaN(old) ? secondsPerToken : (1 - 2 * SMOOTHING) * old + 2 * SMOOTHING * secondsPerToken);
+    if (speculated) {
+      this.specCost = ema(this.specCost);
+      this.specSteps++;
+      if (this.specSteps === COST_WARMUP || this.specSteps % PROBE_EVERY === 0) this.probeLeft = PROBE_STEPS;
+      return;
+    }
+    this.plainCost = ema(this.plainCost);
+    if (this.probeLeft > 0 && --this.probeLeft === 0) {
+      if (this.specCost > this.plainCost * COST_MARGIN) {
+        this.pausedFor = PAUSE_STEPS;
+        this.specCost = NaN; // measured afresh after the pause
+        this.specSteps = 0;
+      }
+    }
   }
 
   /** Report the outcome of a verification with `drafted` proposed and `accepted` kept. */

@@ -273,6 +273,7 @@ export class Engine implements EngineHandle {
   }
 
   private async decode(seqs: Sequence[]): Promise<void> {
+    const started = performance.now();
     // Draft lengths: the controller's choice, capped by the tokens still wanted and the context window.
     const limit = this.o.disableSpeculationAtBatch ?? 0;
     // Load counts every request the engine holds (running, just admitted, waiting), as vLLM counts its queue.
@@ -338,6 +339,7 @@ export class Engine implements EngineHandle {
       s.draftLength.record(draft.tokens.length, result.numAccepted);
       this.commit(s, result.tokens, logits[i]);
       s.proposer?.accept(s);
+      if (seqs.length === 1) s.draftLength.recordCost(draft.tokens.length > 0, (performance.now() - started) / 1000 / result.tokens.length);
     });
   }
 }

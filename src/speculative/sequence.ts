@@ -3,6 +3,7 @@
 import type { KvCache } from '../runtime/kv-cache.ts';
 import { GenerationOutput } from '../runtime/generation-output.ts';
 import { Xoshiro128, type Rng } from '../runtime/rng.ts';
+import { isGreedy } from '../runtime/sampling.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
 import { AdaptiveDraftLength } from './adaptive-draft-length.ts';
 import type { EngineListener, GenerationRequest, SequenceStats } from './generation-request.ts';
@@ -42,7 +43,10 @@ export class Sequence implements ProposalContext {
       maxTokens: request.maxTokens, stop: request.stop, eosTokenIds, ignoreEos: request.ignoreEos,
     });
     this.constraintState = constraint?.start();
-    this.draftLength = new AdaptiveDraftLength(proposer ? maxDraftTokens : 0, adaptive);
+    // Timing-driven choices of k would make a seeded sampled request draw its random numbers differently from run
+    // to run: those adapt on acceptance alone, so that the same seed gives the same text.
+    const timingFree = request.seed !== undefined && !isGreedy(request.sampling);
+    this.draftLength = new AdaptiveDraftLength(proposer ? maxDraftTokens : 0, adaptive, { costAware: !timingFree });
     this.stats = {
       numPromptTokens: this.numPromptTokens, numGeneratedTokens: 0, numDrafted: 0, numAccepted: 0, numTargetPasses: 0,
       queueSeconds: 0, prefillSeconds: 0, firstTokenSeconds: 0, decodeSeconds: 0,

@@ -64,4 +64,50 @@ describe('AdaptiveDraftLength', () => {
     a.record(3, 0);
     expect(a.next()).toBe(3);
   });
+
+  // Drives the controller as the engine does for a sequence decoding alone: next(), then record() and recordCost().
+  function drive(a: AdaptiveDraftLength, steps: number, specSeconds: number, plainSeconds: number): number[] {
+    const ks: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const k = a.next();
+      ks.push(k);
+      if (k > 0) {
+        a.record(k, Math.ceil(k / 2)); // about half accepted: acceptance alone would keep speculating
+        a.recordCost(true, specSeconds);
+      } else {
+        a.recordCost(false, plainSeconds);
+      }
+    }
+    return ks;
+  }
+
+  it('pauses speculation that accepts well but costs more time per token than plain decoding, then tries again', () => {
+    const a = new AdaptiveDraftLength(4);
+    const ks = drive(a, 60, 0.0012, 0.001);
+    expect(ks.slice(0, 8).every((k) => k > 0)).toBe(true); // warm-up: speculating, measuring
+    expect(ks.slice(8, 12)).toEqual([0, 0, 0, 0]); // a plain probe
+    expect(ks.slice(12, 28).every((k) => k === 0)).toBe(true); // slower per token: paused
+    expect(ks.slice(28).some((k) => k > 0)).toBe(true); // and tried again
+  });
+
+  it('keeps speculating, with short plain probes, when it is faster per token', () => {
+    const a = new AdaptiveDraftLength(4);
+    const ks = drive(a, 120, 0.0006, 0.001);
+    expect(ks.filter((k) => k === 0).length).toBeLessThanOrEqual(3 * 4); // the probes only
+    expect(ks.slice(12, 40).every((k) => k > 0)).toBe(true);
+  });
+
+  it('ignores costs where it must not depend on timing (seeded sampling)', () => {
+    const ks = drive(new AdaptiveDraftLength(4, true, { costAware: false }), 60, 0.0012, 0.001);
+    expect(ks.every((k) => k > 0)).toBe(true);
+  });
+
+  it('without cost reports (batched steps) behaves on acceptance alone', () => {
+    const a = new AdaptiveDraftLength(4);
+    for (let i = 0; i < 100; i++) {
+      const k = a.next();
+      expect(k).toBeGreaterThan(0);
+      a.record(k, Math.ceil(k / 2));
+    }
+  });
 });

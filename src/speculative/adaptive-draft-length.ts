@@ -7,7 +7,8 @@
 // a plain step (on a tiny model with sampling, 50% acceptance measured 0.7-0.9x plain speed). So where the engine
 // reports step times (a sequence decoding alone), the controller also compares seconds per emitted token: every
 // PROBE_EVERY speculative steps it decodes PROBE_STEPS plainly to measure a plain step, and if speculating was slower
-// per token it pauses for PAUSE_STEPS plain steps before trying again.
+// per token it pauses, for twice as long each time in a row that it was (from PAUSE_STEPS up to MAX_PAUSE_STEPS),
+// before trying again.
 
 // EMA weight of the newest step: about the last ten verification passes matter.
 const SMOOTHING = 0.1;
@@ -23,6 +24,7 @@ const COST_WARMUP = 8;
 const PROBE_EVERY = 48;
 const PROBE_STEPS = 4;
 const COST_MARGIN = 1.03;
+const MAX_PAUSE_STEPS = 256;
 
 export class AdaptiveDraftLength {
   private rate = 0.7;
@@ -33,6 +35,7 @@ export class AdaptiveDraftLength {
   private plainCost = NaN;
   private specSteps = 0;
   private probeLeft = 0;
+  private costPause = PAUSE_STEPS;
 
   private readonly costAware: boolean;
 
@@ -69,9 +72,12 @@ export class AdaptiveDraftLength {
     this.plainCost = ema(this.plainCost);
     if (this.probeLeft > 0 && --this.probeLeft === 0) {
       if (this.specCost > this.plainCost * COST_MARGIN) {
-        this.pausedFor = PAUSE_STEPS;
+        this.pausedFor = this.costPause;
+        this.costPause = Math.min(MAX_PAUSE_STEPS, 2 * this.costPause);
         this.specCost = NaN; // measured afresh after the pause
         this.specSteps = 0;
+      } else {
+        this.costPause = PAUSE_STEPS;
       }
     }
   }

@@ -8,7 +8,9 @@
 // reports step times (a sequence decoding alone), the controller also compares seconds per emitted token: every
 // PROBE_EVERY speculative steps it decodes PROBE_STEPS plainly to measure a plain step, and if speculating was slower
 // per token it pauses, for twice as long each time in a row that it was (from PAUSE_STEPS up to MAX_PAUSE_STEPS),
-// before trying again.
+// before trying again. The measurements live in a CostMemory that the engine shares between sequences of the same
+// kind (greedy or sampled), so that a short request starts from what earlier ones learned: paused, if speculation
+// was found slower.
 
 // EMA weight of the newest step: about the last ten verification passes matter.
 const SMOOTHING = 0.1;
@@ -26,23 +28,36 @@ const PROBE_STEPS = 4;
 const COST_MARGIN = 1.03;
 const MAX_PAUSE_STEPS = 256;
 
+/** What speculating and plain decoding cost per emitted token (EMA seconds, NaN until measured), and the length of
+ * the next cost pause. */
+export class CostMemory {
+  spec = NaN;
+  plain = NaN;
+  pause = PAUSE_STEPS;
+
+  /** Speculation measured slower than plain decoding. */
+  get losing(): boolean {
+    return this.spec > this.plain * COST_MARGIN;
+  }
+}
+
 export class AdaptiveDraftLength {
   private rate = 0.7;
   private k: number;
   private pausedFor = 0;
-  /** EMA seconds per emitted token, speculating and plain (NaN until measured). */
-  private specCost = NaN;
-  private plainCost = NaN;
   private specSteps = 0;
   private probeLeft = 0;
-  private costPause = PAUSE_STEPS;
 
   private readonly costAware: boolean;
+  private readonly costs: CostMemory;
 
-  /** `costAware: false` ignores recordCost (choices then depend on acceptance only, reproducibly). */
-  constructor(private readonly maxK: number, private readonly adaptive = true, o: { costAware?: boolean } = {}) {
+  /** `costAware: false` ignores recordCost (choices then depend on acceptance only, reproducibly). `costs`: shared
+   * with other sequences (default: this sequence's own). */
+  constructor(private readonly maxK: number, private readonly adaptive = true, o: { costAware?: boolean; costs?: CostMemory } = {}) {
     this.k = maxK;
     this.costAware = o.costAware ?? true;
+    this.costs = o.costs ?? new CostMemory();
+    if (this.costAware && this.adaptive && this.costs.losing) this.pausedFor = this.costs.pause;
   }
 
   /** Draft length for the next step (0 = plain decoding). */
@@ -63,21 +78,21 @@ export class AdaptiveDraftLength {
   recordCost(speculated: boolean, secondsPerToken: number): void {
     if (!this.adaptive || !this.costAware || this.maxK === 0 || !(secondsPerToken > 0)) return;
     const ema = (old: number) => (Number.isNaN(old) ? secondsPerToken : (1 - 2 * SMOOTHING) * old + 2 * SMOOTHING * secondsPerToken);
+    const c = this.costs;
     if (speculated) {
-      this.specCost = ema(this.specCost);
+      c.spec = ema(c.spec);
       this.specSteps++;
       if (this.specSteps === COST_WARMUP || this.specSteps % PROBE_EVERY === 0) this.probeLeft = PROBE_STEPS;
       return;
     }
-    this.plainCost = ema(this.plainCost);
+    c.plain = ema(c.plain);
     if (this.probeLeft > 0 && --this.probeLeft === 0) {
-      if (this.specCost > this.plainCost * COST_MARGIN) {
-        this.pausedFor = this.costPause;
-        this.costPause = Math.min(MAX_PAUSE_STEPS, 2 * this.costPause);
-        this.specCost = NaN; // measured afresh after the pause
+      if (c.losing) {
+        this.pausedFor = c.pause;
+        c.pause = Math.min(MAX_PAUSE_STEPS, 2 * c.pause);
         this.specSteps = 0;
       } else {
-        this.costPause = PAUSE_STEPS;
+        c.pause = PAUSE_STEPS;
       }
     }
   }

@@ -10,6 +10,7 @@ import { verify, verifyGreedy } from './rejection-sampler.ts';
 import { maskLogits } from '../runtime/structured/token-masker.ts';
 import type { Constraint } from '../runtime/structured/constraint.ts';
 import { Sequence } from './sequence.ts';
+import { CostMemory } from './adaptive-draft-length.ts';
 import type { ConstraintSpec, EngineListener, GeneratedTokenLogprob, GenerationRequest, SequenceStats } from './generation-request.ts';
 import type { FinishReason } from '../runtime/generation-output.ts';
 import type { Proposer } from './proposer.ts';
@@ -77,6 +78,8 @@ export class Engine implements EngineHandle {
   private closed = false;
   private idle: Promise<void> = Promise.resolve();
   faultInjection: { badToken: number } | null = null;
+  /** What speculation with the default proposer costs against plain decoding, learned across sequences. */
+  private readonly costs = { greedy: new CostMemory(), sampled: new CostMemory() };
 
   constructor(private readonly o: EngineOptions) {}
 
@@ -114,8 +117,9 @@ export class Engine implements EngineHandle {
       if (!this.o.constraintFactory) throw new Error('this engine has no constraint support');
       constraint = this.o.constraintFactory(request.constraint);
     }
+    const costs = proposer === this.o.proposer ? this.costs[isGreedy(request.sampling) ? 'greedy' : 'sampled'] : undefined;
     const seq = new Sequence(id, request, this.o.tokenizer, this.o.target.folder.eosTokenIds, this.o.target.newCache(), proposer,
-      maxK, this.o.adaptiveDraftLength ?? true, listener, constraint);
+      maxK, this.o.adaptiveDraftLength ?? true, listener, constraint, costs);
     this.waiting.push(seq);
     this.byId.set(id, seq);
     this.kick();

@@ -5,7 +5,7 @@ import { GenerationOutput } from '../runtime/generation-output.ts';
 import { Xoshiro128, type Rng } from '../runtime/rng.ts';
 import { isGreedy } from '../runtime/sampling.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
-import { AdaptiveDraftLength } from './adaptive-draft-length.ts';
+import { AdaptiveDraftLength, type CostMemory } from './adaptive-draft-length.ts';
 import type { EngineListener, GenerationRequest, SequenceStats } from './generation-request.ts';
 import type { ProposalContext, Proposer } from './proposer.ts';
 import type { Constraint } from '../runtime/structured/constraint.ts';
@@ -35,6 +35,8 @@ export class Sequence implements ProposalContext {
     adaptive: boolean,
     readonly listener: EngineListener,
     readonly constraint?: Constraint,
+    /** Shared with other sequences of the same kind (adaptive-draft-length.ts). */
+    costs?: CostMemory,
   ) {
     this.tokens = [...request.promptIds];
     this.numPromptTokens = request.promptIds.length;
@@ -46,7 +48,7 @@ export class Sequence implements ProposalContext {
     // Timing-driven choices of k would make a seeded sampled request draw its random numbers differently from run
     // to run: those adapt on acceptance alone, so that the same seed gives the same text.
     const timingFree = request.seed !== undefined && !isGreedy(request.sampling);
-    this.draftLength = new AdaptiveDraftLength(proposer ? maxDraftTokens : 0, adaptive, { costAware: !timingFree });
+    this.draftLength = new AdaptiveDraftLength(proposer ? maxDraftTokens : 0, adaptive, { costAware: !timingFree, costs });
     this.stats = {
       numPromptTokens: this.numPromptTokens, numGeneratedTokens: 0, numDrafted: 0, numAccepted: 0, numTargetPasses: 0,
       queueSeconds: 0, prefillSeconds: 0, firstTokenSeconds: 0, decodeSeconds: 0,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ngramLookup, NgramProposer } from '../../../src/speculative/ngram-proposer.ts';
 import { PredictionProposer } from '../../../src/speculative/prediction-proposer.ts';
-import { AdaptiveDraftLength } from '../../../src/speculative/adaptive-draft-length.ts';
+import { AdaptiveDraftLength, CostMemory } from '../../../src/speculative/adaptive-draft-length.ts';
 import { GREEDY } from '../../../src/runtime/sampling.ts';
 import { Xoshiro128 } from '../../../src/runtime/rng.ts';
 import type { ProposalContext } from '../../../src/speculative/proposer.ts';
@@ -95,6 +95,17 @@ describe('AdaptiveDraftLength', () => {
     const ks = drive(a, 120, 0.0006, 0.001);
     expect(ks.filter((k) => k === 0).length).toBeLessThanOrEqual(3 * 4); // the probes only
     expect(ks.slice(12, 40).every((k) => k > 0)).toBe(true);
+  });
+
+  it('shares what it learned: a sequence started after speculation was found slower begins paused', () => {
+    const costs = new CostMemory();
+    drive(new AdaptiveDraftLength(4, true, { costs }), 12, 0.0012, 0.001);
+    expect(costs.losing).toBe(true);
+    const later = drive(new AdaptiveDraftLength(4, true, { costs }), 40, 0.0012, 0.001);
+    expect(later.slice(0, 16).every((k) => k === 0)).toBe(true);
+    expect(later.some((k) => k > 0)).toBe(true); // and still probes again
+    const fresh = drive(new AdaptiveDraftLength(4, true, { costs: new CostMemory() }), 4, 0.0012, 0.001);
+    expect(fresh.every((k) => k > 0)).toBe(true);
   });
 
   it('ignores costs where it must not depend on timing (seeded sampling)', () => {

@@ -28,16 +28,32 @@ const PROBE_STEPS = 4;
 const COST_MARGIN = 1.03;
 const MAX_PAUSE_STEPS = 256;
 
-/** What speculating and plain decoding cost per emitted token (EMA seconds, NaN until measured), and the length of
- * the next cost pause. */
+// Each new step's seconds and tokens are added to sums that decay by this factor per step: the cost per token is a
+// ratio of sums (a step that emitted 1 token weighs less than one that emitted 5), over roughly the last 20 steps.
+const COST_DECAY = 0.95;
+
+/** What speculating and plain decoding cost per emitted token, and the length of the next cost pause. */
 export class CostMemory {
-  spec = NaN;
-  plain = NaN;
+  private specSeconds = 0;
+  private specTokens = 0;
+  private plainSeconds = 0;
+  private plainTokens = 0;
   pause = PAUSE_STEPS;
 
-  /** Speculation measured slower than plain decoding. */
+  add(speculated: boolean, seconds: number, tokens: number): void {
+    if (speculated) {
+      this.specSeconds = COST_DECAY * this.specSeconds + seconds;
+      this.specTokens = COST_DECAY * this.specTokens + tokens;
+    } else {
+      this.plainSeconds = COST_DECAY * this.plainSeconds + seconds;
+      this.plainTokens = COST_DECAY * this.plainTokens + tokens;
+    }
+  }
+
+  /** Speculation measured slower per token than plain decoding (both measured over a few tokens at least). */
   get losing(): boolean {
-    return this.spec > this.plain * COST_MARGIN;
+    if (this.specTokens < 8 || this.plainTokens < 3) return false;
+    return this.specSeconds / this.specTokens > (this.plainSeconds / this.plainTokens) * COST_MARGIN;
   }
 }
 
@@ -72,20 +88,18 @@ export class AdaptiveDraftLength {
   }
 
   /**
-   * Report the wall time of a step of a sequence decoding alone, per token it emitted, and whether it speculated.
+   * Report the wall time of a step of a sequence decoding alone, the tokens it emitted, and whether it speculated.
    * Drives the cost comparison; steps of batches are not reported (their cost is shared).
    */
-  recordCost(speculated: boolean, secondsPerToken: number): void {
-    if (!this.adaptive || !this.costAware || this.maxK === 0 || !(secondsPerToken > 0)) return;
-    const ema = (old: number) => (Number.isNaN(old) ? secondsPerToken : (1 - 2 * SMOOTHING) * old + 2 * SMOOTHING * secondsPerToken);
+  recordCost(speculated: boolean, seconds: number, tokens: number): void {
+    if (!this.adaptive || !this.costAware || this.maxK === 0 || !(seconds > 0) || tokens < 1) return;
     const c = this.costs;
+    c.add(speculated, seconds, tokens);
     if (speculated) {
-      c.spec = ema(c.spec);
       this.specSteps++;
       if (this.specSteps === COST_WARMUP || this.specSteps % PROBE_EVERY === 0) this.probeLeft = PROBE_STEPS;
       return;
     }
-    c.plain = ema(c.plain);
     if (this.probeLeft > 0 && --this.probeLeft === 0) {
       if (c.losing) {
         this.pausedFor = c.pause;

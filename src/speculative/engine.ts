@@ -343,7 +343,7 @@ export class Engine implements EngineHandle {
       s.draftLength.record(draft.tokens.length, result.numAccepted);
       this.commit(s, result.tokens, logits[i]);
       s.proposer?.accept(s);
-      if (seqs.length === 1) s.draftLength.recordCost(draft.tokens.length > 0, (performance.now() - started) / 1000 / result.tokens.length);
+      if (seqs.length === 1) s.draftLength.recordCost(draft.tokens.length > 0, (performance.now() - started) / 1000, result.tokens.length);
     });
   }
 }

@@ -72,10 +72,11 @@ describe('AdaptiveDraftLength', () => {
       const k = a.next();
       ks.push(k);
       if (k > 0) {
-        a.record(k, Math.ceil(k / 2)); // about half accepted: acceptance alone would keep speculating
-        a.recordCost(true, specSeconds);
+        const accepted = Math.ceil(k / 2); // about half accepted: acceptance alone would keep speculating
+        a.record(k, accepted);
+        a.recordCost(true, specSeconds * (accepted + 1), accepted + 1);
       } else {
-        a.recordCost(false, plainSeconds);
+        a.recordCost(false, plainSeconds, 1);
       }
     }
     return ks;

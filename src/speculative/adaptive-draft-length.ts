@@ -39,6 +39,8 @@ export class CostMemory {
   private plainSeconds = 0;
   private plainTokens = 0;
   pause = PAUSE_STEPS;
+  /** Speculative steps measured since the last verdict, by every sequence sharing this memory. */
+  specSteps = 0;
 
   add(speculated: boolean, seconds: number, tokens: number): void {
     if (speculated) {
@@ -61,7 +63,6 @@ export class AdaptiveDraftLength {
   private rate = 0.7;
   private k: number;
   private pausedFor = 0;
-  private specSteps = 0;
   private probeLeft = 0;
 
   private readonly costAware: boolean;
@@ -96,15 +97,17 @@ export class AdaptiveDraftLength {
     const c = this.costs;
     c.add(speculated, seconds, tokens);
     if (speculated) {
-      this.specSteps++;
-      if (this.specSteps === COST_WARMUP || this.specSteps % PROBE_EVERY === 0) this.probeLeft = PROBE_STEPS;
+      // Probes are scheduled on the steps of all sequences that share the memory: short requests do not each
+      // pay for a warm-up probe.
+      c.specSteps++;
+      if (c.specSteps === COST_WARMUP || c.specSteps % PROBE_EVERY === 0) this.probeLeft = PROBE_STEPS;
       return;
     }
     if (this.probeLeft > 0 && --this.probeLeft === 0) {
       if (c.losing) {
         this.pausedFor = c.pause;
         c.pause = Math.min(MAX_PAUSE_STEPS, 2 * c.pause);
-        this.specSteps = 0;
+        c.specSteps = 0;
       } else {
         c.pause = PAUSE_STEPS;
       }

@@ -70,7 +70,7 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
   });
   const name = config.servedModelName ?? basename(targetDir);
   log(`serving ${name} (${config.dtype}, ${target.device}) with proposer ${proposer?.name ?? 'none'}${draftDevice ? ` (${draftSpec})` : ''}, ` +
-    `k <= ${config.numSpeculativeTokens}${config.adaptiveDraftLength ? ' adaptive' : ''} (off from ${config.speculativeDisableByBatchSize || 'never'} running), max batch ${config.maxBatch}, context ${maxModelLen}`);
+    `k <= ${config.numSpeculativeTokens}${config.adaptiveDraftLength ? ' adaptive' : ''} (off from ${config.speculativeDisableByBatchSize || 'never'} requests), max batch ${config.maxBatch}, context ${maxModelLen}`);
   return {
     engine,
     info: { name, targetDir, draft: draftSpec, targetDevice: target.device, draftDevice, maxModelLen, vocabSize: target.vocabSize },

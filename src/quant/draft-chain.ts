@@ -40,19 +40,17 @@ export function buildDraftChain(model: ModelProto, steps: number): ModelProto {
   const hasPositions = inputNames.has('position_ids');
 
   const nodes: Graph['node'] = [];
+  // Constants the glue may use; those no kept node reads are dropped at the end.
   const added = [
+    makeTensor('chain.const.zero', DataType.INT64, [1], BigInt64Array.of(0n)),
     makeTensor('chain.const.axis1', DataType.INT64, [1], BigInt64Array.of(1n)),
+    makeTensor('chain.const.axis2', DataType.INT64, [1], BigInt64Array.of(2n)),
+    makeTensor('chain.const.axis3', DataType.INT64, [1], BigInt64Array.of(3n)),
     makeTensor('chain.const.last', DataType.INT64, [1], BigInt64Array.of(-1n)),
     makeTensor('chain.const.end', DataType.INT64, [1], BigInt64Array.of(BigInt(Number.MAX_SAFE_INTEGER))),
+    makeTensor('chain.const.one', DataType.INT64, [], BigInt64Array.of(1n)),
+    makeTensor('chain.const.one32', DataType.INT32, [], Int32Array.of(1)),
   ];
-  /** A scalar 1 of the position ids' type, added the first time a step needs it. */
-  const one = (type: number | null | undefined): string => {
-    const name = type === DataType.INT32 ? 'chain.const.one32' : 'chain.const.one';
-    if (!added.some((a) => a.name === name)) {
-      added.push(type === DataType.INT32 ? makeTensor(name, DataType.INT32, [], Int32Array.of(1)) : makeTensor(name, DataType.INT64, [], BigInt64Array.of(1n)));
-    }
-    return name;
-  };
   let count = 0;
   const node = (opType: string, input: string[], output: string, attribute: NodeProto['attribute'] = []) =>
     nodes.push({ name: `chain.${opType}.${count++}`, opType, domain: '', input, output: [output], attribute });
@@ -104,14 +102,15 @@ export function buildDraftChain(model: ModelProto, steps: number): ModelProto {
     next.set('attention_mask', `chain.mask.${t + 1}`);
     if (hasPositions) {
       lastAlongAxis1(feeds.get('position_ids')!, `chain.lastpos.${t}`);
-      node('Add', [`chain.lastpos.${t}`, one(elemType('position_ids'))], `chain.pos.${t + 1}`);
+      const one = elemType('position_ids') === DataType.INT32 ? 'chain.const.one32' : 'chain.const.one';
+      node('Add', [`chain.lastpos.${t}`, one], `chain.pos.${t + 1}`);
       next.set('position_ids', `chain.pos.${t + 1}`);
     }
     for (const p of pastInputs) next.set(p, rename(presentOf(p)));
     if (sharedBias) {
       const lastRow = `chain.biasrow.${t}`;
       node('Slice', [rename(sharedBias), 'chain.const.last', 'chain.const.end', 'chain.const.axis2'], lastRow);
-      node('Slice', [lastRow, 'chain.const.zero', 'chain.const.one1', 'chain.const.axis3'], `chain.biascell.${t}`);
+      node('Slice', [lastRow, 'chain.const.zero', 'chain.const.axis1', 'chain.const.axis3'], `chain.biascell.${t}`);
       node('Sub', [`chain.biascell.${t}`, `chain.biascell.${t}`], `chain.biaszero.${t}`);
       node('Concat', [lastRow, `chain.biaszero.${t}`], `chain.bias.${t + 1}`, [{ name: 'axis', type: 2, i: 3 }]);
       next.set(sharedBias, `chain.bias.${t + 1}`);
@@ -120,16 +119,9 @@ export function buildDraftChain(model: ModelProto, steps: number): ModelProto {
   }
   node('Concat', drafts, 'draft_ids', [{ name: 'axis', type: 2, i: 1 }]);
 
-  if (sharedBias && steps > 1) {
-    added.push(
-      makeTensor('chain.const.axis2', DataType.INT64, [1], BigInt64Array.of(2n)),
-      makeTensor('chain.const.axis3', DataType.INT64, [1], BigInt64Array.of(3n)),
-      makeTensor('chain.const.zero', DataType.INT64, [1], BigInt64Array.of(0n)),
-      makeTensor('chain.const.one1', DataType.INT64, [1], BigInt64Array.of(1n)),
-    );
-  }
   graph.node = withoutDeadNodes(nodes, ['draft_ids', ...outputNames.filter((o) => o.startsWith('present.'))]);
-  graph.initializer = [...graph.initializer, ...added];
+  const read = new Set(graph.node.flatMap((n) => n.input));
+  graph.initializer = [...graph.initializer, ...added.filter((t) => read.has(t.name!))];
   graph.output = [
     { name: 'draft_ids', type: { tensorType: { elemType: DataType.INT64, shape: { dim: [{ dimParam: 'batch_size' }, { dimValue: steps }] } } } },
     ...graph.output.filter((o) => o.name!.startsWith('present.')),

@@ -41,8 +41,6 @@ export class Decoder {
   /** Forward passes run so far (tests and metrics). */
   numForwards = 0;
 
-  /** The last batched pass's present (its rows' caches are resident in it) and its tensors, to feed back as past. */
-  private lastBatch: { kv: KvBatch; rows: number; tensors: Record<string, ort.Tensor> } | null = null;
   /** The tensors ORT returned `present` in, by their arrays: a batch of one feeds them back as `past` as they are. */
   private readonly presentTensors = new WeakMap<KvArray, ort.Tensor>();
   /** Draft chains (quant/draft-chain.ts) by number of steps, built on first use. */
@@ -129,12 +127,8 @@ export class Decoder {
     return (buffers[index] ??= allocKv(this.kvType, capacity)).subarray(0, size);
   }
 
-  /**
-   * One session.run for all rows. Row b's past slots are right-aligned to the longest (left padding, masked out, as
-   * are holes left by rollbacks), its new tokens follow at the same slots for every row, and shorter rows are
-   * right-padded (masked out). Positions come from each cache's valid length. Returns logits[row][position] and
-   * appends the new K/V to every cache.
-   */
+  /** One session.run for all rows (layout: prepare). Returns logits[row][position] and appends the new K/V to every
+   * cache. */
   async forward(rows: ForwardRow[]): Promise<Float32Array[][]> {
     if (rows.length === 0) return [];
     const pass = this.prepare(rows, 0);
@@ -197,10 +191,11 @@ export class Decoder {
     const longest = Math.max(...rows.map((r) => r.cache.length)) + S + extra;
     if (longest > this.folder.maxPositions) throw new Error(`forward: ${longest} positions exceed the model's ${this.folder.maxPositions}`);
     const slots = rows.map((r) => r.cache.reserve());
-    // The same rows, in the same order, as the last batched pass: its present is this pass's past, as it is.
-    const last = this.lastBatch;
-    const reuse = B > 1 && last !== null && last.rows === B && rows.every((r, b) => r.cache.rowIn(last.kv) === b);
-    const P = reuse ? last!.kv.total : Math.max(...slots);
+    // The same rows, in the same order, as a batched pass they all reside in: its present is this pass's past.
+    const batch = rows[0].cache.residence?.batch;
+    const reuse = B > 1 && batch !== undefined && batch.rows === B && rows.every((r, b) => r.cache.residence?.batch === batch && r.cache.residence.row === b);
+    const tensors = reuse ? (batch.handle as Record<string, ort.Tensor>) : null;
+    const P = reuse ? batch.total : Math.max(...slots);
     const T = P + S;
 
     const ids = new Int32Array(B * S);
@@ -224,8 +219,8 @@ export class Decoder {
     const layerSize = KV * hd;
     for (let l = 0; l < this.pastNames.length; l++) {
       for (const part of ['key', 'value'] as const) {
-        if (reuse) {
-          feeds[this.pastNames[l][part]] = last!.tensors[this.presentNames[l][part]];
+        if (tensors) {
+          feeds[this.pastNames[l][part]] = tensors[this.presentNames[l][part]];
           continue;
         }
         let past: KvArray;
@@ -255,13 +250,12 @@ export class Decoder {
       rows[0].cache.adopt(present, rows[0].tokens.length + extra);
       return;
     }
-    const kv: KvBatch = { present, total: pass.T };
     const tensors: Record<string, ort.Tensor> = {};
     for (const n of this.presentNames) {
       tensors[n.key] = out[n.key];
       tensors[n.value] = out[n.value];
     }
-    this.lastBatch = { kv, rows: rows.length, tensors };
+    const kv: KvBatch = { present, total: pass.T, rows: rows.length, handle: tensors };
     rows.forEach((r, b) => r.cache.residentIn(kv, b, pass.P - pass.slots[b], pass.T - pass.P, r.tokens.length + extra));
   }
 

@@ -25,10 +25,13 @@ export interface KvCacheOptions {
   allowHoles?: boolean;
 }
 
-/** A batched pass's `present` arrays ([batch, kvHeads, total, headDim] per layer), which resident caches live in. */
+/** A batched pass's `present` arrays ([batch, kvHeads, total, headDim] per layer), which resident caches live in.
+ * It lives as long as a cache resides in it. `handle`: the runtime's own objects for it (the decoder's tensors). */
 export interface KvBatch {
   present: { key: KvArray; value: KvArray }[];
   total: number;
+  rows: number;
+  handle: unknown;
 }
 
 export class KvCache {
@@ -73,9 +76,9 @@ export class KvCache {
     this.layers = this.empty();
   }
 
-  /** The row this cache is resident in within `batch`, or -1. */
-  rowIn(batch: KvBatch | null): number {
-    return batch && this.resident?.batch === batch ? this.resident.row : -1;
+  /** The batch this cache resides in, if any, and its row there. */
+  get residence(): { batch: KvBatch; row: number } | null {
+    return this.resident;
   }
 
   /** Before a pass: squeezes the holes out if they are too many. Returns the number of past slots the pass reads. */

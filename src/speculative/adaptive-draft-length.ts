@@ -1,61 +1,114 @@
-// Per-sequence draft length from its running acceptance. With acceptance rate a, a proposal of k tokens yields
-// (1 - a^(k+1)) / (1 - a) tokens per target pass (Leviathan et al. 2023, eq. 1); extra drafted tokens pay only while
-// a stays high. The controller moves k up when nearly everything is accepted and down when most is rejected, and
-// pauses speculation (k = 0, plain decoding) when even one draft token is usually rejected, probing again later.
+// Per-sequence draft length k (0 = plain decoding).
 //
-// Acceptance alone does not say whether speculation pays: that depends on what a draft and a verify pass cost against
-// a plain step (on a tiny model with sampling, 50% acceptance measured 0.7-0.9x plain speed). So where the engine
-// reports step times (a sequence decoding alone), the controller also compares seconds per emitted token: every
-// PROBE_EVERY speculative steps it decodes PROBE_STEPS plainly to measure a plain step, and if speculating was slower
-// per token it pauses, for twice as long each time in a row that it was (from PAUSE_STEPS up to MAX_PAUSE_STEPS),
-// before trying again. The measurements live in a CostMemory that the engine shares between sequences of the same
-// kind (greedy or sampled), so that a short request starts from what earlier ones learned: paused, if speculation
-// was found slower.
+// With per-token acceptance a (a draft token is kept with probability a, given the ones before it were), a proposal
+// of k tokens emits E(k) = (1 - a^(k+1)) / (1 - a) tokens per target pass (Leviathan et al. 2023, eq. 1). What a
+// step costs depends on k in ways only measurement knows: on stories260K a draft chain adds ~50 us per draft token,
+// drafting one pass per token ~150 us, and a verify pass costs little more than a plain step on a memory-bound model
+// but much more in a full batch. So where the engine reports step times (a sequence decoding alone), the controller
+// keeps the measured seconds per step for each k and takes the k with the most expected tokens per second,
+// E(k) / cost(k), plain decoding included. Every EXPLORE_EVERY steps it spends EXPLORE_STEPS steps in a row on a
+// neighbour of its choice (k - 1, k + 1 or plain), the one measured longest ago, so that the costs it compares stay
+// current (a few steps in a row: one step's time is noisy, and a machine's speed drifts).
+//
+// Costs live in a CostMemory that the engine shares between the sequences of one kind (greedy or sampled), so that a
+// short request starts from what earlier ones measured. Acceptance is each sequence's own (it depends on the text),
+// started from its kind's.
+//
+// Until plain decoding and some k have been measured, and for sequences whose choices must not depend on timing
+// (seeded sampled requests: their random draws depend on k), k follows acceptance alone: up when nearly everything is
+// accepted, down when most is rejected, paused when even one draft token is usually rejected.
 
-// EMA weight of the newest step: about the last ten verification passes matter.
+// EMA weight of the newest step for the acceptance thresholds: about the last ten verification passes matter.
 const SMOOTHING = 0.1;
-// Thresholds on the smoothed per-token acceptance rate.
 const GROW_ABOVE = 0.8;
 const SHRINK_BELOW = 0.5;
 const PAUSE_BELOW = 0.25;
-// Plain steps between probes once speculation paused.
+// Plain steps between probes once the acceptance rule paused speculation.
 const PAUSE_STEPS = 16;
-// Cost comparison: speculative steps between plain probes (the first after COST_WARMUP), probe length, and the
-// margin speculation must beat plain decoding by.
-const COST_WARMUP = 8;
-const PROBE_EVERY = 48;
-const PROBE_STEPS = 4;
+
+// Measured steps (of every sequence sharing a memory) before the first plain step is measured, and between exploring
+// steps after that.
+const COST_WARMUP = 4;
+const EXPLORE_EVERY = 32;
+const EXPLORE_STEPS = 3;
+// Per-k step costs are means whose measurements lose weight with age, counted in measured steps of any k (half-life
+// ~35 steps): the k in use is a mean over its last ~50 steps, and one that is only explored now and then does not keep
+// a stale cost for long.
+const COST_DECAY = 0.98;
+// Acceptance (successes and failures of draft tokens) decays per verification (a sequence's over ~30, its kind's over
+// ~50); a sequence starts from its kind's acceptance weighted as this many verifications.
+const ACCEPT_DECAY = 0.97;
+const SHARED_ACCEPT_DECAY = 0.98;
+const PRIOR_WEIGHT = 3;
+// A choice of speculation must beat plain decoding's expected rate by this margin (noise on a shared machine).
 const COST_MARGIN = 1.03;
-const MAX_PAUSE_STEPS = 256;
 
-// Each new step's seconds and tokens are added to sums that decay by this factor per step: the cost per token is a
-// ratio of sums (a step that emitted 1 token weighs less than one that emitted 5), over roughly the last 20 steps.
-const COST_DECAY = 0.95;
+/** Expected tokens per target pass for k draft tokens at per-token acceptance a. */
+export function expectedTokens(a: number, k: number): number {
+  const p = Math.min(Math.max(a, 0), 0.99);
+  return (1 - p ** (k + 1)) / (1 - p);
+}
 
-/** What speculating and plain decoding cost per emitted token, and the length of the next cost pause. */
+/** Measured seconds per step for each draft length, and acceptance, shared by the sequences of one kind. */
 export class CostMemory {
-  private specSeconds = 0;
-  private specTokens = 0;
-  private plainSeconds = 0;
-  private plainTokens = 0;
-  pause = PAUSE_STEPS;
-  /** Speculative steps measured since the last verdict, by every sequence sharing this memory. */
-  specSteps = 0;
+  private readonly seconds: number[] = [];
+  private readonly weight: number[] = [];
+  private readonly measuredAt: number[] = [];
+  /** Steps measured so far, over every k. */
+  steps = 0;
+  private kept = 0;
+  private rejected = 0;
 
-  add(speculated: boolean, seconds: number, tokens: number): void {
-    if (speculated) {
-      this.specSeconds = COST_DECAY * this.specSeconds + seconds;
-      this.specTokens = COST_DECAY * this.specTokens + tokens;
-    } else {
-      this.plainSeconds = COST_DECAY * this.plainSeconds + seconds;
-      this.plainTokens = COST_DECAY * this.plainTokens + tokens;
-    }
+  add(k: number, seconds: number): void {
+    // A step caught by a garbage collection or a scheduling hiccup counts as twice the usual cost at most.
+    const usual = this.cost(k);
+    if (usual !== undefined) seconds = Math.min(seconds, 2 * usual);
+    this.steps++;
+    const age = COST_DECAY ** (this.steps - (this.measuredAt[k] ?? this.steps));
+    this.seconds[k] = age * (this.seconds[k] ?? 0) + seconds;
+    this.weight[k] = age * (this.weight[k] ?? 0) + 1;
+    this.measuredAt[k] = this.steps;
   }
 
-  /** Speculation measured slower per token than plain decoding (both measured over a few tokens at least). */
-  get losing(): boolean {
-    if (this.specTokens < 8 || this.plainTokens < 3) return false;
-    return this.specSeconds / this.specTokens > (this.plainSeconds / this.plainTokens) * COST_MARGIN;
+  /** Mean seconds per step with k draft tokens, or undefined if never measured. */
+  cost(k: number): number | undefined {
+    return this.weight[k] ? this.seconds[k] / this.weight[k] : undefined;
+  }
+
+  /** The step at which k was last measured (0: never). */
+  lastMeasured(k: number): number {
+    return this.measuredAt[k] ?? 0;
+  }
+
+  addAcceptance(kept: number, rejected: number): void {
+    this.kept = SHARED_ACCEPT_DECAY * this.kept + kept;
+    this.rejected = SHARED_ACCEPT_DECAY * this.rejected + rejected;
+  }
+
+  /** Per-token acceptance of the kind, or undefined before any verification. */
+  get acceptance(): number | undefined {
+    return this.kept + this.rejected > 0 ? this.kept / (this.kept + this.rejected) : undefined;
+  }
+
+  /** The k in 1..maxK with the most expected tokens per second at acceptance a, among measured ones. */
+  bestSpeculative(a: number, maxK: number): { k: number; rate: number } | undefined {
+    let best: { k: number; rate: number } | undefined;
+    for (let k = 1; k <= maxK; k++) {
+      const c = this.cost(k);
+      if (c === undefined) continue;
+      const rate = expectedTokens(a, k) / c;
+      if (!best || rate > best.rate) best = { k, rate };
+    }
+    return best;
+  }
+
+  /** The k in 0..maxK with the most expected tokens per second at acceptance a; undefined until plain decoding and
+   * at least one k > 0 are measured. */
+  best(a: number, maxK: number): number | undefined {
+    const plain = this.cost(0);
+    const spec = this.bestSpeculative(a, maxK);
+    if (plain === undefined || !spec) return undefined;
+    return spec.rate > COST_MARGIN / plain ? spec.k : 0;
   }
 }
 
@@ -63,7 +116,12 @@ export class AdaptiveDraftLength {
   private rate = 0.7;
   private k: number;
   private pausedFor = 0;
-  private probeLeft = 0;
+  /** A draft length to try for a few steps, and how many are left. */
+  private explore: { k: number; left: number } | null = null;
+  /** The last choice by measured cost. */
+  private chosen: number | null = null;
+  private kept = 0;
+  private rejected = 0;
 
   private readonly costAware: boolean;
   private readonly costs: CostMemory;
@@ -74,49 +132,68 @@ export class AdaptiveDraftLength {
     this.k = maxK;
     this.costAware = o.costAware ?? true;
     this.costs = o.costs ?? new CostMemory();
-    if (this.costAware && this.adaptive && this.costs.losing) this.pausedFor = this.costs.pause;
+    const prior = this.costs.acceptance;
+    if (prior !== undefined) {
+      this.kept = PRIOR_WEIGHT * prior;
+      this.rejected = PRIOR_WEIGHT * (1 - prior);
+    }
+  }
+
+  /** Per-token acceptance of this sequence so far (with its kind's as a prior). */
+  get acceptance(): number {
+    return this.kept + this.rejected > 0 ? this.kept / (this.kept + this.rejected) : this.rate;
   }
 
   /** Draft length for the next step (0 = plain decoding). */
   next(): number {
     if (!this.adaptive || this.maxK === 0) return this.maxK;
+    if (this.explore) {
+      const { k } = this.explore;
+      if (--this.explore.left === 0) this.explore = null;
+      return k;
+    }
+    if (this.costAware) {
+      this.chosen = this.costs.best(this.acceptance, this.maxK) ?? null;
+      if (this.chosen !== null) return this.chosen;
+    }
     if (this.pausedFor > 0) {
       this.pausedFor--;
       return 0;
     }
-    if (this.probeLeft > 0) return 0;
     return this.k;
   }
 
   /**
-   * Report the wall time of a step of a sequence decoding alone, the tokens it emitted, and whether it speculated.
-   * Drives the cost comparison; steps of batches are not reported (their cost is shared).
+   * Report the wall time of a step of a sequence decoding alone, with `drafted` draft tokens (0: a plain step).
+   * Drives the cost-based choice; steps of batches are not reported (their cost is shared).
    */
-  recordCost(speculated: boolean, seconds: number, tokens: number): void {
-    if (!this.adaptive || !this.costAware || this.maxK === 0 || !(seconds > 0) || tokens < 1) return;
+  recordCost(drafted: number, seconds: number): void {
+    if (!this.adaptive || !this.costAware || this.maxK === 0 || !(seconds > 0)) return;
     const c = this.costs;
-    c.add(speculated, seconds, tokens);
-    if (speculated) {
-      // Probes are scheduled on the steps of all sequences that share the memory: short requests do not each
-      // pay for a warm-up probe.
-      c.specSteps++;
-      if (c.specSteps === COST_WARMUP || c.specSteps % PROBE_EVERY === 0) this.probeLeft = PROBE_STEPS;
-      return;
+    c.add(drafted, seconds);
+    if (this.explore) return;
+    if (c.cost(0) === undefined) {
+      if (c.steps >= COST_WARMUP) this.explore = { k: 0, left: EXPLORE_STEPS };
+    } else if (c.steps % EXPLORE_EVERY === 0) {
+      this.explore = { k: this.stalestNeighbour(this.chosen ?? drafted), left: EXPLORE_STEPS };
     }
-    if (this.probeLeft > 0 && --this.probeLeft === 0) {
-      if (c.losing) {
-        this.pausedFor = c.pause;
-        c.pause = Math.min(MAX_PAUSE_STEPS, 2 * c.pause);
-        c.specSteps = 0;
-      } else {
-        c.pause = PAUSE_STEPS;
-      }
-    }
+  }
+
+  /** The candidate measured longest ago (never measured first) among the neighbours of the choice `k`: around the
+   * best speculative length s, s - 1, s, s + 1 and plain decoding, those in range other than k. */
+  private stalestNeighbour(k: number): number {
+    const s = this.costs.bestSpeculative(this.acceptance, this.maxK)?.k ?? Math.max(k, 1);
+    const candidates = [...new Set([s - 1, s, s + 1, 0])].filter((x) => x >= 0 && x <= this.maxK && x !== k);
+    return candidates.reduce((a, b) => (this.costs.lastMeasured(b) < this.costs.lastMeasured(a) ? b : a));
   }
 
   /** Report the outcome of a verification with `drafted` proposed and `accepted` kept. */
   record(drafted: number, accepted: number): void {
     if (!this.adaptive || drafted === 0) return;
+    const rejected = accepted < drafted ? 1 : 0;
+    this.kept = ACCEPT_DECAY * this.kept + accepted;
+    this.rejected = ACCEPT_DECAY * this.rejected + rejected;
+    if (this.costAware) this.costs.addAcceptance(accepted, rejected);
     this.rate = (1 - SMOOTHING) * this.rate + SMOOTHING * (accepted / drafted);
     if (this.rate > GROW_ABOVE) this.k = Math.min(this.maxK, this.k + 1);
     else if (this.rate < SHRINK_BELOW) this.k = Math.max(1, this.k - 1);
@@ -126,6 +203,7 @@ export class AdaptiveDraftLength {
     }
   }
 
+  /** Smoothed accepted / drafted, which the acceptance thresholds act on. */
   get acceptanceRate(): number {
     return this.rate;
   }

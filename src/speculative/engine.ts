@@ -80,6 +80,10 @@ export class Engine implements EngineHandle {
   faultInjection: { badToken: number } | null = null;
   /** What speculation with the default proposer costs against plain decoding, learned across sequences. */
   private readonly costs = { greedy: new CostMemory(), sampled: new CostMemory() };
+  /** The last decode step, if it was of one sequence alone: its cost is known when the next step starts. */
+  private lastAlone: { seq: Sequence; drafted: number; started: number } | null = null;
+  /** A prefill pass ran since the last decode step. */
+  private prefilled = false;
 
   constructor(private readonly o: EngineOptions) {}
 
@@ -176,6 +180,7 @@ export class Engine implements EngineHandle {
     seq.stats.decodeSeconds = seq.firstTokenAt ? (now - seq.firstTokenAt) / 1000 : 0;
     seq.proposer?.end(seq);
     seq.cache.clear();
+    if (this.lastAlone?.seq === seq) this.lastAlone = null;
     this.byId.delete(seq.id);
     if (error) {
       seq.listener({ type: 'error', error });
@@ -246,7 +251,10 @@ export class Engine implements EngineHandle {
       budget -= next.numPromptTokens;
       newcomers.push(this.waiting.shift()!);
     }
-    if (newcomers.length > 0) await this.prefill(newcomers);
+    if (newcomers.length > 0) {
+      await this.prefill(newcomers);
+      this.prefilled = true;
+    }
     const decoding = this.running.filter((s) => !s.output.done && !s.cancelled && !newcomers.includes(s));
     if (decoding.length > 0) await this.decode(decoding);
     this.removeDone();
@@ -278,6 +286,14 @@ export class Engine implements EngineHandle {
 
   private async decode(seqs: Sequence[]): Promise<void> {
     const started = performance.now();
+    // A step of a sequence decoding alone costs from its start to the start of the next step of the same sequence
+    // alone (the engine's work between steps included); anything else in between voids the measurement.
+    const timed = this.lastAlone;
+    this.lastAlone = null;
+    if (timed && seqs.length === 1 && seqs[0] === timed.seq && !this.prefilled) {
+      timed.seq.draftLength.recordCost(timed.drafted, (started - timed.started) / 1000);
+    }
+    this.prefilled = false;
     // Draft lengths: the controller's choice, capped by the tokens still wanted and the context window.
     const limit = this.o.disableSpeculationAtBatch ?? 0;
     // Load counts every request the engine holds (running, just admitted, waiting), as vLLM counts its queue.
@@ -343,7 +359,7 @@ export class Engine implements EngineHandle {
       s.draftLength.record(draft.tokens.length, result.numAccepted);
       this.commit(s, result.tokens, logits[i]);
       s.proposer?.accept(s);
-      if (seqs.length === 1) s.draftLength.recordCost(draft.tokens.length > 0, (performance.now() - started) / 1000, result.tokens.length);
+      if (seqs.length === 1) this.lastAlone = { seq: s, drafted: draft.tokens.length, started };
     });
   }
 }

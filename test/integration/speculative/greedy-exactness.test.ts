@@ -116,3 +116,26 @@ describe('speculation off for large batches (disableSpeculationAtBatch)', () => 
     await target.close();
   });
 });
+
+describe('adaptive draft length on measured cost (the server default)', () => {
+  it('measures plain and speculative steps of a lone sequence, varies k, and stays exact', async () => {
+    const dir = tinyModel({ seed: 11, numLayers: 3 });
+    const target = await Decoder.open(dir);
+    const tokenizer = TextTokenizer.load(dir);
+    const proposer = await draftProposer(earlyExitDraft(dir, 1));
+    const s: Setup = { target, tokenizer, proposers: {}, prompts: ['abc', 'hello there', 'x y z', 'a b c d e f'] };
+    const requests = requestsFor(s, 4).map((r) => ({ ...r, maxTokens: 120 }));
+    const expected = await oracle(s, requests);
+    const phases: string[] = [];
+    const drafted = new Set<number>();
+    const engine = new Engine({ target, tokenizer, proposer, numSpeculativeTokens: 4, maxBatch: 8, maxQueue: 16,
+      hooks: { onForward: (phase) => phases.push(phase), onVerify: (d) => drafted.add(d) } });
+    for (const [i, r] of requests.entries()) expect((await collect(engine, r)).tokens).toEqual(expected[i]);
+    // Plain steps (the cost probe, or the choice) and speculative steps of more than one length.
+    expect(phases.filter((p) => p === 'decode').length).toBeGreaterThan(0);
+    expect(phases.filter((p) => p === 'verify').length).toBeGreaterThan(0);
+    expect(drafted.size).toBeGreaterThan(1);
+    await engine.close();
+    await target.close();
+  });
+});

@@ -4,6 +4,7 @@
 import ort from 'onnxruntime-node';
 import { readFileSync, statSync } from 'node:fs';
 import { buildDraftChain } from '../quant/draft-chain.ts';
+import { buildSpeculativeStep } from '../quant/speculative-step.ts';
 import { decodeModel, encodeModel } from '../quant/onnx-proto.ts';
 import { openModelFolder, type Dtype, type ModelFolder } from './model-folder.ts';
 import { createSession, type Device } from './execution-provider.ts';
@@ -45,7 +46,10 @@ export class Decoder {
   private readonly presentTensors = new WeakMap<KvArray, ort.Tensor>();
   /** Draft chains (quant/draft-chain.ts) by number of steps, built on first use. */
   private readonly chains = new Map<number, Promise<ort.InferenceSession>>();
+  /** Fused speculative steps (quant/speculative-step.ts) of this draft with a target, by number of draft steps. */
+  private readonly fusedSteps = new Map<Decoder, Map<number, Promise<ort.InferenceSession>>>();
   private threads = 0;
+  private readonly modelBytes: number;
 
   private constructor(readonly folder: ModelFolder, readonly session: ort.InferenceSession, readonly device: 'cpu' | 'cuda') {
     const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
@@ -79,6 +83,7 @@ export class Decoder {
     const idsMeta = inputs.get('input_ids')!;
     this.idsType = idsMeta.isTensor && idsMeta.type === 'int32' ? 'int32' : 'int64';
     this.hasPositionIds = inputs.has('position_ids');
+    this.modelBytes = statSync(folder.modelPath).size;
   }
 
   static async open(dir: string, o: DecoderOptions = {}): Promise<Decoder> {
@@ -135,18 +140,12 @@ export class Decoder {
     const out = await this.session.run(pass.feeds);
     this.numForwards++;
     this.commit(rows, out, pass, 0);
-    const { S } = pass;
-    const logitsTensor = out.logits;
-    const V = Number(logitsTensor.dims[2]);
-    const logits = logitsTensor.type === 'float16'
-      ? halfToFloatArray(logitsTensor.data as Uint16Array)
-      : (logitsTensor.data as Float32Array);
-    return rows.map((r, b) => r.tokens.map((_, i) => logits.subarray((b * S + i) * V, (b * S + i + 1) * V)));
+    return logitsOf(out.logits, rows, pass.S);
   }
 
   /** Whether greedy drafts can come from a draft chain: a small flat graph with Hugging Face layout on the CPU. */
   get canChain(): boolean {
-    return this.folder.layout === 'hf' && this.device === 'cpu' && statSync(this.folder.modelPath).size < CHAIN_MAX_BYTES;
+    return this.folder.layout === 'hf' && this.device === 'cpu' && this.modelBytes < CHAIN_MAX_BYTES;
   }
 
   /**
@@ -162,9 +161,52 @@ export class Decoder {
     return Array.from(out.draft_ids.data as BigInt64Array, Number);
   }
 
-  /** Builds the draft chains of 1..maxSteps steps now (each takes tens of ms), rather than on first use. */
-  async prepareChains(maxSteps: number): Promise<void> {
-    for (let steps = 1; steps <= maxSteps; steps++) await this.chainSession(steps);
+  /** Whether this draft and `target` can run fused speculative steps (speculativeStep): both small flat graphs
+   * with Hugging Face layout on the CPU. */
+  canFuseWith(target: Decoder): boolean {
+    return this.canChain && target.canChain;
+  }
+
+  /**
+   * One fused speculative step of a single stream (quant/speculative-step.ts): greedy drafting of `steps` tokens
+   * after `draftRow.tokens` with this draft, and the target's pass over `pending` and those drafts, in one
+   * session.run. The draft cache ends up as draftChain leaves it; the target cache holds pending and every draft (the
+   * caller rolls back what it rejects). Returns the drafts and the target's logits at each of its steps + 1 positions.
+   */
+  async speculativeStep(target: Decoder, draftRow: ForwardRow, targetCache: KvCache, pending: number, steps: number):
+    Promise<{ drafts: number[]; logits: Float32Array[] }> {
+    const session = await this.stepSession(target, steps);
+    const targetRow: ForwardRow = { cache: targetCache, tokens: new Array<number>(steps + 1).fill(pending) };
+    const d = this.prepare([draftRow], steps - 1);
+    const t = target.prepare([targetRow], 0);
+    const feeds: Record<string, ort.Tensor> = { pending_ids: target.ints(Int32Array.of(pending), [1, 1]) };
+    for (const name in t.feeds) if (name !== 'input_ids') feeds[name] = t.feeds[name];
+    for (const name in d.feeds) feeds[`draft.${name}`] = d.feeds[name];
+    const out = await session.run(feeds);
+    this.numForwards++;
+    target.numForwards++;
+    const draftOut: Record<string, ort.Tensor> = {};
+    for (const n of this.presentNames) {
+      draftOut[n.key] = out[`draft.${n.key}`];
+      draftOut[n.value] = out[`draft.${n.value}`];
+    }
+    this.commit([draftRow], draftOut, d, steps - 1);
+    target.commit([targetRow], out, t, 0);
+    return { drafts: Array.from(out['draft.draft_ids'].data as BigInt64Array, Number), logits: logitsOf(out.logits, [targetRow], t.S)[0] };
+  }
+
+  /** Builds the draft chains of 1..maxSteps steps now (each takes tens of ms), and with `target` the fused steps
+   * too, rather than on first use. */
+  async prepareChains(maxSteps: number, target?: Decoder): Promise<void> {
+    for (let steps = 1; steps <= maxSteps; steps++) {
+      await this.chainSession(steps);
+      if (target) await this.prepareStep(target, steps);
+    }
+  }
+
+  /** Builds (once) the fused step of `steps` draft tokens with `target`; rejects where the graphs cannot be fused. */
+  async prepareStep(target: Decoder, steps: number): Promise<void> {
+    await this.stepSession(target, steps);
   }
 
   private chainSession(steps: number): Promise<ort.InferenceSession> {
@@ -175,6 +217,19 @@ export class Decoder {
       this.chains.set(steps, chain);
     }
     return chain;
+  }
+
+  private stepSession(target: Decoder, steps: number): Promise<ort.InferenceSession> {
+    let byTarget = this.fusedSteps.get(target);
+    if (!byTarget) this.fusedSteps.set(target, (byTarget = new Map()));
+    let step = byTarget.get(steps);
+    if (!step) {
+      const model = buildSpeculativeStep(decodeModel(readFileSync(this.folder.modelPath)), decodeModel(readFileSync(target.folder.modelPath)), steps);
+      const bytes = encodeModel(model);
+      step = createSession(bytes, bytes.length, { device: 'cpu', threads: target.threads }).then((c) => c.session);
+      byTarget.set(steps, step);
+    }
+    return step;
   }
 
   /**
@@ -261,6 +316,16 @@ export class Decoder {
 
   async close(): Promise<void> {
     for (const chain of this.chains.values()) await (await chain).release();
+    for (const steps of this.fusedSteps.values()) for (const step of steps.values()) await (await step).release();
     await this.session.release();
   }
+}
+
+/** Logits of every new position of every row: [row][position] views of one buffer (float16 widened). */
+function logitsOf(logitsTensor: ort.Tensor, rows: ForwardRow[], S: number): Float32Array[][] {
+  const V = Number(logitsTensor.dims[2]);
+  const logits = logitsTensor.type === 'float16'
+    ? halfToFloatArray(logitsTensor.data as Uint16Array)
+    : (logitsTensor.data as Float32Array);
+  return rows.map((r, b) => r.tokens.map((_, i) => logits.subarray((b * S + i) * V, (b * S + i + 1) * V)));
 }

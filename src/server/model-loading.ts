@@ -39,6 +39,7 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
 
   let proposer: Proposer | null = null;
   let draftDevice = '';
+  let draftMode = '';
   if (draftSpec === 'ngram') proposer = new NgramProposer();
   else if (draftSpec !== 'none') {
     const draftTokenizer = TextTokenizer.load(draftSpec);
@@ -56,7 +57,8 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
     }
     draftDevice = draft.device;
     const draftProposer = new DraftModelProposer(draft);
-    await draftProposer.warmUp(config.numSpeculativeTokens);
+    await draftProposer.warmUp(config.numSpeculativeTokens, target);
+    draftMode = draftProposer.mode(target);
     proposer = draftProposer;
   }
 
@@ -69,7 +71,7 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
     maxBatch: config.maxBatch, maxQueue, maxModelLen, hooks,
   });
   const name = config.servedModelName ?? basename(targetDir);
-  log(`serving ${name} (${config.dtype}, ${target.device}) with proposer ${proposer?.name ?? 'none'}${draftDevice ? ` (${draftSpec})` : ''}, ` +
+  log(`serving ${name} (${config.dtype}, ${target.device}) with proposer ${proposer?.name ?? 'none'}${draftDevice ? ` (${draftSpec}; greedy single streams ${draftMode})` : ''}, ` +
     `k <= ${config.numSpeculativeTokens}${config.adaptiveDraftLength ? ' adaptive' : ''} (off from ${config.speculativeDisableByBatchSize || 'never'} requests), max batch ${config.maxBatch}, context ${maxModelLen}`);
   return {
     engine,

@@ -17,26 +17,44 @@ export interface DraftModelProposerOptions {
   /** Draft greedy proposals of a single stream with a draft chain (one session.run for k tokens) where the draft
    * model allows it (runtime/decoder.ts canChain). Default true. */
   chain?: boolean;
+  /** And fuse that chain with the target's verification pass where both models allow it (canFuseWith). Default
+   * true. */
+  fuse?: boolean;
 }
 
 export class DraftModelProposer implements Proposer {
   readonly name = 'draft';
   private readonly states = new Map<string, DraftState>();
   private chain: boolean;
+  private fuse: boolean;
 
   constructor(readonly draft: Decoder, o: DraftModelProposerOptions = {}) {
     this.chain = (o.chain ?? true) && draft.canChain;
+    this.fuse = this.chain && (o.fuse ?? true);
   }
 
-  /** Builds the draft chains for up to `maxK` tokens ahead of the first request (else the first proposal of each
-   * length pays for building its chain). */
-  async warmUp(maxK: number): Promise<void> {
+  /** Builds the draft chains (and with `target`, the fused steps) for up to `maxK` tokens ahead of the first request
+   * (else the first proposal of each length pays for building its graph). */
+  async warmUp(maxK: number, target?: Decoder): Promise<void> {
     if (!this.chain) return;
     try {
       await this.draft.prepareChains(maxK);
     } catch {
-      this.chain = false;
+      this.chain = this.fuse = false;
+      return;
     }
+    if (!target || !this.fuse || !this.draft.canFuseWith(target)) return;
+    try {
+      await this.draft.prepareChains(maxK, target);
+    } catch {
+      this.fuse = false;
+    }
+  }
+
+  /** How a lone greedy stream drafts with this proposer and `target`, in words (start-up log). */
+  mode(target: Decoder): string {
+    if (this.fuse && this.draft.canFuseWith(target)) return 'draft and verify in one fused pass';
+    return this.chain ? 'draft with a draft chain' : 'draft one pass per token';
   }
 
   get kvBytes(): number {
@@ -63,6 +81,33 @@ export class DraftModelProposer implements Proposer {
     s.cache.rollback(common);
   }
 
+  async proposeAndVerify(seq: ProposalContext, k: number, target: Decoder, targetCache: KvCache):
+    Promise<{ tokens: number[]; logits: Float32Array[] } | null> {
+    const state = this.states.get(seq.id);
+    k = Math.min(k, this.draft.folder.maxPositions - seq.tokens.length);
+    if (!this.fuse || !state || k <= 0 || !isGreedy(seq.sampling) || seq.constraint || !this.draft.canFuseWith(target)) return null;
+    try {
+      await this.draft.prepareStep(target, k);
+    } catch {
+      this.fuse = false; // a pair of graphs that cannot be fused: draft and verify apart from now on
+      return null;
+    }
+    const inputs = this.unseen(state, seq);
+    const { drafts, logits } = await this.draft.speculativeStep(target, { cache: state.cache, tokens: inputs }, targetCache, seq.tokens[seq.tokens.length - 1], k);
+    state.fed.push(...inputs, ...drafts.slice(0, -1));
+    return { tokens: drafts, logits };
+  }
+
+  /** The tokens of `seq` the draft has not seen; at least the last one (a second proposal from the same context feeds
+   * it again, since the draft needs the logits after it). */
+  private unseen(state: DraftState, seq: ProposalContext): number[] {
+    if (state.fed.length >= seq.tokens.length) {
+      state.fed.length = seq.tokens.length - 1;
+      state.cache.rollback(state.fed.length);
+    }
+    return seq.tokens.slice(state.fed.length);
+  }
+
   async propose(requests: { seq: ProposalContext; k: number }[]): Promise<Proposal[]> {
     const proposals: Proposal[] = requests.map(() => ({ tokens: [] }));
     const active = requests
@@ -77,15 +122,7 @@ export class DraftModelProposer implements Proposer {
     // stops where the constraint ends the document.
     const states = new Map(active.map((r) => [r.i, r.seq.constraintState]));
     let round = active.filter((r) => r.k > 0);
-    for (const r of round) {
-      // The draft needs logits after the last token: if it has seen every token already (a second proposal from
-      // the same context), feed the last one again.
-      if (r.state.fed.length >= r.seq.tokens.length) {
-        r.state.fed.length = r.seq.tokens.length - 1;
-        r.state.cache.rollback(r.state.fed.length);
-      }
-    }
-    let inputs = round.map((r) => r.seq.tokens.slice(r.state.fed.length));
+    let inputs = round.map((r) => this.unseen(r.state, r.seq));
     // A single greedy unconstrained stream: all k drafts in one pass.
     const [only] = round;
     if (this.chain && round.length === 1 && !proposals[only.i].probs && !only.seq.constraint) {

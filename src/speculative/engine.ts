@@ -1,7 +1,9 @@
 // The speculative engine: continuous batching of sequences, each step
 //   admit newcomers -> one batched prefill pass -> proposers draft -> ONE batched target pass over every running
 //   sequence's k+1 positions -> rejection sampler accepts -> KV rollback -> stop checks -> token events.
-// Plain decoding is the case k = 0. Capacity is a result: submit() returns null when the queue is full.
+// Plain decoding is the case k = 0. A sequence decoding alone may draft and verify in one fused pass (a draft chain
+// fused with the target, DraftModelProposer.proposeAndVerify). Capacity is a result: submit() returns null when the
+// queue is full.
 import { randomUUID } from 'node:crypto';
 import type { Decoder } from '../runtime/decoder.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
@@ -13,7 +15,7 @@ import { Sequence } from './sequence.ts';
 import { CostMemory } from './adaptive-draft-length.ts';
 import type { ConstraintSpec, EngineListener, GeneratedTokenLogprob, GenerationRequest, SequenceStats } from './generation-request.ts';
 import type { FinishReason } from '../runtime/generation-output.ts';
-import type { Proposer } from './proposer.ts';
+import type { Proposal, Proposer } from './proposer.ts';
 
 export type ForwardPhase = 'prefill' | 'decode' | 'draft' | 'verify';
 
@@ -304,36 +306,11 @@ export class Engine implements EngineHandle {
       const room = this.maxPositions - s.cache.length - 1;
       return Math.max(0, Math.min(s.draftLength.next(), wanted, room));
     });
-    const drafts: { tokens: number[]; probs?: Float32Array[] }[] = seqs.map(() => ({ tokens: [] }));
-    const groups = new Map<Proposer, number[]>();
-    seqs.forEach((s, i) => {
-      if (ks[i] > 0 && s.proposer) groups.set(s.proposer, [...(groups.get(s.proposer) ?? []), i]);
-    });
-    try {
-      for (const [proposer, idx] of groups) {
-        const proposals = await this.timed('draft', idx.length, () => proposer.propose(idx.map((i) => ({ seq: seqs[i], k: ks[i] }))));
-        idx.forEach((i, j) => (drafts[i] = proposals[j]));
-      }
-    } catch (err) {
-      for (const s of seqs) {
-        this.running.splice(this.running.indexOf(s), 1);
-        this.finish(s, err as Error);
-      }
-      return;
-    }
-
-    // Under a constraint, a proposal is cut at its first token the constraint refuses (point-mass proposers do not
-    // know the grammar); the states along the kept draft give each verified position its mask.
-    const states = seqs.map((s, i) => (s.constraint ? constrainDraft(s.constraint, s.constraintState, drafts[i]) : null));
-    const speculating = drafts.some((d) => d.tokens.length > 0);
     const fault = this.faultInjection;
     this.faultInjection = null;
-    let logits: Float32Array[][];
+    let pass: { drafts: Proposal[]; states: (unknown[] | null)[]; logits: Float32Array[][] };
     try {
-      logits = await this.timed(speculating ? 'verify' : 'decode', seqs.length, () => this.o.target.forward(seqs.map((s, i) => ({
-        cache: s.cache,
-        tokens: [fault ? fault.badToken : s.pending, ...drafts[i].tokens],
-      }))));
+      pass = (await this.fusedPass(seqs, ks, fault)) ?? (await this.draftThenVerify(seqs, ks, fault));
     } catch (err) {
       // A failed pass fails the requests in it only; their caches are dropped and the engine serves on.
       for (const s of seqs) {
@@ -342,6 +319,7 @@ export class Engine implements EngineHandle {
       }
       return;
     }
+    const { drafts, states, logits } = pass;
 
     seqs.forEach((s, i) => {
       const draft = drafts[i];
@@ -361,6 +339,40 @@ export class Engine implements EngineHandle {
       s.proposer?.accept(s);
       if (seqs.length === 1) this.lastAlone = { seq: s, drafted: draft.tokens.length, started };
     });
+  }
+
+  /** A lone sequence whose proposer drafts and verifies in one fused pass (reported as a verify pass); null where
+   * that does not apply. */
+  private async fusedPass(seqs: Sequence[], ks: number[], fault: { badToken: number } | null) {
+    const [s] = seqs;
+    if (seqs.length !== 1 || ks[0] === 0 || fault || s.constraint || !s.proposer?.proposeAndVerify) return null;
+    const started = performance.now();
+    const fused = await s.proposer.proposeAndVerify(s, ks[0], this.o.target, s.cache);
+    if (!fused) return null;
+    this.o.hooks?.onForward?.('verify', (performance.now() - started) / 1000, 1);
+    return { drafts: [{ tokens: fused.tokens }], states: [null], logits: [fused.logits] };
+  }
+
+  /** Proposers draft (batched per proposer), then one batched target pass verifies every sequence's drafts. */
+  private async draftThenVerify(seqs: Sequence[], ks: number[], fault: { badToken: number } | null) {
+    const drafts: Proposal[] = seqs.map(() => ({ tokens: [] }));
+    const groups = new Map<Proposer, number[]>();
+    seqs.forEach((s, i) => {
+      if (ks[i] > 0 && s.proposer) groups.set(s.proposer, [...(groups.get(s.proposer) ?? []), i]);
+    });
+    for (const [proposer, idx] of groups) {
+      const proposals = await this.timed('draft', idx.length, () => proposer.propose(idx.map((i) => ({ seq: seqs[i], k: ks[i] }))));
+      idx.forEach((i, j) => (drafts[i] = proposals[j]));
+    }
+    // Under a constraint, a proposal is cut at its first token the constraint refuses (point-mass proposers do not
+    // know the grammar); the states along the kept draft give each verified position its mask.
+    const states = seqs.map((s, i) => (s.constraint ? constrainDraft(s.constraint, s.constraintState, drafts[i]) : null));
+    const speculating = drafts.some((d) => d.tokens.length > 0);
+    const logits = await this.timed(speculating ? 'verify' : 'decode', seqs.length, () => this.o.target.forward(seqs.map((s, i) => ({
+      cache: s.cache,
+      tokens: [fault ? fault.badToken : s.pending, ...drafts[i].tokens],
+    }))));
+    return { drafts, states, logits };
   }
 }
 

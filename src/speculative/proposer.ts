@@ -3,6 +3,8 @@
 import type { SamplingParams } from '../runtime/sampling.ts';
 import type { Rng } from '../runtime/rng.ts';
 import type { Constraint } from '../runtime/structured/constraint.ts';
+import type { Decoder } from '../runtime/decoder.ts';
+import type { KvCache } from '../runtime/kv-cache.ts';
 
 /** What a proposer may read of a sequence. */
 export interface ProposalContext {
@@ -32,6 +34,14 @@ export interface Proposer {
   begin(seq: ProposalContext): Promise<void> | void;
   /** Proposals for several sequences at once (a draft model batches them into shared forward passes). */
   propose(requests: { seq: ProposalContext; k: number }[]): Promise<Proposal[]>;
+  /**
+   * For a sequence decoding alone: drafts up to k tokens and runs the target's pass over the pending token (the last
+   * of seq.tokens) and the drafts, in one fused session.run (a draft chain fused with the target). Null where this
+   * proposer cannot for this sequence; the engine then drafts and verifies apart. Afterwards `targetCache` holds the
+   * pending token and every draft, as a separate target pass would leave it.
+   */
+  proposeAndVerify?(seq: ProposalContext, k: number, target: Decoder, targetCache: KvCache):
+    Promise<{ tokens: number[]; logits: Float32Array[] } | null>;
   /** The target kept `seq.tokens` (already updated); drop any proposer state beyond it. */
   accept(seq: ProposalContext): void;
   end(seq: ProposalContext): void;

@@ -139,3 +139,35 @@ describe('adaptive draft length on measured cost (the server default)', () => {
     await target.close();
   });
 });
+
+describe('fused speculative steps (a draft chain and the verify pass in one session.run)', () => {
+  it('serve a lone greedy stream with one pass per step, exactly; batches and fuse: false draft apart', async () => {
+    const dir = tinyModel({ seed: 11, numLayers: 3 });
+    const target = await Decoder.open(dir);
+    const tokenizer = TextTokenizer.load(dir);
+    const draft = await Decoder.open(earlyExitDraft(dir, 1));
+    draftDecoders.push(draft);
+    const s: Setup = { target, tokenizer, proposers: {}, prompts: ['abc', 'hello there', 'x y z'] };
+    const requests = requestsFor(s, 3);
+    const expected = await oracle(s, requests);
+    for (const fuse of [true, false]) {
+      const phases: string[] = [];
+      const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft, { fuse }), numSpeculativeTokens: 3,
+        adaptiveDraftLength: false, maxBatch: 8, maxQueue: 16, hooks: { onForward: (phase) => phases.push(phase) } });
+      const targetPasses = target.numForwards;
+      const alone = await collect(engine, requests[0]);
+      expect(alone.tokens).toEqual(expected[0]);
+      const verifies = phases.filter((p) => p === 'verify').length;
+      expect(verifies).toBeGreaterThan(3);
+      // Fused: no separate draft pass, and one target pass per step (plus the prefill).
+      expect(phases.filter((p) => p === 'draft').length).toBe(fuse ? 0 : verifies);
+      expect(target.numForwards - targetPasses).toBe(verifies + 1);
+      phases.length = 0;
+      const together = await runStaggered(engine, requests, 2);
+      expect(together.map((g) => g.tokens)).toEqual(expected);
+      expect(phases.filter((p) => p === 'draft').length).toBeGreaterThan(0); // batched steps draft apart
+      await engine.close();
+    }
+    await target.close();
+  });
+});

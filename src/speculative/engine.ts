@@ -17,6 +17,8 @@ import type { ConstraintSpec, EngineListener, GeneratedTokenLogprob, GenerationR
 import type { FinishReason } from '../runtime/generation-output.ts';
 import type { Proposal, Proposer } from './proposer.ts';
 
+/** A pass's phase: prefill, plain decode, a proposer's drafting, the target's verification (a fused pass that drafts
+ * and verifies in one session.run counts as verify). */
 export type ForwardPhase = 'prefill' | 'decode' | 'draft' | 'verify';
 
 export interface EngineHooks {

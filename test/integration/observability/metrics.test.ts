@@ -33,6 +33,9 @@ describe('metrics', () => {
         expect(r.status).toBe(200);
       }
     }
+    // A lone greedy stream drafts and verifies in one fused pass (reported as verify); a sampled one drafts apart.
+    const sampled = await post(`${server.url}/v1/completions`, { model: 'model', prompt: 'hello there', max_tokens: 12, temperature: 0.8, seed: 1, ignore_eos: true });
+    expect(sampled.status).toBe(200);
     text = await (await fetch(`${server.url}/metrics`)).text();
   });
   afterAll(() => server.close());
@@ -40,13 +43,13 @@ describe('metrics', () => {
   const value = (line: RegExp) => Number(text.match(line)?.[1] ?? NaN);
 
   it('separates prefill from decode, per request and per forward pass', () => {
-    expect(value(/^specserve_request_prefill_time_seconds_count (\d+)$/m)).toBe(4);
-    expect(value(/^specserve_request_decode_time_seconds_count (\d+)$/m)).toBe(4);
-    expect(value(/^specserve_forward_duration_seconds_count\{phase="prefill"\} (\d+)$/m)).toBe(4);
+    expect(value(/^specserve_request_prefill_time_seconds_count (\d+)$/m)).toBe(5);
+    expect(value(/^specserve_request_decode_time_seconds_count (\d+)$/m)).toBe(5);
+    expect(value(/^specserve_forward_duration_seconds_count\{phase="prefill"\} (\d+)$/m)).toBe(5);
     expect(value(/^specserve_forward_duration_seconds_count\{phase="verify"\} (\d+)$/m)).toBeGreaterThan(0);
     expect(value(/^specserve_forward_duration_seconds_count\{phase="draft"\} (\d+)$/m)).toBeGreaterThan(0);
     expect(value(/^specserve_forward_duration_seconds_count\{phase="decode"\} (\d+)$/m)).toBeGreaterThan(0);
-    expect(value(/^specserve_generation_tokens_total (\d+)$/m)).toBe(48);
+    expect(value(/^specserve_generation_tokens_total (\d+)$/m)).toBe(60);
     expect(value(/^specserve_spec_decode_num_draft_tokens_total (\d+)$/m)).toBeGreaterThan(0);
     expect(text).toMatch(/^specserve_model_info\{model="model",role="target",dtype="fp32",device="cpu"\} 1$/m);
     expect(text).toMatch(/^specserve_time_to_first_token_seconds_bucket\{le="0.001"\} \d+$/m);

@@ -38,8 +38,15 @@ async function measure(target: Decoder, tokenizer: TextTokenizer, proposer: Prop
 // each row reports its median tokens/s and the median of its per-round ratio to plain.
 const ROUNDS = Number(process.env.SPEC_ROUNDS ?? 3);
 
-async function table(title: string, target: Decoder, plainTarget: Decoder, tokenizer: TextTokenizer, proposers: Record<string, Proposer>,
-  temperatures: number[], ks: number[], maxTokens: number, prompts: string[]) {
+interface ProposerRows {
+  proposer: Proposer;
+  ks: number[];
+  /** Greedy rows only (a variant that differs from the default in how greedy drafts are made). */
+  greedyOnly?: boolean;
+}
+
+async function table(title: string, target: Decoder, plainTarget: Decoder, tokenizer: TextTokenizer, proposers: Record<string, ProposerRows>,
+  temperatures: number[], maxTokens: number, prompts: string[]) {
   console.log(`\n### ${title}\n`);
   console.log('| proposer | k | temperature | tokens per target pass | draft acceptance | tokens/s | vs plain |');
   console.log('|---|---|---|---|---|---|---|');
@@ -48,7 +55,8 @@ async function table(title: string, target: Decoder, plainTarget: Decoder, token
     const rows: { name: string; k: string; run: () => ReturnType<typeof measure> }[] = [
       { name: 'plain', k: '0', run: () => measure(plainTarget, tokenizer, null, 0, false, temperature, maxTokens, prompts) },
     ];
-    for (const [name, proposer] of Object.entries(proposers)) {
+    for (const [name, { proposer, ks, greedyOnly }] of Object.entries(proposers)) {
+      if (greedyOnly && temperature > 0) continue;
       for (const k of [...ks, -1]) {
         const adaptive = k === -1;
         rows.push({ name, k: adaptive ? `adaptive <= ${Math.max(...ks)}` : String(k),
@@ -76,11 +84,20 @@ console.log('Single stream (batch 1), engine only (no HTTP), 1 ONNX Runtime thre
   const tokenizer = TextTokenizer.load(dir);
   const draft = await Decoder.open(storiesDraft(), { threads: 1 });
   const exit2 = await Decoder.open(earlyExit(dir, 2), { threads: 1 });
-  for (const d of [draft, exit2]) await new DraftModelProposer(d).warmUp(8); // chains built outside the timed runs
-  await table('stories260K (5 layers) — 5 prompts x 200 tokens', target, target, tokenizer,
-    { 'distilled draft (1 layer)': new DraftModelProposer(draft), 'distilled draft, one pass per draft token (no chain)': new DraftModelProposer(draft, { chain: false }),
-      'early-exit (2 layers)': new DraftModelProposer(exit2), ngram: new NgramProposer() },
-    [0, 0.8], [1, 2, 4, 8], 200, PROMPTS);
+  // Chains and fused steps built outside the timed runs (the server does this at load).
+  const fused = new DraftModelProposer(draft);
+  await fused.warmUp(8, target);
+  const chained = new DraftModelProposer(draft, { fuse: false });
+  await chained.warmUp(8);
+  const early = new DraftModelProposer(exit2);
+  await early.warmUp(8, target);
+  await table('stories260K (5 layers) — 5 prompts x 200 tokens', target, target, tokenizer, {
+    'distilled draft (1 layer)': { proposer: fused, ks: [1, 2, 3, 4, 5, 6, 7, 8] },
+    'distilled draft, chain and verify in two runs (fuse off)': { proposer: chained, ks: [2, 4, 8], greedyOnly: true },
+    'distilled draft, one pass per draft token (chain off)': { proposer: new DraftModelProposer(draft, { chain: false }), ks: [2, 4, 8], greedyOnly: true },
+    'early-exit (2 layers)': { proposer: early, ks: [1, 2, 4, 8] },
+    ngram: { proposer: new NgramProposer(), ks: [1, 2, 4, 8] },
+  }, [0, 0.8], 200, PROMPTS);
 }
 {
   const preset = process.env.SPEC_BENCH_PRESET ?? 'bench-100m';
@@ -89,5 +106,5 @@ console.log('Single stream (batch 1), engine only (no HTTP), 1 ONNX Runtime thre
   const tokenizer = TextTokenizer.load(dir);
   const exit = await Decoder.open(earlyExit(dir, 2), { threads: 1 }); // as the server runs drafts (--draft-threads 1)
   await table(`${preset} random target (cost side; random weights, so acceptance says little) — 2 prompts x 48 tokens`, target, target, tokenizer,
-    { 'early-exit (2 layers)': new DraftModelProposer(exit) }, [0], [1, 2, 4], 48, ['hello world', 'the quick brown fox']);
+    { 'early-exit (2 layers)': { proposer: new DraftModelProposer(exit), ks: [1, 2, 4] } }, [0], 48, ['hello world', 'the quick brown fox']);
 }

@@ -42,8 +42,6 @@ export class Decoder {
   /** Forward passes run so far (tests and metrics). */
   numForwards = 0;
 
-  /** The tensors ORT returned `present` in, by their arrays: a batch of one feeds them back as `past` as they are. */
-  private readonly presentTensors = new WeakMap<KvArray, ort.Tensor>();
   /** Draft chains (quant/draft-chain.ts) by number of steps, built on first use. */
   private readonly chains = new Map<number, Promise<ort.InferenceSession>>();
   /** Fused speculative steps (quant/speculative-step.ts) of this draft with a target, by number of draft steps. */
@@ -280,6 +278,12 @@ export class Decoder {
         }
         let past: KvArray;
         if (B === 1) {
+          // ORT's own present tensors of the last pass, fed back as they are.
+          const adopted = (rows[0].cache.adoptedHandle as Record<string, ort.Tensor> | null)?.[this.presentNames[l][part]];
+          if (adopted) {
+            feeds[this.pastNames[l][part]] = adopted;
+            continue;
+          }
           past = rows[0].cache.past(l)[part];
         } else {
           past = this.batchBuffer(2 * l + (part === 'key' ? 0 : 1), B * layerSize * P);
@@ -289,7 +293,7 @@ export class Decoder {
             for (let h = 0; h < KV; h++) past.set(src.subarray(h * n * hd, (h + 1) * n * hd), ((b * KV + h) * P + (P - n)) * hd);
           });
         }
-        feeds[this.pastNames[l][part]] = (B === 1 ? this.presentTensors.get(past) : undefined) ?? new ort.Tensor(this.kvType, past, [B, KV, P, hd]);
+        feeds[this.pastNames[l][part]] = new ort.Tensor(this.kvType, past, [B, KV, P, hd]);
       }
     }
     return { feeds, S, P, T: T + extra, slots };
@@ -298,11 +302,7 @@ export class Decoder {
   private commit(rows: ForwardRow[], out: ort.InferenceSession.OnnxValueMapType, pass: { P: number; T: number; slots: number[] }, extra: number): void {
     const present = this.presentNames.map((n) => ({ key: out[n.key].data as KvArray, value: out[n.value].data as KvArray }));
     if (rows.length === 1) {
-      for (const n of this.presentNames) {
-        this.presentTensors.set(out[n.key].data as KvArray, out[n.key]);
-        this.presentTensors.set(out[n.value].data as KvArray, out[n.value]);
-      }
-      rows[0].cache.adopt(present, rows[0].tokens.length + extra);
+      rows[0].cache.adopt(present, rows[0].tokens.length + extra, out);
       return;
     }
     const tensors: Record<string, ort.Tensor> = {};

@@ -43,6 +43,8 @@ export class KvCache {
   private layers: { key: KvArray; value: KvArray }[];
   /** Set while the slots live in row `row` of a batch's present, at [start, start + slots). */
   private resident: { batch: KvBatch; row: number; start: number } | null = null;
+  /** The runtime's own objects for the arrays adopted last (the decoder's `present` tensors), while they are the cache. */
+  private adopted: unknown = null;
   private readonly allowHoles: boolean;
 
   constructor(readonly numLayers: number, readonly numKvHeads: number, readonly headDim: number, readonly type: KvType,
@@ -73,6 +75,7 @@ export class KvCache {
   clear(): void {
     this.length = this.slots = 0;
     this.resident = null;
+    this.adopted = null;
     this.layers = this.empty();
   }
 
@@ -102,11 +105,18 @@ export class KvCache {
     return this.layers[i];
   }
 
-  /** After a batch-of-one pass: its `present` arrays ([1, kvHeads, slots + count, headDim]) become the cache. */
-  adopt(present: { key: KvArray; value: KvArray }[], count: number): void {
+  /** After a batch-of-one pass: its `present` arrays ([1, kvHeads, slots + count, headDim]) become the cache.
+   * `handle`: the runtime's own objects for them (handed back by `adoptedHandle` while they are the cache). */
+  adopt(present: { key: KvArray; value: KvArray }[], count: number, handle: unknown = null): void {
     this.resident = null;
     this.layers = present;
+    this.adopted = handle;
     this.appendSlots(count);
+  }
+
+  /** The handle given to the last adopt, while its arrays are still the cache's (not squeezed or replaced since). */
+  get adoptedHandle(): unknown {
+    return this.adopted;
   }
 
   /**
@@ -116,6 +126,7 @@ export class KvCache {
    */
   residentIn(batch: KvBatch, row: number, start: number, width: number, count: number): void {
     this.resident = { batch, row, start };
+    this.adopted = null;
     this.appendSlots(width);
     this.valid.fill(0, this.slots - width + count, this.slots);
     this.length -= width - count;
@@ -177,6 +188,7 @@ export class KvCache {
       return dst;
     };
     this.layers = this.layers.map((l) => ({ key: cut(l.key), value: cut(l.value) }));
+    this.adopted = null;
     this.valid.fill(1, 0, this.length);
     this.valid.fill(0, this.length, this.slots);
     this.slots = this.length;

@@ -15,11 +15,13 @@ const dir = stories();
 const target = await Decoder.open(dir, { threads: 1 });
 const tokenizer = TextTokenizer.load(dir);
 const draft = await Decoder.open(storiesDraft(), { threads: 1 });
-await new DraftModelProposer(draft).warmUp(4); // build the draft chains outside the timed runs
+await new DraftModelProposer(draft).warmUp(4, target); // build the draft chains and fused steps outside the timed runs
 
+/** k = -1: the server's defaults (adaptive k <= 4, speculation off from 4 requests). */
 async function aggregate(concurrency: number, k: number, temperature: number): Promise<number> {
-  const engine = new Engine({ target, tokenizer, proposer: k ? new DraftModelProposer(draft) : null, numSpeculativeTokens: k,
-    adaptiveDraftLength: false, maxBatch: 16, maxQueue: 64 });
+  const server = k === -1;
+  const engine = new Engine({ target, tokenizer, proposer: k ? new DraftModelProposer(draft) : null, numSpeculativeTokens: server ? 4 : k,
+    adaptiveDraftLength: server, disableSpeculationAtBatch: server ? 4 : 0, maxBatch: 16, maxQueue: 64 });
   const started = performance.now();
   const results = await Promise.all(Array.from({ length: concurrency }, (_, i) => run(engine, {
     promptIds: tokenizer.encode(PROMPTS[i % PROMPTS.length]), maxTokens: TOKENS, stop: [], seed: i, ignoreEos: true,
@@ -35,9 +37,10 @@ console.log('| temperature | draft k | c=1 tok/s | c=4 tok/s | c=16 tok/s | c=16
 console.log('|---|---|---|---|---|---|');
 await aggregate(2, 0, 0); // warm-up
 for (const temperature of [0, 0.8]) {
-  for (const k of [0, 1, 2, 4]) {
+  for (const k of [0, 1, 2, 4, -1]) {
     const [c1, c4, c16] = [await aggregate(1, k, temperature), await aggregate(4, k, temperature), await aggregate(16, k, temperature)];
-    console.log(`| ${temperature} | ${k || 'off'} | ${fmt(c1, 0)} | ${fmt(c4, 0)} | ${fmt(c16, 0)} | ${fmt(c16 / c1, 2)}x |`);
+    const label = k === -1 ? 'server default: adaptive <= 4, off from 4 requests' : k || 'off';
+    console.log(`| ${temperature} | ${label} | ${fmt(c1, 0)} | ${fmt(c4, 0)} | ${fmt(c16, 0)} | ${fmt(c16 / c1, 2)}x |`);
   }
 }
 

@@ -108,15 +108,30 @@ export class Decoder {
       { allowHoles: this.folder.layout !== 'genai' });
   }
 
-  /** Non-negative integers as the graph's id type. int64 is written through a 32-bit view of the same buffer (low
-   * words; high words stay 0), which avoids one BigInt per element on the per-step path. */
-  private ints(values: Int32Array, dims: number[]): ort.Tensor {
-    if (this.idsType === 'int32') return new ort.Tensor('int32', values, dims);
-    if (!LITTLE_ENDIAN) return new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
-    const out = new BigInt64Array(values.length);
-    const words = new Int32Array(out.buffer);
-    for (let i = 0; i < values.length; i++) words[2 * i] = values[i];
-    return new ort.Tensor('int64', out, dims);
+  /** Scratch memory for a pass's integer feeds (ids, positions, mask) in the graph's id type, reused from pass to
+   * pass: ORT reads feeds only during session.run, and a decoder runs one pass at a time (as its batched past
+   * buffers assume too). */
+  private scratch: BigInt64Array | Int32Array = new Int32Array(0) as Int32Array;
+  /** 32-bit words of the scratch: element i's value is written at [i * stride + low] (for int64, its low word; high
+   * words stay 0, values are non-negative). */
+  private scratchWords: Int32Array = new Int32Array(0);
+
+  private intScratch(total: number): { words: Int32Array; stride: number; low: number } {
+    const int64 = this.idsType === 'int64';
+    if (this.scratch.length < total) {
+      const capacity = 2 ** Math.ceil(Math.log2(Math.max(total, 1024)));
+      this.scratch = int64 ? new BigInt64Array(capacity) : new Int32Array(capacity);
+      this.scratchWords = int64 ? new Int32Array(this.scratch.buffer) : (this.scratch as Int32Array);
+    }
+    const stride = int64 ? 2 : 1;
+    this.scratchWords.fill(0, 0, total * stride);
+    return { words: this.scratchWords, stride, low: int64 && !LITTLE_ENDIAN ? 1 : 0 };
+  }
+
+  /** A tensor over scratch elements [offset, offset + product(dims)). */
+  private intTensor(offset: number, dims: number[]): ort.Tensor {
+    const n = dims.reduce((a, b) => a * b, 1);
+    return new ort.Tensor(this.idsType, this.scratch.subarray(offset, offset + n), dims);
   }
 
   private batchBuffer(index: number, size: number): KvArray {
@@ -177,16 +192,17 @@ export class Decoder {
     const targetRow: ForwardRow = { cache: targetCache, tokens: new Array<number>(steps + 1).fill(pending) };
     const d = this.prepare([draftRow], steps - 1);
     const t = target.prepare([targetRow], 0);
-    const feeds: Record<string, ort.Tensor> = { pending_ids: target.ints(Int32Array.of(pending), [1, 1]) };
+    // The target's ids start with the pending token: its first scratch element is pending_ids.
+    const feeds: Record<string, ort.Tensor> = { pending_ids: target.intTensor(0, [1, 1]) };
     for (const name in t.feeds) if (name !== 'input_ids') feeds[name] = t.feeds[name];
-    for (const name in d.feeds) feeds[`draft.${name}`] = d.feeds[name];
+    for (const name in d.feeds) feeds[this.prefixed(name)] = d.feeds[name];
     const out = await session.run(feeds);
     this.numForwards++;
     target.numForwards++;
     const draftOut: Record<string, ort.Tensor> = {};
     for (const n of this.presentNames) {
-      draftOut[n.key] = out[`draft.${n.key}`];
-      draftOut[n.value] = out[`draft.${n.value}`];
+      draftOut[n.key] = out[this.prefixed(n.key)];
+      draftOut[n.value] = out[this.prefixed(n.value)];
     }
     this.commit([draftRow], draftOut, d, steps - 1);
     target.commit([targetRow], out, t, 0);
@@ -200,6 +216,14 @@ export class Decoder {
       await this.chainSession(steps);
       if (target) await this.prepareStep(target, steps);
     }
+  }
+
+  private readonly prefixedNames = new Map<string, string>();
+  /** A draft input or output's name inside a fused step (quant/speculative-step.ts), built once per name. */
+  private prefixed(name: string): string {
+    let p = this.prefixedNames.get(name);
+    if (p === undefined) this.prefixedNames.set(name, (p = `draft.${name}`));
+    return p;
   }
 
   /** Builds (once) the fused step of `steps` draft tokens with `target`; rejects where the graphs cannot be fused. */
@@ -251,24 +275,26 @@ export class Decoder {
     const P = reuse ? batch.total : Math.max(...slots);
     const T = P + S;
 
-    const ids = new Int32Array(B * S);
-    const positions = new Int32Array(B * S);
-    const mask = new Int32Array(B * T);
-    rows.forEach((r, b) => {
+    // Scratch layout: ids [B, S], positions [B, S], mask [B, T].
+    // (Indices inline rather than through a helper closure: tsx wraps each named closure it creates in a __name call.)
+    const { words, stride, low } = this.intScratch(2 * B * S + B * T);
+    const maskAt = 2 * B * S;
+    for (let b = 0; b < B; b++) {
+      const r = rows[b];
       const offset = P - slots[b];
-      for (let j = 0; j < slots[b]; j++) mask[b * T + offset + j] = r.cache.isValid(j);
-      r.tokens.forEach((t, i) => {
-        ids[b * S + i] = t;
-        positions[b * S + i] = r.cache.length + i;
-        mask[b * T + P + i] = 1;
-      });
-    });
+      for (let j = 0; j < slots[b]; j++) words[(maskAt + b * T + offset + j) * stride + low] = r.cache.isValid(j);
+      for (let i = 0; i < r.tokens.length; i++) {
+        words[(b * S + i) * stride + low] = r.tokens[i];
+        words[(B * S + b * S + i) * stride + low] = r.cache.length + i;
+        words[(maskAt + b * T + P + i) * stride + low] = 1;
+      }
+    }
 
     const feeds: Record<string, ort.Tensor> = {
-      input_ids: this.ints(ids, [B, S]),
-      attention_mask: this.ints(mask, [B, T]),
+      input_ids: this.intTensor(0, [B, S]),
+      attention_mask: this.intTensor(maskAt, [B, T]),
     };
-    if (this.hasPositionIds) feeds.position_ids = this.ints(positions, [B, S]);
+    if (this.hasPositionIds) feeds.position_ids = this.intTensor(B * S, [B, S]);
     const layerSize = KV * hd;
     for (let l = 0; l < this.pastNames.length; l++) {
       for (const part of ['key', 'value'] as const) {

@@ -6,9 +6,12 @@
 // drafting one pass per token ~150 us, and a verify pass costs little more than a plain step on a memory-bound model
 // but much more in a full batch. So where the engine reports step times (a sequence decoding alone), the controller
 // keeps the measured seconds per step for each k and takes the k with the most expected tokens per second,
-// E(k) / cost(k), plain decoding included. Every EXPLORE_EVERY steps it spends EXPLORE_STEPS steps in a row on a
-// neighbour of its choice (k - 1, k + 1 or plain), the one measured longest ago, so that the costs it compares stay
-// current (a few steps in a row: one step's time is noisy, and a machine's speed drifts).
+// E(k) / cost(k), plain decoding included. Every EXPLORE_EVERY steps it spends EXPLORE_STEPS steps in a row (one
+// step's time is noisy) on another k that might do better: of those whose expected rate is within EXPLORE_WITHIN of
+// the best (for a k never measured, with its cost interpolated between measured ones), the one measured longest ago.
+// A k far from paying is not explored (with sampled drafts at k = 8 a step costs several plain ones), except that a
+// neighbour of the choice is re-measured once its last measurement is STALE_AFTER steps old, so that a choice made in
+// a slow stretch of the machine gets revisited, and measurements expire after EXPIRE_AFTER steps.
 //
 // Costs live in a CostMemory that the engine shares between the sequences of one kind (greedy or sampled), so that a
 // short request starts from what earlier ones measured. Acceptance is each sequence's own (it depends on the text),
@@ -31,6 +34,11 @@ const PAUSE_STEPS = 16;
 const COST_WARMUP = 4;
 const EXPLORE_EVERY = 32;
 const EXPLORE_STEPS = 3;
+const EXPLORE_WITHIN = 0.85;
+const STALE_AFTER = 320;
+// A measurement older than this many steps no longer counts (the k counts as never measured: its cost is estimated
+// again, and exploring it becomes possible), so that a change of the machine's speed does not pin old choices.
+const EXPIRE_AFTER = 1280;
 // Per-k step costs are means whose measurements lose weight with age, counted in measured steps of any k (half-life
 // ~35 steps): the k in use is a mean over its last ~50 steps, and one that is only explored now and then does not keep
 // a stale cost for long.
@@ -70,9 +78,10 @@ export class CostMemory {
     this.measuredAt[k] = this.steps;
   }
 
-  /** Mean seconds per step with k draft tokens, or undefined if never measured. */
+  /** Mean seconds per step with k draft tokens, or undefined if never measured (or not for EXPIRE_AFTER steps). */
   cost(k: number): number | undefined {
-    return this.weight[k] ? this.seconds[k] / this.weight[k] : undefined;
+    if (!this.weight[k] || this.steps - this.measuredAt[k] > EXPIRE_AFTER) return undefined;
+    return this.seconds[k] / this.weight[k];
   }
 
   /** The step at which k was last measured (0: never). */
@@ -90,25 +99,51 @@ export class CostMemory {
     return this.kept + this.rejected > 0 ? this.kept / (this.kept + this.rejected) : undefined;
   }
 
-  /** The k in 1..maxK with the most expected tokens per second at acceptance a, among measured ones. */
-  bestSpeculative(a: number, maxK: number): { k: number; rate: number } | undefined {
-    let best: { k: number; rate: number } | undefined;
-    for (let k = 1; k <= maxK; k++) {
-      const c = this.cost(k);
-      if (c === undefined) continue;
-      const rate = expectedTokens(a, k) / c;
-      if (!best || rate > best.rate) best = { k, rate };
+  /** Seconds per step at k: measured, else interpolated linearly between the nearest measured lengths below and
+   * above (extrapolated from the two largest when none is above); undefined until plain decoding and some k > 0 are
+   * measured. */
+  estimate(k: number, maxK: number): number | undefined {
+    const measured = this.cost(k);
+    if (measured !== undefined) return measured;
+    const known: number[] = [];
+    for (let j = 0; j <= maxK; j++) if (this.cost(j) !== undefined) known.push(j);
+    if (known.length < 2 || known[0] !== 0) return undefined;
+    let lo = known[0];
+    let hi = known[known.length - 1];
+    for (const j of known) {
+      if (j < k) lo = j;
+      else if (j > k) {
+        hi = j;
+        break;
+      }
     }
-    return best;
+    if (hi < k) lo = known[known.length - 2]; // beyond the largest: extrapolate from the two largest
+    const cl = this.cost(lo)!;
+    const ch = this.cost(hi)!;
+    return Math.max(cl, ch) > 0 ? cl + ((ch - cl) * (k - lo)) / (hi - lo) : undefined;
   }
 
-  /** The k in 0..maxK with the most expected tokens per second at acceptance a; undefined until plain decoding and
-   * at least one k > 0 are measured. */
+  /** Expected tokens per second at k (estimated cost where k was never measured). */
+  rate(a: number, k: number, maxK: number): number | undefined {
+    const c = this.estimate(k, maxK);
+    return c === undefined ? undefined : (k === 0 ? COST_MARGIN : expectedTokens(a, k)) / c;
+  }
+
+  /** The k in 0..maxK with the most expected tokens per second at acceptance a, among measured ones (plain decoding
+   * counts with the margin speculation must beat); undefined until plain decoding and some k > 0 are measured. */
   best(a: number, maxK: number): number | undefined {
-    const plain = this.cost(0);
-    const spec = this.bestSpeculative(a, maxK);
-    if (plain === undefined || !spec) return undefined;
-    return spec.rate > COST_MARGIN / plain ? spec.k : 0;
+    if (this.cost(0) === undefined) return undefined;
+    let best: number | undefined;
+    let bestRate = 0;
+    for (let k = 0; k <= maxK; k++) {
+      if (this.cost(k) === undefined) continue;
+      const rate = this.rate(a, k, maxK)!;
+      if (rate > bestRate) {
+        best = k;
+        bestRate = rate;
+      }
+    }
+    return best !== undefined && [...Array(maxK)].some((_, i) => this.cost(i + 1) !== undefined) ? best : undefined;
   }
 }
 
@@ -175,16 +210,27 @@ export class AdaptiveDraftLength {
     if (c.cost(0) === undefined) {
       if (c.steps >= COST_WARMUP) this.explore = { k: 0, left: EXPLORE_STEPS };
     } else if (c.steps % EXPLORE_EVERY === 0) {
-      this.explore = { k: this.stalestNeighbour(this.chosen ?? drafted), left: EXPLORE_STEPS };
+      const k = this.explorationTarget(this.chosen ?? drafted);
+      if (k !== null) this.explore = { k, left: EXPLORE_STEPS };
     }
   }
 
-  /** The candidate measured longest ago (never measured first) among the neighbours of the choice `k`: around the
-   * best speculative length s, s - 1, s, s + 1 and plain decoding, those in range other than k. */
-  private stalestNeighbour(k: number): number {
-    const s = this.costs.bestSpeculative(this.acceptance, this.maxK)?.k ?? Math.max(k, 1);
-    const candidates = [...new Set([s - 1, s, s + 1, 0])].filter((x) => x >= 0 && x <= this.maxK && x !== k);
-    return candidates.reduce((a, b) => (this.costs.lastMeasured(b) < this.costs.lastMeasured(a) ? b : a));
+  /** The k to explore next, or null: among the others whose expected rate is within EXPLORE_WITHIN of the choice's,
+   * the one measured longest ago (never measured first); failing that, a neighbour of the choice not measured for
+   * STALE_AFTER steps. */
+  private explorationTarget(choice: number): number | null {
+    const c = this.costs;
+    const a = this.acceptance;
+    const bar = EXPLORE_WITHIN * (c.rate(a, choice, this.maxK) ?? 0);
+    let target: number | null = null;
+    for (let k = 0; k <= this.maxK; k++) {
+      if (k === choice || (c.rate(a, k, this.maxK) ?? Infinity) < bar) continue;
+      if (target === null || c.lastMeasured(k) < c.lastMeasured(target)) target = k;
+    }
+    if (target !== null) return target;
+    const neighbours = [choice - 1, choice + 1].filter((k) => k >= 0 && k <= this.maxK);
+    const stalest = neighbours.reduce((x, y) => (c.lastMeasured(y) < c.lastMeasured(x) ? y : x), neighbours[0]);
+    return stalest !== undefined && c.steps - c.lastMeasured(stalest) >= STALE_AFTER ? stalest : null;
   }
 
   /** Report the outcome of a verification with `drafted` proposed and `accepted` kept. */

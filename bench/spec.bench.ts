@@ -76,6 +76,46 @@ async function table(title: string, target: Decoder, plainTarget: Decoder, token
   }
 }
 
+// Issue 9 target 2 head to head: plain against the distilled draft at the best fixed lengths and adaptive, many short
+// alternating rounds (this machine's speed drifts by 20-40% within minutes). Each row keeps one engine for all its
+// rounds, as a running server does: the adaptive controller's cost measurements carry over between requests.
+async function headToHead(target: Decoder, tokenizer: TextTokenizer, proposer: Proposer, rounds: number) {
+  const engines: [string, Engine][] = [
+    ['plain', new Engine({ target, tokenizer, proposer: null, numSpeculativeTokens: 0, maxBatch: 1, maxQueue: 8 })],
+    ...[2, 3, 4, 5].map((k) => [`distilled draft, k=${k}`, new Engine({ target, tokenizer, proposer, numSpeculativeTokens: k,
+      adaptiveDraftLength: false, maxBatch: 1, maxQueue: 8 })] as [string, Engine]),
+    ...[4, 8].map((k) => [`distilled draft, adaptive <= ${k}${k === 4 ? ' (server default)' : ''}`, new Engine({ target, tokenizer, proposer,
+      numSpeculativeTokens: k, adaptiveDraftLength: true, maxBatch: 1, maxQueue: 8 })] as [string, Engine]),
+  ];
+  const tps = engines.map(() => [] as number[]);
+  const cpu = engines.map(() => [] as number[]);
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, [, engine]] of engines.entries()) {
+      let tokens = 0;
+      const started = performance.now();
+      const cpuStarted = process.cpuUsage();
+      for (const p of PROMPTS) {
+        tokens += (await run(engine, { promptIds: tokenizer.encode(p), maxTokens: 200, stop: [], ignoreEos: true,
+          sampling: { temperature: 0, topK: 0, topP: 1, minP: 0 } })).tokens.length;
+      }
+      tps[i].push(tokens / ((performance.now() - started) / 1000));
+      const used = process.cpuUsage(cpuStarted);
+      cpu[i].push(tokens / ((used.user + used.system) / 1e6));
+    }
+  }
+  console.log(`\n### Head to head, greedy: ${rounds} alternating rounds of 5 prompts x 200 tokens\n`);
+  console.log('| engine | tokens/s (median) | vs plain (median of rounds) | middle half of rounds | rounds >= 1.3x | tokens per CPU-second: vs plain |');
+  console.log('|---|---|---|---|---|---|');
+  for (const [i, [name, engine]] of engines.entries()) {
+    const ratios = tps[i].map((t, r) => t / tps[0][r]).sort((a, b) => a - b);
+    const q = (f: number) => ratios[Math.min(ratios.length - 1, Math.floor(f * ratios.length))];
+    const cpuRatio = median(cpu[i].map((t, r) => t / cpu[0][r]));
+    console.log(`| ${name} | ${fmt(median(tps[i]), 0)} | ${fmt(median(ratios), 2)}x | ${i === 0 ? '-' : `${fmt(q(0.25), 2)}-${fmt(q(0.75), 2)}x`} | ` +
+      `${i === 0 ? '-' : `${ratios.filter((x) => x >= 1.3).length}/${rounds}`} | ${fmt(cpuRatio, 2)}x |`);
+    await engine.close();
+  }
+}
+
 console.log(`## bench:spec (${machine()})`);
 console.log('Single stream (batch 1), engine only (no HTTP), 1 ONNX Runtime thread per model for stories260K.');
 {
@@ -91,15 +131,18 @@ console.log('Single stream (batch 1), engine only (no HTTP), 1 ONNX Runtime thre
   await chained.warmUp(8);
   const early = new DraftModelProposer(exit2);
   await early.warmUp(8, target);
-  await table('stories260K (5 layers) — 5 prompts x 200 tokens', target, target, tokenizer, {
+  // SPEC_H2H_ONLY=1: the head-to-head section alone (about a minute).
+  const h2hOnly = process.env.SPEC_H2H_ONLY === '1';
+  if (!h2hOnly) await table('stories260K (5 layers) — 5 prompts x 200 tokens', target, target, tokenizer, {
     'distilled draft (1 layer)': { proposer: fused, ks: [1, 2, 3, 4, 5, 6, 7, 8] },
     'distilled draft, chain and verify in two runs (fuse off)': { proposer: chained, ks: [2, 4, 8], greedyOnly: true },
     'distilled draft, one pass per draft token (chain off)': { proposer: new DraftModelProposer(draft, { chain: false }), ks: [2, 4, 8], greedyOnly: true },
     'early-exit (2 layers)': { proposer: early, ks: [1, 2, 4, 8] },
     ngram: { proposer: new NgramProposer(), ks: [1, 2, 4, 8] },
   }, [0, 0.8], 200, PROMPTS);
+  await headToHead(target, tokenizer, fused, Number(process.env.SPEC_H2H_ROUNDS ?? 15));
 }
-{
+if (process.env.SPEC_H2H_ONLY !== '1') {
   const preset = process.env.SPEC_BENCH_PRESET ?? 'bench-100m';
   const dir = randomBench(preset);
   const target = await Decoder.open(dir);

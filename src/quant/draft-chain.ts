@@ -82,8 +82,13 @@ export function buildDraftChain(model: ModelProto, steps: number): ModelProto {
       node('Cast', [logits], `chain.logits32.${t}`, [{ name: 'to', type: 2, i: DataType.FLOAT }]);
       logits = `chain.logits32.${t}`;
     }
-    lastAlongAxis1(logits, `chain.lastlogits.${t}`);
-    node('ArgMax', [`chain.lastlogits.${t}`], `chain.draft.${t}`, [{ name: 'axis', type: 2, i: -1 }, { name: 'keepdims', type: 2, i: 0 }]);
+    // Step 0 may read several positions (the tokens the draft has not seen); later steps read one, so their logits
+    // (and positions, and bias rows) need no slicing.
+    if (t === 0) {
+      lastAlongAxis1(logits, 'chain.lastlogits.0');
+      logits = 'chain.lastlogits.0';
+    }
+    node('ArgMax', [logits], `chain.draft.${t}`, [{ name: 'axis', type: 2, i: -1 }, { name: 'keepdims', type: 2, i: 0 }]);
     drafts.push(`chain.draft.${t}`);
     if (last) break;
 
@@ -101,18 +106,27 @@ export function buildDraftChain(model: ModelProto, steps: number): ModelProto {
     node('Concat', [feeds.get('attention_mask')!, `chain.ones.${t}`], `chain.mask.${t + 1}`, [{ name: 'axis', type: 2, i: 1 }]);
     next.set('attention_mask', `chain.mask.${t + 1}`);
     if (hasPositions) {
-      lastAlongAxis1(feeds.get('position_ids')!, `chain.lastpos.${t}`);
+      let lastPos = feeds.get('position_ids')!;
+      if (t === 0) {
+        lastAlongAxis1(lastPos, 'chain.lastpos.0');
+        lastPos = 'chain.lastpos.0';
+      }
       const one = elemType('position_ids') === DataType.INT32 ? 'chain.const.one32' : 'chain.const.one';
-      node('Add', [`chain.lastpos.${t}`, one], `chain.pos.${t + 1}`);
+      node('Add', [lastPos, one], `chain.pos.${t + 1}`);
       next.set('position_ids', `chain.pos.${t + 1}`);
     }
     for (const p of pastInputs) next.set(p, rename(presentOf(p)));
     if (sharedBias) {
-      const lastRow = `chain.biasrow.${t}`;
-      node('Slice', [rename(sharedBias), 'chain.const.last', 'chain.const.end', 'chain.const.axis2'], lastRow);
-      node('Slice', [lastRow, 'chain.const.zero', 'chain.const.axis1', 'chain.const.axis3'], `chain.biascell.${t}`);
-      node('Sub', [`chain.biascell.${t}`, `chain.biascell.${t}`], `chain.biaszero.${t}`);
-      node('Concat', [lastRow, `chain.biaszero.${t}`], `chain.bias.${t + 1}`, [{ name: 'axis', type: 2, i: 3 }]);
+      // The bias row of the step's last query, plus one allowed (zero) column; the zero cell, in the bias's own type,
+      // is made once from step 0's bias.
+      let lastRow = rename(sharedBias);
+      if (t === 0) {
+        node('Slice', [lastRow, 'chain.const.last', 'chain.const.end', 'chain.const.axis2'], 'chain.biasrow.0');
+        lastRow = 'chain.biasrow.0';
+        node('Slice', [lastRow, 'chain.const.zero', 'chain.const.axis1', 'chain.const.axis3'], 'chain.biascell');
+        node('Sub', ['chain.biascell', 'chain.biascell'], 'chain.biaszero');
+      }
+      node('Concat', [lastRow, 'chain.biaszero'], `chain.bias.${t + 1}`, [{ name: 'axis', type: 2, i: 3 }]);
       next.set(sharedBias, `chain.bias.${t + 1}`);
     }
     feeds = next;

@@ -57,7 +57,7 @@ export const OPTIONS: Record<string, OptionSpec> = {
   threads: { key: 'threads', env: 'SPECSERVE_THREADS', kind: 'int', help: 'ONNX Runtime intra-op threads; 0 picks by model size (default 0)' },
   'draft-threads': { key: 'draftThreads', env: 'SPECSERVE_DRAFT_THREADS', kind: 'int', help: 'draft model intra-op threads (default 1)' },
   'num-speculative-tokens': { key: 'numSpeculativeTokens', env: 'SPECSERVE_NUM_SPECULATIVE_TOKENS', kind: 'int', help: 'maximum draft length k (default 4)' },
-  'adaptive-draft-length': { key: 'adaptiveDraftLength', env: 'SPECSERVE_ADAPTIVE_DRAFT_LENGTH', kind: 'bool', help: 'adapt k per sequence to its acceptance (default true)' },
+  'adaptive-draft-length': { key: 'adaptiveDraftLength', env: 'SPECSERVE_ADAPTIVE_DRAFT_LENGTH', kind: 'bool', help: 'choose k per step for the most expected tokens per second, from measured step costs and acceptance (default true)' },
   'speculative-disable-by-batch-size': { key: 'speculativeDisableByBatchSize', env: 'SPECSERVE_SPECULATIVE_DISABLE_BY_BATCH_SIZE', kind: 'int', help: 'plain decoding while this many requests run or wait; 0: never (default 4)' },
   'max-batch': { key: 'maxBatch', env: 'SPECSERVE_MAX_BATCH', kind: 'int', help: 'sequences per batched step (vLLM: --max-num-seqs) (default 16)' },
   'max-queue': { key: 'maxQueue', env: 'SPECSERVE_MAX_QUEUE', kind: 'int', help: 'waiting requests before 429 (default 256)' },

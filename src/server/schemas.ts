@@ -44,7 +44,7 @@ const samplingFields = {
     anyOf: [{ type: 'object' }, { type: 'string' }, { type: 'null' }],
   },
   speculative: {
-    description: 'Extension: false disables speculative decoding for this request; { num_tokens } sets the draft length.',
+    description: 'Extension: false disables speculative decoding for this request; { num_tokens } fixes the draft length (no adaptive choice).',
     anyOf: [
       { type: 'boolean' },
       { type: 'object', properties: { num_tokens: { type: 'integer', minimum: 0, maximum: 16 } }, additionalProperties: false },

@@ -126,8 +126,10 @@ export class Engine implements EngineHandle {
       constraint = this.o.constraintFactory(request.constraint);
     }
     const costs = proposer === this.o.proposer ? this.costs[isGreedy(request.sampling) ? 'greedy' : 'sampled'] : undefined;
+    // A request that names its draft length gets exactly that (where there is room); others, the engine's choice.
+    const adaptive = request.numSpeculativeTokens === undefined && (this.o.adaptiveDraftLength ?? true);
     const seq = new Sequence(id, request, this.o.tokenizer, this.o.target.folder.eosTokenIds, this.o.target.newCache(), proposer,
-      maxK, this.o.adaptiveDraftLength ?? true, listener, constraint, costs);
+      maxK, adaptive, listener, constraint, costs);
     this.waiting.push(seq);
     this.byId.set(id, seq);
     this.kick();

@@ -8,7 +8,8 @@ export interface GenerationRequest {
   sampling: SamplingParams;
   seed?: number;
   stop: string[];
-  /** Maximum draft length for this request; 0 disables speculation; undefined takes the engine's default. */
+  /** Draft length for this request, fixed (not adapted); 0 disables speculation; undefined: the engine's default
+   * (adaptive up to its maximum, if so configured). */
   numSpeculativeTokens?: number;
   /** Predicted Outputs content (token ids): proposes from it instead of the engine's proposer. */
   prediction?: number[];

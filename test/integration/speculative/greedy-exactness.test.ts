@@ -135,6 +135,17 @@ describe('adaptive draft length on measured cost (the server default)', () => {
     expect(phases.filter((p) => p === 'decode').length).toBeGreaterThan(0);
     expect(phases.filter((p) => p === 'verify').length).toBeGreaterThan(0);
     expect(drafted.size).toBeGreaterThan(1);
+
+    // A request that names its draft length drafts exactly that many at every step (the last ones excepted, where
+    // fewer tokens are wanted).
+    const fixed: number[] = [];
+    const fixedEngine = new Engine({ target, tokenizer, proposer, numSpeculativeTokens: 4, maxBatch: 8, maxQueue: 16,
+      hooks: { onVerify: (d) => fixed.push(d) } });
+    const got = await collect(fixedEngine, { ...requests[1], numSpeculativeTokens: 3 });
+    expect(got.tokens).toEqual(expected[1]);
+    expect(fixed.length).toBeGreaterThan(10);
+    expect(fixed.slice(0, -3).every((d) => d === 3)).toBe(true);
+    await fixedEngine.close();
     await engine.close();
     await target.close();
   });

@@ -29,9 +29,14 @@ const PAUSE_BELOW = 0.25;
 // Plain steps between probes once the acceptance rule paused speculation.
 const PAUSE_STEPS = 16;
 
-// Measured steps (of every sequence sharing a memory) before the first plain step is measured, and between exploring
-// steps after that.
+// Steps a fresh memory does not record (the first steps of a process run cold code: JIT, allocator, caches, and
+// measured several times slower, they made speculation look hopeless for hundreds of steps over HTTP); measured steps
+// (of every sequence sharing a memory) before the first plain step is measured; and between exploring steps after
+// that: often while the memory is young, then less often.
+const IGNORE_FIRST = 8;
 const COST_WARMUP = 4;
+const EXPLORE_EVERY_YOUNG = 8;
+const YOUNG_STEPS = 256;
 const EXPLORE_EVERY = 32;
 const EXPLORE_STEPS = 3;
 const EXPLORE_WITHIN = 0.85;
@@ -67,7 +72,11 @@ export class CostMemory {
   private kept = 0;
   private rejected = 0;
 
-  add(k: number, seconds: number): void {
+  private offered = 0;
+
+  /** Records a step's cost; false while the memory is ignoring its first steps. */
+  add(k: number, seconds: number): boolean {
+    if (++this.offered <= IGNORE_FIRST) return false;
     // A step caught by a garbage collection or a scheduling hiccup counts as twice the usual cost at most.
     const usual = this.cost(k);
     if (usual !== undefined) seconds = Math.min(seconds, 2 * usual);
@@ -76,6 +85,7 @@ export class CostMemory {
     this.seconds[k] = age * (this.seconds[k] ?? 0) + seconds;
     this.weight[k] = age * (this.weight[k] ?? 0) + 1;
     this.measuredAt[k] = this.steps;
+    return true;
   }
 
   /** Mean seconds per step with k draft tokens, or undefined if never measured (or not for EXPIRE_AFTER steps). */
@@ -205,11 +215,10 @@ export class AdaptiveDraftLength {
   recordCost(drafted: number, seconds: number): void {
     if (!this.adaptive || !this.costAware || this.maxK === 0 || !(seconds > 0)) return;
     const c = this.costs;
-    c.add(drafted, seconds);
-    if (this.explore) return;
+    if (!c.add(drafted, seconds) || this.explore) return;
     if (c.cost(0) === undefined) {
       if (c.steps >= COST_WARMUP) this.explore = { k: 0, left: EXPLORE_STEPS };
-    } else if (c.steps % EXPLORE_EVERY === 0) {
+    } else if (c.steps % (c.steps < YOUNG_STEPS ? EXPLORE_EVERY_YOUNG : EXPLORE_EVERY) === 0) {
       const k = this.explorationTarget(this.chosen ?? drafted);
       if (k !== null) this.explore = { k, left: EXPLORE_STEPS };
     }

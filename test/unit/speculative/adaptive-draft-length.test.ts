@@ -109,6 +109,15 @@ describe('AdaptiveDraftLength on measured cost', () => {
     expect((ks.length * cost(0)) / seconds).toBeGreaterThan(0.97);
   });
 
+  it('is not misled by a cold start (the first speculative steps of a fresh process run several times slower)', () => {
+    const cost = (k: number) => (k === 0 ? 1e-3 : 1.4e-3 + 0.12e-3 * k);
+    let specSteps = 0;
+    const cold = (k: number) => cost(k) * (k > 0 && specSteps++ < 8 ? 10 : 1);
+    const ks = drive(new AdaptiveDraftLength(4), 200, 0.66, cold).slice(60);
+    const rate = (k: number) => expectedTokens(0.66, k) / cost(k);
+    expect(ks.reduce((s, k) => s + rate(k), 0) / ks.length / rate(optimum(0.66, 4, cost))).toBeGreaterThan(0.92);
+  });
+
   it('follows a change of costs', () => {
     const a = new AdaptiveDraftLength(4);
     const slow = (k: number) => (k === 0 ? 1e-3 : 1.2e-3 + 0.8e-3 * k);

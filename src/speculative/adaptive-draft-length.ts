@@ -2,16 +2,18 @@
 //
 // With per-token acceptance a (a draft token is kept with probability a, given the ones before it were), a proposal
 // of k tokens emits E(k) = (1 - a^(k+1)) / (1 - a) tokens per target pass (Leviathan et al. 2023, eq. 1). What a
-// step costs depends on k in ways only measurement knows: on stories260K a draft chain adds ~50 us per draft token,
-// drafting one pass per token ~150 us, and a verify pass costs little more than a plain step on a memory-bound model
-// but much more in a full batch. So where the engine reports step times (a sequence decoding alone), the controller
-// keeps the measured seconds per step for each k and takes the k with the most expected tokens per second,
-// E(k) / cost(k), plain decoding included. Every EXPLORE_EVERY steps it spends EXPLORE_STEPS steps in a row (one
-// step's time is noisy) on another k that might do better: of those whose expected rate is within EXPLORE_WITHIN of
-// the best (for a k never measured, with its cost interpolated between measured ones), the one measured longest ago.
-// A k far from paying is not explored (with sampled drafts at k = 8 a step costs several plain ones), except that a
-// neighbour of the choice is re-measured once its last measurement is STALE_AFTER steps old, so that a choice made in
-// a slow stretch of the machine gets revisited, and measurements expire after EXPIRE_AFTER steps.
+// step costs depends on k in ways only measurement knows: on stories260K each draft token adds ~90 us to a fused
+// step (a chain step and a verified position) and ~150 us or more drafting one pass per token, and a verify pass
+// costs little more than a plain step on a memory-bound model but much more in a full batch. So where the engine
+// reports step times (a sequence decoding alone), the controller keeps the measured seconds per step for each k and
+// takes the k with the most expected tokens per second, E(k) / cost(k), plain decoding included.
+//
+// Every EXPLORE_EVERY steps (more often while the measurements are young) it spends EXPLORE_STEPS steps in a row
+// (one step's time is noisy) on another k that might do better: of those whose expected rate is within
+// EXPLORE_WITHIN of the best (for a k never measured, its cost interpolated between measured ones), the one measured
+// longest ago. A k far from paying is not explored (with sampled drafts at k = 8 a step costs several plain ones),
+// except that a neighbour of the choice is re-measured once its last measurement is STALE_AFTER steps old, so that
+// a choice made in a slow stretch of the machine gets revisited; measurements expire after EXPIRE_AFTER steps.
 //
 // Costs live in a CostMemory that the engine shares between the sequences of one kind (greedy or sampled), so that a
 // short request starts from what earlier ones measured. Acceptance is each sequence's own (it depends on the text),
@@ -69,10 +71,10 @@ export class CostMemory {
   private readonly measuredAt: number[] = [];
   /** Steps measured so far, over every k. */
   steps = 0;
+  /** Steps offered, the ignored first ones included. */
+  private offered = 0;
   private kept = 0;
   private rejected = 0;
-
-  private offered = 0;
 
   /** Records a step's cost; false while the memory is ignoring its first steps. */
   add(k: number, seconds: number): boolean {

@@ -1,6 +1,7 @@
 // A smaller model that shares the target's tokenizer drafts k tokens autoregressively, batched across sequences:
 // round 1 feeds each sequence's not-yet-seen tokens (different lengths, one pass), rounds 2..k one token each.
-// Its KV cache is rolled back to the tokens the target kept.
+// Its KV cache is rolled back to the tokens the target kept. A lone greedy stream drafts all k in one pass (a draft
+// chain), and where the target is small too, drafts and verifies in one pass (proposeAndVerify, a fused step).
 import type { Decoder } from '../runtime/decoder.ts';
 import type { KvCache } from '../runtime/kv-cache.ts';
 import { argmax, isGreedy, probabilities, sampleFrom } from '../runtime/sampling.ts';

@@ -99,12 +99,15 @@ export function buildDraftChain(model: ModelProto, steps: number): ModelProto {
     } else {
       next.set('input_ids', `chain.draft.${t}`);
     }
-    node('Shape', [`chain.draft.${t}`], `chain.shape.${t}`);
-    node('ConstantOfShape', [`chain.shape.${t}`], `chain.ones.${t}`, [{ name: 'value', type: 4,
-      t: makeTensor('one', maskType === DataType.INT32 ? DataType.INT32 : DataType.INT64, [1],
-        maskType === DataType.INT32 ? Int32Array.of(1) : BigInt64Array.of(1n)) }]);
-    node('Concat', [feeds.get('attention_mask')!, `chain.ones.${t}`], `chain.mask.${t + 1}`, [{ name: 'axis', type: 2, i: 1 }]);
-    next.set('attention_mask', `chain.mask.${t + 1}`);
+    if (inputNames.has('attention_mask')) {
+      // (Dead, and pruned, where the only reader of the mask is a shared bias carried over below.)
+      node('Shape', [`chain.draft.${t}`], `chain.shape.${t}`);
+      node('ConstantOfShape', [`chain.shape.${t}`], `chain.ones.${t}`, [{ name: 'value', type: 4,
+        t: makeTensor('one', maskType === DataType.INT32 ? DataType.INT32 : DataType.INT64, [1],
+          maskType === DataType.INT32 ? Int32Array.of(1) : BigInt64Array.of(1n)) }]);
+      node('Concat', [feeds.get('attention_mask')!, `chain.ones.${t}`], `chain.mask.${t + 1}`, [{ name: 'axis', type: 2, i: 1 }]);
+      next.set('attention_mask', `chain.mask.${t + 1}`);
+    }
     if (hasPositions) {
       let lastPos = feeds.get('position_ids')!;
       if (t === 0) {

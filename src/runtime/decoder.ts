@@ -5,7 +5,8 @@ import ort from 'onnxruntime-node';
 import { readFileSync, statSync } from 'node:fs';
 import { buildDraftChain } from '../quant/draft-chain.ts';
 import { buildSpeculativeStep } from '../quant/speculative-step.ts';
-import { decodeModel, encodeModel } from '../quant/onnx-proto.ts';
+import { BIAS_INPUT, withBiasInput } from '../quant/bias-input.ts';
+import { decodeModel, encodeModel, type ModelProto } from '../quant/onnx-proto.ts';
 import { openModelFolder, type Dtype, type ModelFolder } from './model-folder.ts';
 import { createSession, type Device } from './execution-provider.ts';
 import { KvCache, allocKv, type KvArray, type KvBatch, type KvType } from './kv-cache.ts';
@@ -22,6 +23,9 @@ export interface DecoderOptions {
   device?: Device;
   threads?: number;
   log?: (message: string) => void;
+  /** Run a forge graph with its attention bias fed from JS where that applies (quant/bias-input.ts). Default true;
+   * false runs the file as it is (tests compare the two). */
+  biasInput?: boolean;
 }
 
 // Draft chains decode the graph in JS and hold one more session (a copy of the weights) per chain length: only for
@@ -48,13 +52,20 @@ export class Decoder {
   private readonly fusedSteps = new Map<Decoder, Map<number, Promise<ort.InferenceSession>>>();
   private threads = 0;
   private readonly modelBytes: number;
+  private readonly hasMaskInput: boolean;
+  /** Where the session runs a graph derived with an attention_bias input (quant/bias-input.ts): the bias values for
+   * an allowed and a masked key, as float32 values or float16 bits. */
+  private readonly bias: { type: 'float32' | 'float16'; allowed: number; masked: number } | null;
 
-  private constructor(readonly folder: ModelFolder, readonly session: ort.InferenceSession, readonly device: 'cpu' | 'cuda') {
+  private constructor(readonly folder: ModelFolder, readonly session: ort.InferenceSession, readonly device: 'cpu' | 'cuda',
+    private readonly derived: { bytes: Uint8Array; bias: NonNullable<Decoder['bias']> } | null = null) {
     const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
     const where = `${folder.modelPath}`;
-    for (const required of ['input_ids', 'attention_mask']) {
+    for (const required of ['input_ids', derived ? BIAS_INPUT : 'attention_mask']) {
       if (!inputs.has(required)) throw new Error(`${where}: graph has no "${required}" input (inputs: ${session.inputNames.join(', ')})`);
     }
+    this.hasMaskInput = inputs.has('attention_mask');
+    this.bias = derived?.bias ?? null;
     if (!session.outputNames.includes('logits')) throw new Error(`${where}: graph has no "logits" output`);
     const kvInputs = session.inputNames.filter((n) => KV_NAME.test(n));
     if (kvInputs.length === 0) {
@@ -86,16 +97,26 @@ export class Decoder {
 
   static async open(dir: string, o: DecoderOptions = {}): Promise<Decoder> {
     const folder = openModelFolder(dir, o.dtype ?? 'fp32');
-    const { session, device } = await createSession(folder.modelPath, statSync(folder.modelPath).size,
+    const bytes = statSync(folder.modelPath).size;
+    // A small forge graph on the CPU runs with its attention bias fed from JS (quant/bias-input.ts): its ~14 mask
+    // nodes are a tenth of a step there. Large models would gain nothing worth decoding their protobuf for.
+    const derived = (o.biasInput ?? true) && (o.device ?? 'cpu') === 'cpu' && folder.layout === 'hf' && bytes < CHAIN_MAX_BYTES
+      ? deriveWithBias(readFileSync(folder.modelPath)) : null;
+    const { session, device } = await createSession(derived?.bytes ?? folder.modelPath, bytes,
       { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log });
     try {
-      const decoder = new Decoder(folder, session, device);
+      const decoder = new Decoder(folder, session, device, derived);
       decoder.threads = o.threads ?? 0;
       return decoder;
     } catch (err) {
       await session.release();
       throw err;
     }
+  }
+
+  /** Whether passes feed the attention bias computed in JS (a derived graph, quant/bias-input.ts). */
+  get feedsAttentionBias(): boolean {
+    return this.bias !== null;
   }
 
   get vocabSize(): number {
@@ -126,6 +147,17 @@ export class Decoder {
     const stride = int64 ? 2 : 1;
     this.scratchWords.fill(0, 0, total * stride);
     return { words: this.scratchWords, stride, low: int64 && !LITTLE_ENDIAN ? 1 : 0 };
+  }
+
+  private biasBuffer: Float32Array | Uint16Array = new Float32Array(0);
+
+  /** Scratch for the attention bias of a pass (float32 values or float16 bits), reused as the int scratch is. */
+  private biasScratch(n: number): Float32Array | Uint16Array {
+    if (this.biasBuffer.length < n) {
+      const capacity = 2 ** Math.ceil(Math.log2(Math.max(n, 1024)));
+      this.biasBuffer = this.bias?.type === 'float16' ? new Uint16Array(capacity) : new Float32Array(capacity);
+    }
+    return this.biasBuffer;
   }
 
   /** A tensor over scratch elements [offset, offset + product(dims)). */
@@ -226,6 +258,11 @@ export class Decoder {
     return p;
   }
 
+  /** A fresh copy of the graph this decoder's session runs (the derived one, if any). */
+  private graph(): ModelProto {
+    return decodeModel(this.derived?.bytes ?? readFileSync(this.folder.modelPath));
+  }
+
   /** Builds (once) the fused step of `steps` draft tokens with `target`; rejects where the graphs cannot be fused. */
   async prepareStep(target: Decoder, steps: number): Promise<void> {
     await this.stepSession(target, steps);
@@ -234,7 +271,7 @@ export class Decoder {
   private chainSession(steps: number): Promise<ort.InferenceSession> {
     let chain = this.chains.get(steps);
     if (!chain) {
-      const bytes = encodeModel(buildDraftChain(decodeModel(readFileSync(this.folder.modelPath)), steps));
+      const bytes = encodeModel(buildDraftChain(this.graph(), steps));
       chain = createSession(bytes, bytes.length, { device: 'cpu', threads: this.threads }).then((c) => c.session);
       this.chains.set(steps, chain);
     }
@@ -246,7 +283,7 @@ export class Decoder {
     if (!byTarget) this.fusedSteps.set(target, (byTarget = new Map()));
     let step = byTarget.get(steps);
     if (!step) {
-      const model = buildSpeculativeStep(decodeModel(readFileSync(this.folder.modelPath)), decodeModel(readFileSync(target.folder.modelPath)), steps);
+      const model = buildSpeculativeStep(this.graph(), target.graph(), steps);
       const bytes = encodeModel(model);
       step = createSession(bytes, bytes.length, { device: 'cpu', threads: target.threads }).then((c) => c.session);
       byTarget.set(steps, step);
@@ -290,11 +327,23 @@ export class Decoder {
       }
     }
 
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: this.intTensor(0, [B, S]),
-      attention_mask: this.intTensor(maskAt, [B, T]),
-    };
+    const feeds: Record<string, ort.Tensor> = { input_ids: this.intTensor(0, [B, S]) };
+    if (this.hasMaskInput) feeds.attention_mask = this.intTensor(maskAt, [B, T]);
     if (this.hasPositionIds) feeds.position_ids = this.intTensor(B * S, [B, S]);
+    if (this.bias) {
+      // The graph's own rule (quant/bias-input.ts): query i, at slot P + i, sees slot j iff j <= P + i and the mask
+      // allows j.
+      const { allowed, masked } = this.bias;
+      const out = this.biasScratch(B * S * T);
+      for (let b = 0; b < B; b++) {
+        for (let i = 0; i < S; i++) {
+          const base = (b * S + i) * T;
+          const limit = P + i;
+          for (let j = 0; j < T; j++) out[base + j] = j <= limit && words[(maskAt + b * T + j) * stride + low] ? allowed : masked;
+        }
+      }
+      feeds[BIAS_INPUT] = new ort.Tensor(this.bias.type, out.subarray(0, B * S * T), [B, 1, S, T]);
+    }
     const layerSize = KV * hd;
     for (let l = 0; l < this.pastNames.length; l++) {
       for (const part of ['key', 'value'] as const) {
@@ -354,4 +403,15 @@ function logitsOf(logitsTensor: ort.Tensor, rows: ForwardRow[], S: number): Floa
     ? halfToFloatArray(logitsTensor.data as Uint16Array)
     : (logitsTensor.data as Float32Array);
   return rows.map((r, b) => r.tokens.map((_, i) => logits.subarray((b * S + i) * V, (b * S + i + 1) * V)));
+}
+
+/** The graph with an attention_bias input (quant/bias-input.ts), encoded, and its bias values; null where the graph
+ * is not one the derivation applies to. */
+function deriveWithBias(file: Uint8Array): { bytes: Uint8Array; bias: { type: 'float32' | 'float16'; allowed: number; masked: number } } | null {
+  const derived = withBiasInput(decodeModel(file));
+  if (!derived) return null;
+  const value = (bits: Uint8Array) => derived.type === 'float32'
+    ? new Float32Array(bits.slice().buffer, 0, 1)[0]
+    : new Uint16Array(bits.slice().buffer, 0, 1)[0];
+  return { bytes: encodeModel(derived.model), bias: { type: derived.type, allowed: value(derived.allowed), masked: value(derived.masked) } };
 }

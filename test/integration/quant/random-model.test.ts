@@ -8,15 +8,9 @@ import { randomConfig } from '../../../src/quant/forge.ts';
 import { randomWeights } from '../../../src/quant/random-weights.ts';
 import { referenceLogits } from '../../../src/quant/reference-llama.ts';
 import type { LlamaConfig } from '../../../src/quant/llama-config.ts';
+import { maxDiff } from '../../helpers/float-diff.ts';
 
 const TOLERANCE = 1e-4;
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 const i64 = (values: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values.map(BigInt)), dims);
 
@@ -45,7 +39,7 @@ async function checkAgainstReference(c: LlamaConfig, prompts: number[][], steps:
   prompts.forEach((p, b) => {
     const ref = referenceLogits(c, weights, p);
     const got = logits.subarray((b * width + pad[b]) * c.vocabSize, (b + 1) * width * c.vocabSize);
-    worst = Math.max(worst, maxAbsDiff(got, ref));
+    worst = Math.max(worst, maxDiff(got, ref));
   });
   for (let step = 0; step < steps; step++) {
     const next = seqs.map((s, b) => (s[s.length - 1] * 31 + 17 * (step + b)) % c.vocabSize);
@@ -62,7 +56,7 @@ async function checkAgainstReference(c: LlamaConfig, prompts: number[][], steps:
     expect(out['present.0.key'].dims).toEqual([B, c.numKvHeads, width + step + 1, c.headDim]);
     seqs.forEach((s, b) => {
       const ref = referenceLogits(c, weights, s).subarray((s.length - 1) * c.vocabSize);
-      worst = Math.max(worst, maxAbsDiff(logits.subarray(b * c.vocabSize, (b + 1) * c.vocabSize), ref));
+      worst = Math.max(worst, maxDiff(logits.subarray(b * c.vocabSize, (b + 1) * c.vocabSize), ref));
     });
   }
   await session.release();
@@ -98,6 +92,6 @@ describe('forge graph vs TypeScript reference', () => {
       for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, c.numKvHeads, 0, c.headDim]);
     }
     const out = await session.run(feeds);
-    expect(maxAbsDiff(out.logits.data as Float32Array, referenceLogits(c, weights, tokens))).toBeGreaterThan(TOLERANCE);
+    expect(maxDiff(out.logits.data as Float32Array, referenceLogits(c, weights, tokens))).toBeGreaterThan(TOLERANCE);
   });
 });

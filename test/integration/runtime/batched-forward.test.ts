@@ -2,14 +2,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decoder } from '../../../src/runtime/decoder.ts';
 import { tinyModel } from '../../helpers/model-fixtures.ts';
+import { maxDiff } from '../../helpers/float-diff.ts';
 
 const TOLERANCE = 1e-4;
-
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 describe.each(['fp32', 'int8'] as const)('batched forward (%s)', (dtype) => {
   let decoder: Decoder;

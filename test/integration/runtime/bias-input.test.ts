@@ -5,12 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decoder } from '../../../src/runtime/decoder.ts';
 import type { KvCache } from '../../../src/runtime/kv-cache.ts';
 import { tinyModel } from '../../helpers/model-fixtures.ts';
-
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
+import { maxDiff } from '../../helpers/float-diff.ts';
 
 describe.each(['fp32', 'fp16', 'int8'] as const)('attention bias fed from JS (%s)', (dtype) => {
   let fed: Decoder;

@@ -91,15 +91,22 @@ exactnessSuite('random tiny target', async () => {
   };
 });
 
+/** The random tiny target with its 1-layer early-exit draft, and greedy requests with their target-only outputs. */
+async function tinyPair(prompts: string[], maxTokens?: number) {
+  const dir = tinyModel({ seed: 11, numLayers: 3 });
+  const target = await Decoder.open(dir);
+  const tokenizer = TextTokenizer.load(dir);
+  const draft = await Decoder.open(earlyExitDraft(dir, 1));
+  draftDecoders.push(draft);
+  const s: Setup = { target, tokenizer, proposers: {}, prompts };
+  const requests = requestsFor(s, prompts.length).map((r) => (maxTokens ? { ...r, maxTokens } : r));
+  return { target, tokenizer, draft, requests, expected: await oracle(s, requests) };
+}
+
 describe('speculation off for large batches (disableSpeculationAtBatch)', () => {
   it('drafts nothing while the batch is at the limit, drafts alone, and stays exact', async () => {
-    const dir = tinyModel({ seed: 11, numLayers: 3 });
-    const target = await Decoder.open(dir);
-    const tokenizer = TextTokenizer.load(dir);
-    const proposer = await draftProposer(earlyExitDraft(dir, 1));
-    const s: Setup = { target, tokenizer, proposers: {}, prompts: ['abc', 'hello there', 'x y z'] };
-    const requests = requestsFor(s, 3);
-    const expected = await oracle(s, requests);
+    const { target, tokenizer, draft, requests, expected } = await tinyPair(['abc', 'hello there', 'x y z']);
+    const proposer = new DraftModelProposer(draft);
     const passes: { phase: string; batch: number }[] = [];
     const engine = new Engine({ target, tokenizer, proposer, numSpeculativeTokens: 4, adaptiveDraftLength: false,
       disableSpeculationAtBatch: 3, maxBatch: 8, maxQueue: 16, hooks: { onForward: (phase, _s, batch) => passes.push({ phase, batch }) } });
@@ -119,13 +126,8 @@ describe('speculation off for large batches (disableSpeculationAtBatch)', () => 
 
 describe('adaptive draft length on measured cost (the server default)', () => {
   it('measures plain and speculative steps of a lone sequence, varies k, and stays exact', async () => {
-    const dir = tinyModel({ seed: 11, numLayers: 3 });
-    const target = await Decoder.open(dir);
-    const tokenizer = TextTokenizer.load(dir);
-    const proposer = await draftProposer(earlyExitDraft(dir, 1));
-    const s: Setup = { target, tokenizer, proposers: {}, prompts: ['abc', 'hello there', 'x y z', 'a b c d e f'] };
-    const requests = requestsFor(s, 4).map((r) => ({ ...r, maxTokens: 120 }));
-    const expected = await oracle(s, requests);
+    const { target, tokenizer, draft, requests, expected } = await tinyPair(['abc', 'hello there', 'x y z', 'a b c d e f'], 120);
+    const proposer = new DraftModelProposer(draft);
     const phases: string[] = [];
     const drafted = new Set<number>();
     const engine = new Engine({ target, tokenizer, proposer, numSpeculativeTokens: 4, maxBatch: 8, maxQueue: 16,
@@ -153,14 +155,7 @@ describe('adaptive draft length on measured cost (the server default)', () => {
 
 describe('fused speculative steps (a draft chain and the verify pass in one session.run)', () => {
   it('serve a lone greedy stream with one pass per step, exactly; batches and fuse: false draft apart', async () => {
-    const dir = tinyModel({ seed: 11, numLayers: 3 });
-    const target = await Decoder.open(dir);
-    const tokenizer = TextTokenizer.load(dir);
-    const draft = await Decoder.open(earlyExitDraft(dir, 1));
-    draftDecoders.push(draft);
-    const s: Setup = { target, tokenizer, proposers: {}, prompts: ['abc', 'hello there', 'x y z'] };
-    const requests = requestsFor(s, 3);
-    const expected = await oracle(s, requests);
+    const { target, tokenizer, draft, requests, expected } = await tinyPair(['abc', 'hello there', 'x y z']);
     for (const fuse of [true, false]) {
       const phases: string[] = [];
       const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft, { fuse }), numSpeculativeTokens: 3,

@@ -17,11 +17,11 @@ const tokenizer = TextTokenizer.load(dir);
 const draft = await Decoder.open(storiesDraft(), { threads: 1 });
 await new DraftModelProposer(draft).warmUp(4, target); // build the draft chains and fused steps outside the timed runs
 
-/** k = -1: the server's defaults (adaptive k <= 4, speculation off from 4 requests). */
+/** k = -1: the server's defaults (adaptive k <= 4, speculation off from 2 requests). */
 async function aggregate(concurrency: number, k: number, temperature: number): Promise<number> {
   const server = k === -1;
   const engine = new Engine({ target, tokenizer, proposer: k ? new DraftModelProposer(draft) : null, numSpeculativeTokens: server ? 4 : k,
-    adaptiveDraftLength: server, disableSpeculationAtBatch: server ? 4 : 0, maxBatch: 16, maxQueue: 64 });
+    adaptiveDraftLength: server, disableSpeculationAtBatch: server ? 2 : 0, maxBatch: 16, maxQueue: 64 });
   const started = performance.now();
   const results = await Promise.all(Array.from({ length: concurrency }, (_, i) => run(engine, {
     promptIds: tokenizer.encode(PROMPTS[i % PROMPTS.length]), maxTokens: TOKENS, stop: [], seed: i, ignoreEos: true,
@@ -51,7 +51,7 @@ for (const temperature of [0, 0.8]) {
   for (const [i, k] of KS.entries()) {
     const [c1, c4, c16] = tps[i].map(median);
     const ratio = median(tps[i][2].map((t, r) => t / tps[i][0][r]));
-    const label = k === -1 ? 'server default: adaptive <= 4, off from 4 requests' : k || 'off';
+    const label = k === -1 ? 'server default: adaptive <= 4, off from 2 requests' : k || 'off';
     console.log(`| ${temperature} | ${label} | ${fmt(c1, 0)} | ${fmt(c4, 0)} | ${fmt(c16, 0)} | ${fmt(ratio, 2)}x |`);
   }
 }

@@ -59,7 +59,7 @@ export interface EngineOptions {
   adaptiveDraftLength?: boolean;
   /** Plain decoding for the whole step while the engine holds this many requests or more (running and waiting): in a
    * full batch the verify pass is no longer nearly free per extra position (vLLM's --speculative-disable-by-batch-size).
-   * 0 or absent: never. */
+   * 0 or absent: never. Seeded sampled requests speculate regardless: their text must not depend on the load. */
   disableSpeculationAtBatch?: number;
   maxBatch: number;
   maxQueue: number;
@@ -312,7 +312,7 @@ export class Engine implements EngineHandle {
     // Load counts every request the engine holds (running, just admitted, waiting), as vLLM counts its queue.
     const speculate = limit <= 0 || this.running.length + this.waiting.length < limit;
     const ks = seqs.map((s) => {
-      if (!speculate) return 0;
+      if (!speculate && !s.seededSampling) return 0;
       const wanted = s.request.maxTokens - s.output.tokens.length - 1;
       const room = this.maxPositions - s.cache.length - 1;
       return Math.max(0, Math.min(s.draftLength.next(), wanted, room));

@@ -16,6 +16,8 @@ export class Sequence implements ProposalContext {
   readonly rng: Rng;
   readonly output: GenerationOutput;
   readonly draftLength: AdaptiveDraftLength;
+  /** Sampled with a seed: its k must not depend on timing or load (reproducibility). */
+  readonly seededSampling: boolean;
   readonly submittedAt = performance.now();
   firstTokenAt = 0;
   lastTokenAt = 0;
@@ -45,10 +47,11 @@ export class Sequence implements ProposalContext {
       maxTokens: request.maxTokens, stop: request.stop, eosTokenIds, ignoreEos: request.ignoreEos,
     });
     this.constraintState = constraint?.start();
-    // Timing-driven choices of k would make a seeded sampled request draw its random numbers differently from run
-    // to run: those adapt on acceptance alone, so that the same seed gives the same text.
-    const timingFree = request.seed !== undefined && !isGreedy(request.sampling);
-    this.draftLength = new AdaptiveDraftLength(proposer ? maxDraftTokens : 0, adaptive, { costAware: !timingFree, costs });
+    // Timing- or load-driven choices of k would make a seeded sampled request draw its random numbers differently
+    // from run to run: those adapt on acceptance alone, and speculate whatever the load, so that the same seed gives
+    // the same text.
+    this.seededSampling = request.seed !== undefined && !isGreedy(request.sampling);
+    this.draftLength = new AdaptiveDraftLength(proposer ? maxDraftTokens : 0, adaptive, { costAware: !this.seededSampling, costs });
     this.stats = {
       numPromptTokens: this.numPromptTokens, numGeneratedTokens: 0, numDrafted: 0, numAccepted: 0, numTargetPasses: 0,
       queueSeconds: 0, prefillSeconds: 0, firstTokenSeconds: 0, decodeSeconds: 0,

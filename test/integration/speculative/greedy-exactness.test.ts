@@ -177,3 +177,24 @@ describe('fused speculative steps (a draft chain and the verify pass in one sess
     await target.close();
   });
 });
+
+describe.skipIf(!sharedModelsAvailable('seeded sampling under load on stories260K'))('seeded sampling under load', () => {
+  it('gives the same text alone and in a batch at the speculation load limit', async () => {
+    const dir = storiesModel();
+    const target = await Decoder.open(dir);
+    const tokenizer = TextTokenizer.load(dir);
+    const draft = await Decoder.open(storiesDraftModel());
+    draftDecoders.push(draft);
+    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft), numSpeculativeTokens: 3,
+      adaptiveDraftLength: false, disableSpeculationAtBatch: 2, maxBatch: 8, maxQueue: 16 });
+    const seeded = STORY_PROMPTS.slice(0, 3).map((p, i) => ({ promptIds: tokenizer.encode(p), maxTokens: 40, stop: [],
+      sampling: { temperature: 1, topK: 0, topP: 1, minP: 0 }, seed: 40 + i }));
+    const alone = [];
+    for (const r of seeded) alone.push((await collect(engine, r)).tokens);
+    const together = await Promise.all(seeded.map((r) => collect(engine, r)));
+    expect(together.map((g) => g.tokens)).toEqual(alone);
+    expect(together.every((g) => g.numDrafted > 0)).toBe(true);
+    await engine.close();
+    await target.close();
+  });
+});

@@ -7,10 +7,11 @@ import { TextTokenizer } from '../src/runtime/tokenizer.ts';
 import { Engine } from '../src/speculative/engine.ts';
 import { fmt, machine, median, randomBench, run, stories } from './lib.ts';
 
-const STEPS = Number(process.env.OVERHEAD_STEPS ?? 128);
-const ROUNDS = Number(process.env.OVERHEAD_ROUNDS ?? 7);
+// Per model: decode steps per loop and alternating rounds. A stories260K step is ~0.5 ms, so its loops are longer and
+// more (a 128-step loop lasted 60 ms, and one hiccup moved a round by 10%).
+const PLAN = { stories260K: { steps: 400, rounds: 15 }, 'bench-100m': { steps: 128, rounds: 7 } };
 
-async function bareLoop(modelPath: string, threads: number, prompt: number[]): Promise<number> {
+async function bareLoop(modelPath: string, threads: number, prompt: number[], steps: number): Promise<number> {
   const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
   const pastNames = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
   const meta = session.inputMetadata.find((m) => m.name === pastNames[0]);
@@ -19,7 +20,7 @@ async function bareLoop(modelPath: string, threads: number, prompt: number[]): P
   let input = prompt;
   let length = 0;
   let started = 0;
-  for (let step = 0; step <= STEPS; step++) {
+  for (let step = 0; step <= steps; step++) {
     if (step === 1) started = performance.now(); // decode steps only
     const n = input.length;
     const out = await session.run({
@@ -37,18 +38,18 @@ async function bareLoop(modelPath: string, threads: number, prompt: number[]): P
     input = [best];
   }
   await session.release();
-  return (performance.now() - started) / STEPS;
+  return (performance.now() - started) / steps;
 }
 
 /** `biasInput: false`: the engine runs the file's graph, as the bare loop does (the engine's own cost); true: the
  * graph the runtime derives for small forge models (runtime/decoder.ts), what a server runs. */
-async function engineLoop(dir: string, threads: number, prompt: number[], biasInput: boolean): Promise<number> {
+async function engineLoop(dir: string, threads: number, prompt: number[], biasInput: boolean, steps: number): Promise<number> {
   const target = await Decoder.open(dir, { threads, biasInput });
   let decodeSeconds = 0;
   let tokens = 0;
   const engine = new Engine({ target, tokenizer: TextTokenizer.load(dir), proposer: null, numSpeculativeTokens: 0, maxBatch: 1, maxQueue: 4,
     hooks: { onForward: () => {} } });
-  const r = await run(engine, { promptIds: prompt, maxTokens: STEPS + 1, stop: [], ignoreEos: true, sampling: { temperature: 0, topK: 0, topP: 1, minP: 0 } });
+  const r = await run(engine, { promptIds: prompt, maxTokens: steps + 1, stop: [], ignoreEos: true, sampling: { temperature: 0, topK: 0, topP: 1, minP: 0 } });
   decodeSeconds = r.stats.decodeSeconds;
   tokens = r.tokens.length - 1;
   await engine.close();
@@ -56,22 +57,23 @@ async function engineLoop(dir: string, threads: number, prompt: number[], biasIn
   return (decodeSeconds * 1000) / tokens;
 }
 
-console.log(`## bench:overhead — engine vs bare session.run loop, greedy, ${STEPS} decode steps (${machine()})\n`);
-console.log('| model | threads | bare ms/token | engine ms/token | overhead | engine on the runtime\'s graph, ms/token | vs bare |');
-console.log('|---|---|---|---|---|---|---|');
+console.log(`## bench:overhead — engine vs bare session.run loop, greedy (${machine()})\n`);
+console.log('| model | threads | decode steps x rounds | bare ms/token | engine ms/token | overhead | engine on the runtime\'s graph, ms/token | vs bare |');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const [name, dir, threads] of [['stories260K', stories(), 1], ['bench-100m', randomBench('bench-100m'), 2]] as const) {
   const prompt = [1, 403, 407, 261, 378];
   const bare: number[] = [];
   const eng: number[] = [];
   const derived: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    bare.push(await bareLoop(join(dir, 'onnx/model.onnx'), threads, prompt));
-    eng.push(await engineLoop(dir, threads, prompt, false));
-    derived.push(await engineLoop(dir, threads, prompt, true));
+  const { steps, rounds } = PLAN[name];
+  for (let r = 0; r < rounds; r++) {
+    bare.push(await bareLoop(join(dir, 'onnx/model.onnx'), threads, prompt, steps));
+    eng.push(await engineLoop(dir, threads, prompt, false, steps));
+    if (process.env.OVERHEAD_SAME_GRAPH_ONLY !== '1') derived.push(await engineLoop(dir, threads, prompt, true, steps));
   }
   const ratio = median(eng.map((e, r) => e / bare[r]));
   const derivedRatio = median(derived.map((e, r) => e / bare[r]));
-  console.log(`| ${name} | ${threads} | ${fmt(median(bare), 3)} | ${fmt(median(eng), 3)} | ${fmt((ratio - 1) * 100, 1)}% | ` +
-    `${fmt(median(derived), 3)} | ${fmt((derivedRatio - 1) * 100, 1)}% |`);
+  console.log(`| ${name} | ${threads} | ${steps} x ${rounds} | ${fmt(median(bare), 3)} | ${fmt(median(eng), 3)} | ${fmt((ratio - 1) * 100, 1)}% | ` +
+    (derived.length ? `${fmt(median(derived), 3)} | ${fmt((derivedRatio - 1) * 100, 1)}% |` : '- | - |'));
 }
-console.log(`\nMedians of ${ROUNDS} alternating rounds; overhead is the median of the per-round ratios. The engine path includes sampling, detokenization, stop checks and events; "overhead" compares it with the bare loop on the same graph (the file).`);
+console.log(`\nMedians of alternating rounds; overhead is the median of the per-round ratios. The engine path includes sampling, detokenization, stop checks and events; "overhead" compares it with the bare loop on the same graph (the file).`);

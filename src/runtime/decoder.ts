@@ -209,7 +209,8 @@ export class Decoder {
   /** Whether this draft and `target` can run fused speculative steps (speculativeStep): both small flat graphs
    * with Hugging Face layout on the CPU. */
   canFuseWith(target: Decoder): boolean {
-    return this.canChain && target.canChain;
+    // (Two decoders: a pass's integer feeds live in each decoder's own scratch memory.)
+    return target !== this && this.canChain && target.canChain;
   }
 
   /**

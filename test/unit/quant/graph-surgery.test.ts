@@ -1,0 +1,63 @@
+// The runtime's graph surgery refuses what it cannot derive faithfully: a fused speculative step of two graphs that
+// import different opset versions or share names with the draft prefix, and a bias-input graph from a model the
+// forge did not write (its mask semantics are unknown) or whose Attention nodes do not share one Where-made bias.
+import { describe, expect, it } from 'vitest';
+import { buildLlamaGraph } from '../../../src/quant/llama-graph.ts';
+import { randomConfig } from '../../../src/quant/forge.ts';
+import { randomWeights } from '../../../src/quant/random-weights.ts';
+import { decodeModel, encodeModel, graphOf, type ModelProto } from '../../../src/quant/onnx-proto.ts';
+import { buildSpeculativeStep } from '../../../src/quant/speculative-step.ts';
+import { BIAS_INPUT, withBiasInput } from '../../../src/quant/bias-input.ts';
+
+function model(numLayers: number): ModelProto {
+  const c = randomConfig({ preset: 'tiny', numLayers });
+  return decodeModel(encodeModel(buildLlamaGraph(c, randomWeights(c, 3))));
+}
+
+describe('buildSpeculativeStep', () => {
+  it('joins a chain and a target: pending_ids and the draft.-prefixed chain in, drafts, logits and both presents out', () => {
+    const step = graphOf(buildSpeculativeStep(model(1), model(2), 3));
+    const inputs = step.input.map((i) => i.name);
+    expect(inputs).toContain('pending_ids');
+    expect(inputs).not.toContain('input_ids');
+    expect(inputs).toContain('draft.input_ids');
+    expect(inputs).toContain('past_key_values.1.value');
+    expect(inputs).toContain('draft.past_key_values.0.key');
+    expect(step.output.map((o) => o.name)).toEqual(expect.arrayContaining(['draft.draft_ids', 'logits', 'present.1.key', 'draft.present.0.value']));
+  });
+
+  it('refuses graphs that import different versions of an opset', () => {
+    const draft = model(1);
+    draft.opsetImport[0].version = 21;
+    expect(() => buildSpeculativeStep(draft, model(2), 2)).toThrow(/different versions of opset "ai.onnx"/);
+  });
+
+  it('refuses a target that already uses the draft prefix', () => {
+    const target = model(2);
+    graphOf(target).node[0].output[0] = 'draft.clash';
+    expect(() => buildSpeculativeStep(model(1), target, 2)).toThrow(/draft prefix/);
+  });
+});
+
+describe('withBiasInput', () => {
+  it('replaces the mask subgraph of a forge graph with an attention_bias input', () => {
+    const derived = withBiasInput(model(2))!;
+    expect(derived.type).toBe('float32');
+    expect(new Float32Array(derived.allowed.slice().buffer)[0]).toBe(0);
+    expect(new Float32Array(derived.masked.slice().buffer)[0]).toBeLessThan(-1e38);
+    const g = graphOf(derived.model);
+    expect(g.input.map((i) => i.name)).toContain(BIAS_INPUT);
+    expect(g.input.map((i) => i.name)).not.toContain('attention_mask');
+    expect(g.node.some((n) => n.opType === 'Where' || n.opType === 'Range')).toBe(false);
+    expect(g.node.filter((n) => n.opType === 'Attention').every((n) => n.input[3] === BIAS_INPUT)).toBe(true);
+  });
+
+  it('leaves graphs alone that the forge did not write, or whose attention does not share one Where-made bias', () => {
+    const foreign = model(2);
+    foreign.producerName = 'optimum-onnx';
+    expect(withBiasInput(foreign)).toBeNull();
+    const split = model(2);
+    graphOf(split).node.filter((n) => n.opType === 'Attention')[1].input[3] = 'some_other_bias';
+    expect(withBiasInput(split)).toBeNull();
+  });
+});

@@ -11,9 +11,10 @@ export const BIAS_INPUT = 'attention_bias';
 export interface BiasInputModel {
   model: ModelProto;
   type: 'float32' | 'float16';
-  /** The bias values for an allowed and a masked key, as the graph's Where node had them (raw little-endian bits). */
-  allowed: Uint8Array;
-  masked: Uint8Array;
+  /** The bias values for an allowed and a masked key, as the graph's Where node had them: float32 values, or float16
+   * bits. */
+  allowed: number;
+  masked: number;
 }
 
 /** The derived graph, or null where `model` is not a forge graph with one shared Where-made attention bias. */
@@ -49,12 +50,15 @@ export function withBiasInput(model: ModelProto): BiasInputModel | null {
     type: { tensorType: { elemType: allowed.dataType, shape: { dim: [
       { dimParam: 'batch_size' }, { dimValue: 1 }, { dimParam: 'sequence_length' }, { dimParam: 'total_sequence_length' }] } } },
   });
-  return { model, type, allowed: rawBits(allowed, type), masked: rawBits(masked, type) };
+  return { model, type, allowed: scalarValue(allowed, type), masked: scalarValue(masked, type) };
 }
 
-function rawBits(t: TensorProto, type: 'float32' | 'float16'): Uint8Array {
-  if (t.rawData && t.rawData.length > 0) return new Uint8Array(t.rawData);
-  if (type === 'float32') return new Uint8Array(Float32Array.of(t.floatData?.[0] ?? 0).buffer);
-  // float16 without raw data: the bits are stored in int32_data.
-  return new Uint8Array(Uint16Array.of(t.int32Data?.[0] ?? 0).buffer);
+/** A scalar initializer's float32 value, or its float16 bits. */
+function scalarValue(t: TensorProto, type: 'float32' | 'float16'): number {
+  if (t.rawData && t.rawData.length > 0) {
+    const bytes = new Uint8Array(t.rawData).buffer; // a copy: aligned, little-endian like the format
+    return type === 'float32' ? new Float32Array(bytes, 0, 1)[0] : new Uint16Array(bytes, 0, 1)[0];
+  }
+  // Without raw data: float32 in float_data, float16 bits in int32_data.
+  return type === 'float32' ? (t.floatData?.[0] ?? 0) : (t.int32Data?.[0] ?? 0);
 }

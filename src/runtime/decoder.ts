@@ -53,14 +53,13 @@ export class Decoder {
   /** Fused speculative steps (quant/speculative-step.ts) of this draft with a target, by number of draft steps. */
   private readonly fusedSteps = new Map<Decoder, Map<number, Promise<ort.InferenceSession>>>();
   private threads = 0;
-  private readonly modelBytes: number;
   private readonly hasMaskInput: boolean;
   /** Where the session runs a graph derived with an attention_bias input (quant/bias-input.ts): the bias values for
    * an allowed and a masked key, as float32 values or float16 bits. */
   private readonly bias: { type: 'float32' | 'float16'; allowed: number; masked: number } | null;
 
   private constructor(readonly folder: ModelFolder, readonly session: ort.InferenceSession, readonly device: 'cpu' | 'cuda',
-    private readonly derived: { bytes: Uint8Array; bias: NonNullable<Decoder['bias']> } | null = null) {
+    private readonly modelBytes: number, private readonly derived: { bytes: Uint8Array; bias: NonNullable<Decoder['bias']> } | null) {
     const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
     const where = `${folder.modelPath}`;
     for (const required of ['input_ids', derived ? BIAS_INPUT : 'attention_mask']) {
@@ -94,7 +93,6 @@ export class Decoder {
     const idsMeta = inputs.get('input_ids')!;
     this.idsType = idsMeta.isTensor && idsMeta.type === 'int32' ? 'int32' : 'int64';
     this.hasPositionIds = inputs.has('position_ids');
-    this.modelBytes = statSync(folder.modelPath).size;
   }
 
   static async open(dir: string, o: DecoderOptions = {}): Promise<Decoder> {
@@ -107,7 +105,7 @@ export class Decoder {
     const { session, device } = await createSession(derived?.bytes ?? folder.modelPath, bytes,
       { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log });
     try {
-      const decoder = new Decoder(folder, session, device, derived);
+      const decoder = new Decoder(folder, session, device, bytes, derived);
       decoder.threads = o.threads ?? 0;
       return decoder;
     } catch (err) {
@@ -383,12 +381,7 @@ export class Decoder {
       rows[0].cache.adopt(present, rows[0].tokens.length + extra, out);
       return;
     }
-    const tensors: Record<string, ort.Tensor> = {};
-    for (const n of this.presentNames) {
-      tensors[n.key] = out[n.key];
-      tensors[n.value] = out[n.value];
-    }
-    const kv: KvBatch = { present, total: pass.T, rows: rows.length, handle: tensors };
+    const kv: KvBatch = { present, total: pass.T, rows: rows.length, handle: out };
     rows.forEach((r, b) => r.cache.residentIn(kv, b, pass.P - pass.slots[b], pass.T - pass.P, r.tokens.length + extra));
   }
 
@@ -413,8 +406,6 @@ function logitsOf(logitsTensor: ort.Tensor, rows: ForwardRow[], S: number): Floa
 function deriveWithBias(file: Uint8Array): { bytes: Uint8Array; bias: { type: 'float32' | 'float16'; allowed: number; masked: number } } | null {
   const derived = withBiasInput(decodeModel(file));
   if (!derived) return null;
-  const value = (bits: Uint8Array) => derived.type === 'float32'
-    ? new Float32Array(bits.slice().buffer, 0, 1)[0]
-    : new Uint16Array(bits.slice().buffer, 0, 1)[0];
-  return { bytes: encodeModel(derived.model), bias: { type: derived.type, allowed: value(derived.allowed), masked: value(derived.masked) } };
+  const { model, ...bias } = derived;
+  return { bytes: encodeModel(model), bias };
 }

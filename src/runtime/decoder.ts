@@ -1,17 +1,20 @@
 // A decoder-with-past ONNX session and its batched forward pass: many sequences with different cache lengths and
 // different numbers of new tokens in one session.run, logits for every new position of every sequence.
 // This is the primitive that batched speculative verification stands on. For small models on the CPU it also runs
-// graphs derived by surgery on the model file: with the attention bias as an input (quant/bias-input.ts), draft chains
-// (quant/draft-chain.ts) and fused speculative steps (quant/speculative-step.ts).
+// graphs derived by surgery on the model file: with the attention bias as an input (quant/bias-input.ts) and only the
+// new positions' keys and values as outputs (quant/append-kv.ts, with the cache in buffers of the runtime's own:
+// append-kv-cache.ts), draft chains (quant/draft-chain.ts) and fused speculative steps (quant/speculative-step.ts).
 import ort from 'onnxruntime-node';
 import { readFileSync, statSync } from 'node:fs';
 import { buildDraftChain } from '../quant/draft-chain.ts';
 import { buildSpeculativeStep } from '../quant/speculative-step.ts';
 import { BIAS_INPUT, withBiasInput } from '../quant/bias-input.ts';
+import { KV_NEW, PACKED_PAST, withAppendedKv } from '../quant/append-kv.ts';
 import { decodeModel, encodeModel, type ModelProto } from '../quant/onnx-proto.ts';
 import { openModelFolder, type Dtype, type ModelFolder } from './model-folder.ts';
 import { createSession, type Device } from './execution-provider.ts';
-import { KvCache, allocKv, type KvArray, type KvBatch, type KvType } from './kv-cache.ts';
+import { PresentKvCache, allocKv, type KvArray, type KvBatch, type KvCache, type KvType } from './kv-cache.ts';
+import { AppendKvCache } from './append-kv-cache.ts';
 import { halfToFloatArray } from './float16.ts';
 
 export interface ForwardRow {
@@ -28,6 +31,9 @@ export interface DecoderOptions {
   /** Run a forge graph with its attention bias fed from JS where that applies (quant/bias-input.ts). Default true;
    * false runs the file as it is (tests compare the two). */
   biasInput?: boolean;
+  /** Where the attention bias is fed from JS, also return only the new positions' keys and values and keep the cache
+   * in the runtime's buffers (quant/append-kv.ts). Default true; false keeps Optimum's present outputs. */
+  appendKv?: boolean;
 }
 
 // Draft chains decode the graph in JS and hold one more session (a copy of the weights) per chain length: only for
@@ -57,9 +63,13 @@ export class Decoder {
   /** Where the session runs a graph derived with an attention_bias input (quant/bias-input.ts): the bias values for
    * an allowed and a masked key, as float32 values or float16 bits. */
   private readonly bias: { type: 'float32' | 'float16'; allowed: number; masked: number } | null;
+  /** Whether the session's graph returns only the new positions' KV (quant/append-kv.ts): caches are AppendKvCaches. */
+  private readonly append: boolean;
 
   private constructor(readonly folder: ModelFolder, readonly session: ort.InferenceSession, readonly device: 'cpu' | 'cuda',
-    private readonly modelBytes: number, private readonly derived: { bytes: Uint8Array; bias: NonNullable<Decoder['bias']> } | null) {
+    private readonly modelBytes: number, private readonly derived: { bytes: Uint8Array; bias: NonNullable<Decoder['bias']>; append: boolean } | null,
+    /** With appended KV: the same graph with one packed past input, for passes of a single sequence (quant/append-kv.ts). */
+    private readonly solo: ort.InferenceSession | null) {
     const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
     const where = `${folder.modelPath}`;
     for (const required of ['input_ids', derived ? BIAS_INPUT : 'attention_mask']) {
@@ -67,6 +77,7 @@ export class Decoder {
     }
     this.hasMaskInput = inputs.has('attention_mask');
     this.bias = derived?.bias ?? null;
+    this.append = derived?.append ?? false;
     if (!session.outputNames.includes('logits')) throw new Error(`${where}: graph has no "logits" output`);
     const kvInputs = session.inputNames.filter((n) => KV_NAME.test(n));
     if (kvInputs.length === 0) {
@@ -101,17 +112,25 @@ export class Decoder {
     // A small forge graph on the CPU runs with its attention bias fed from JS (quant/bias-input.ts): its ~14 mask
     // nodes are a tenth of a step there. Large models would gain nothing worth decoding their protobuf for.
     const derived = (o.biasInput ?? true) && (o.device ?? 'cpu') === 'cpu' && folder.layout === 'hf' && bytes < CHAIN_MAX_BYTES
-      ? deriveWithBias(readFileSync(folder.modelPath)) : null;
-    const { session, device } = await createSession(derived?.bytes ?? folder.modelPath, bytes,
+      ? deriveWithBias(readFileSync(folder.modelPath), o.appendKv ?? true) : null;
+    const { session, device } = await createSession(derived?.run ?? folder.modelPath, bytes,
       { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log });
+    let solo: ort.InferenceSession | null = null;
     try {
-      const decoder = new Decoder(folder, session, device, bytes, derived);
+      if (derived?.solo) solo = (await createSession(derived.solo, derived.solo.length, { device: 'cpu', threads: o.threads ?? 0 })).session;
+      const decoder = new Decoder(folder, session, device, bytes, derived, solo);
       decoder.threads = o.threads ?? 0;
       return decoder;
     } catch (err) {
+      await solo?.release();
       await session.release();
       throw err;
     }
+  }
+
+  /** Whether the cache lives in the runtime's buffers and passes return only new positions (quant/append-kv.ts). */
+  get appendsKv(): boolean {
+    return this.append;
   }
 
   /** Whether passes feed the attention bias computed in JS (a derived graph, quant/bias-input.ts). */
@@ -124,8 +143,9 @@ export class Decoder {
   }
 
   newCache(): KvCache {
+    if (this.append) return new AppendKvCache(this.folder.numLayers, this.folder.numKvHeads, this.folder.headDim, this.kvType);
     // onnxruntime-genai graphs derive positions from attention_mask sums: no holes for them.
-    return new KvCache(this.folder.numLayers, this.folder.numKvHeads, this.folder.headDim, this.kvType,
+    return new PresentKvCache(this.folder.numLayers, this.folder.numKvHeads, this.folder.headDim, this.kvType,
       { allowHoles: this.folder.layout !== 'genai' });
   }
 
@@ -182,7 +202,7 @@ export class Decoder {
   async forward(rows: ForwardRow[]): Promise<Float32Array[][]> {
     if (rows.length === 0) return [];
     const pass = this.prepare(rows, 0);
-    const out = await this.session.run(pass.feeds);
+    const out = await (rows.length === 1 && this.solo ? this.solo : this.session).run(pass.feeds);
     this.numForwards++;
     this.commit(rows, out, pass, 0);
     return logitsOf(out.logits, rows, pass.S);
@@ -233,7 +253,8 @@ export class Decoder {
     this.numForwards++;
     target.numForwards++;
     const draftOut: Record<string, ort.Tensor> = {};
-    for (const n of this.presentNames) {
+    if (this.append) draftOut[KV_NEW] = out[this.prefixed(KV_NEW)];
+    for (const n of this.append ? [] : this.presentNames) {
       draftOut[n.key] = out[this.prefixed(n.key)];
       draftOut[n.value] = out[this.prefixed(n.value)];
     }
@@ -259,7 +280,8 @@ export class Decoder {
     return p;
   }
 
-  /** A fresh copy of the graph this decoder's session runs (the derived one, if any). */
+  /** A fresh copy of the graph this decoder's session runs (the derived one, if any), with Optimum's present outputs
+   * still (chains and fused steps are built on those, then given appended KV outputs). */
   private graph(): ModelProto {
     return decodeModel(this.derived?.bytes ?? readFileSync(this.folder.modelPath));
   }
@@ -272,7 +294,9 @@ export class Decoder {
   private chainSession(steps: number): Promise<ort.InferenceSession> {
     let chain = this.chains.get(steps);
     if (!chain) {
-      const bytes = encodeModel(buildDraftChain(this.graph(), steps));
+      const model = buildDraftChain(this.graph(), steps);
+      if (this.append) appended(model, '', true);
+      const bytes = encodeModel(model);
       chain = createSession(bytes, bytes.length, { device: 'cpu', threads: this.threads }).then((c) => c.session);
       this.chains.set(steps, chain);
     }
@@ -285,6 +309,8 @@ export class Decoder {
     let step = byTarget.get(steps);
     if (!step) {
       const model = buildSpeculativeStep(this.graph(), target.graph(), steps);
+      if (this.append) appended(model, this.prefixed(''), true);
+      if (target.append) appended(model, '', true);
       const bytes = encodeModel(model);
       step = createSession(bytes, bytes.length, { device: 'cpu', threads: target.threads }).then((c) => c.session);
       byTarget.set(steps, step);
@@ -300,15 +326,17 @@ export class Decoder {
    */
   private prepare(rows: ForwardRow[], extra: number) {
     if (rows.some((r) => r.tokens.length === 0)) throw new Error('forward: every row needs at least one new token');
+    if (this.append) return this.prepareAppend(rows, extra);
+    const caches = rows.map((r) => r.cache as PresentKvCache);
     const B = rows.length;
     const { numKvHeads: KV, headDim: hd } = this.folder;
     const S = Math.max(...rows.map((r) => r.tokens.length));
     const longest = Math.max(...rows.map((r) => r.cache.length)) + S + extra;
     if (longest > this.folder.maxPositions) throw new Error(`forward: ${longest} positions exceed the model's ${this.folder.maxPositions}`);
-    const slots = rows.map((r) => r.cache.reserve());
+    const slots = caches.map((c) => c.reserve());
     // The same rows, in the same order, as a batched pass they all reside in: its present is this pass's past.
-    const batch = rows[0].cache.residence?.batch;
-    const reuse = B > 1 && batch !== undefined && batch.rows === B && rows.every((r, b) => r.cache.residence?.batch === batch && r.cache.residence.row === b);
+    const batch = caches[0].residence?.batch;
+    const reuse = B > 1 && batch !== undefined && batch.rows === B && caches.every((c, b) => c.residence?.batch === batch && c.residence.row === b);
     const tensors = reuse ? (batch.handle as Record<string, ort.Tensor>) : null;
     const P = reuse ? batch.total : Math.max(...slots);
     const T = P + S;
@@ -320,7 +348,7 @@ export class Decoder {
     for (let b = 0; b < B; b++) {
       const r = rows[b];
       const offset = P - slots[b];
-      for (let j = 0; j < slots[b]; j++) words[(maskAt + b * T + offset + j) * stride + low] = r.cache.isValid(j);
+      for (let j = 0; j < slots[b]; j++) words[(maskAt + b * T + offset + j) * stride + low] = caches[b].isValid(j);
       for (let i = 0; i < r.tokens.length; i++) {
         words[(b * S + i) * stride + low] = r.tokens[i];
         words[(B * S + b * S + i) * stride + low] = r.cache.length + i;
@@ -355,16 +383,16 @@ export class Decoder {
         let past: KvArray;
         if (B === 1) {
           // ORT's own present tensors of the last pass, fed back as they are.
-          const adopted = (rows[0].cache.adoptedHandle as Record<string, ort.Tensor> | null)?.[this.presentNames[l][part]];
+          const adopted = (caches[0].adoptedHandle as Record<string, ort.Tensor> | null)?.[this.presentNames[l][part]];
           if (adopted) {
             feeds[this.pastNames[l][part]] = adopted;
             continue;
           }
-          past = rows[0].cache.past(l)[part];
+          past = caches[0].past(l)[part];
         } else {
           past = this.batchBuffer(2 * l + (part === 'key' ? 0 : 1), B * layerSize * P);
-          rows.forEach((r, b) => {
-            const src = r.cache.past(l)[part];
+          caches.forEach((c, b) => {
+            const src = c.past(l)[part];
             const n = slots[b];
             for (let h = 0; h < KV; h++) past.set(src.subarray(h * n * hd, (h + 1) * n * hd), ((b * KV + h) * P + (P - n)) * hd);
           });
@@ -375,19 +403,80 @@ export class Decoder {
     return { feeds, S, P, T: T + extra, slots };
   }
 
+  /**
+   * Feeds for a pass over caches in the runtime's buffers (quant/append-kv.ts): the rows' shared home whole as the
+   * past ([rows, kvHeads, capacity, headDim] per layer and part), row b's slots valid below its length; the new tokens
+   * follow at slots capacity + i. No padding of the past: each row's slots start at 0 in its row.
+   */
+  private prepareAppend(rows: ForwardRow[], extra: number) {
+    const B = rows.length;
+    const S = Math.max(...rows.map((r) => r.tokens.length));
+    const caches = rows.map((r) => r.cache as AppendKvCache);
+    const longest = Math.max(...caches.map((c) => c.length)) + S + extra;
+    if (longest > this.folder.maxPositions) throw new Error(`forward: ${longest} positions exceed the model's ${this.folder.maxPositions}`);
+    const home = AppendKvCache.homeFor(caches, S + extra);
+    const C = home.capacity;
+    const T = C + S;
+    const { words, stride, low } = this.intScratch(2 * B * S);
+    for (let b = 0; b < B; b++) {
+      const tokens = rows[b].tokens;
+      const length = caches[b].length;
+      for (let i = 0; i < tokens.length; i++) {
+        words[(b * S + i) * stride + low] = tokens[i];
+        words[(B * S + b * S + i) * stride + low] = length + i;
+      }
+    }
+    const feeds: Record<string, ort.Tensor> = { input_ids: this.intTensor(0, [B, S]) };
+    if (this.hasPositionIds) feeds.position_ids = this.intTensor(B * S, [B, S]);
+    // Query i of row b sees its row's valid slots and the pass's new slots up to its own (quant/bias-input.ts).
+    const { allowed, masked, type } = this.bias!;
+    const bias = this.biasScratch(B * S * T);
+    for (let b = 0; b < B; b++) {
+      const length = caches[b].length;
+      for (let i = 0; i < S; i++) {
+        const base = (b * S + i) * T;
+        bias.fill(allowed, base, base + length);
+        bias.fill(masked, base + length, base + C);
+        bias.fill(allowed, base + C, base + C + i + 1);
+        bias.fill(masked, base + C + i + 1, base + T);
+      }
+    }
+    feeds[BIAS_INPUT] = new ort.Tensor(type, bias.subarray(0, B * S * T), [B, 1, S, T]);
+    const { numKvHeads: KV, headDim: hd } = this.folder;
+    if (B === 1) {
+      // Passes of a single sequence (plain, chains, fused steps) run graphs with one packed past input.
+      feeds[PACKED_PAST] = (home.packedFeed ??= new ort.Tensor(this.kvType, home.all, [home.blocks.length, KV, C, hd])) as ort.Tensor;
+      return { feeds, S, P: C, T: T + extra, slots: [] as number[] };
+    }
+    const past = (home.feeds ??= home.blocks.map((block) => new ort.Tensor(this.kvType, block, [B, KV, C, hd]))) as ort.Tensor[];
+    for (let l = 0; l < this.pastNames.length; l++) {
+      feeds[this.pastNames[l].key] = past[2 * l];
+      feeds[this.pastNames[l].value] = past[2 * l + 1];
+    }
+    return { feeds, S, P: C, T: T + extra, slots: [] as number[] };
+  }
+
   private commit(rows: ForwardRow[], out: ort.InferenceSession.OnnxValueMapType, pass: { P: number; T: number; slots: number[] }, extra: number): void {
+    if (this.append) {
+      const kvNew = out[KV_NEW];
+      const [blocks, positions] = kvNew.dims;
+      const B = blocks / (2 * this.pastNames.length);
+      rows.forEach((r, b) => (r.cache as AppendKvCache).append(kvNew.data as KvArray, B, positions, b, r.tokens.length + extra));
+      return;
+    }
     const present = this.presentNames.map((n) => ({ key: out[n.key].data as KvArray, value: out[n.value].data as KvArray }));
     if (rows.length === 1) {
-      rows[0].cache.adopt(present, rows[0].tokens.length + extra, out);
+      (rows[0].cache as PresentKvCache).adopt(present, rows[0].tokens.length + extra, out);
       return;
     }
     const kv: KvBatch = { present, total: pass.T, rows: rows.length, handle: out };
-    rows.forEach((r, b) => r.cache.residentIn(kv, b, pass.P - pass.slots[b], pass.T - pass.P, r.tokens.length + extra));
+    rows.forEach((r, b) => (r.cache as PresentKvCache).residentIn(kv, b, pass.P - pass.slots[b], pass.T - pass.P, r.tokens.length + extra));
   }
 
   async close(): Promise<void> {
     for (const chain of this.chains.values()) await (await chain).release();
     for (const steps of this.fusedSteps.values()) for (const step of steps.values()) await (await step).release();
+    await this.solo?.release();
     await this.session.release();
   }
 }
@@ -403,9 +492,20 @@ function logitsOf(logitsTensor: ort.Tensor, rows: ForwardRow[], S: number): Floa
 
 /** The graph with an attention_bias input (quant/bias-input.ts), encoded, and its bias values; null where the graph
  * is not one the derivation applies to. */
-function deriveWithBias(file: Uint8Array): { bytes: Uint8Array; bias: { type: 'float32' | 'float16'; allowed: number; masked: number } } | null {
+function deriveWithBias(file: Uint8Array, appendKv: boolean): { bytes: Uint8Array; run: Uint8Array; solo: Uint8Array | null;
+  bias: { type: 'float32' | 'float16'; allowed: number; masked: number }; append: boolean } | null {
   const derived = withBiasInput(decodeModel(file));
   if (!derived) return null;
   const { model, ...bias } = derived;
-  return { bytes: encodeModel(model), bias };
+  const bytes = encodeModel(model);
+  // Appended KV outputs (quant/append-kv.ts) for batches, and with one packed past for single sequences; the packed
+  // form is required of every appending graph, so that all single-sequence passes feed alike.
+  const solo = appendKv ? decodeModel(bytes) : null;
+  const append = solo !== null && withAppendedKv(solo, '', { packPast: true }) && withAppendedKv(model);
+  return { bytes, run: append ? encodeModel(model) : bytes, solo: append ? encodeModel(solo!) : null, bias, append };
+}
+
+/** Gives a chain or fused step built from an appending decoder's graph the same outputs (quant/append-kv.ts). */
+function appended(model: ModelProto, prefix: string, packPast: boolean): void {
+  if (!withAppendedKv(model, prefix, { packPast })) throw new Error(`appended KV: the ${prefix || 'target '}part of a derived graph has no KV outputs to replace`);
 }

@@ -1,4 +1,22 @@
-// One sequence's KV cache: per layer, keys and values as dense [kvHeads, slots, headDim] arrays in the model's KV
+// A sequence's KV cache. Two kinds, by what the graph returns:
+// - PresentKvCache (below): for graphs with Optimum's I/O, whose passes return every layer's `present` = past + new;
+// - AppendKvCache (append-kv-cache.ts): for graphs the runtime derives to return only the new positions
+//   (quant/append-kv.ts), with the cache in buffers of its own.
+// The speculative engine sees only this interface: a length, rollback to a shorter length, and the bytes it holds.
+
+/** What the engine needs of a sequence's cache; the decoder that made it feeds it. */
+export interface KvCache {
+  /** Valid positions (what the sequence sees). */
+  readonly length: number;
+  /** Bytes held. */
+  readonly bytes: number;
+  /** Drops positions from `length` on (speculative rollback). */
+  rollback(length: number): void;
+  /** Frees the cache (a finished or cancelled sequence). */
+  clear(): void;
+}
+
+// PresentKvCache: per layer, keys and values as dense [kvHeads, slots, headDim] arrays in the model's KV
 // dtype, ready to be fed as `past_key_values` without a copy.
 //
 // Slots are not positions. Speculative decoding appends k+1 positions and rolls most of them back almost every step;
@@ -34,7 +52,7 @@ export interface KvBatch {
   handle: unknown;
 }
 
-export class KvCache {
+export class PresentKvCache implements KvCache {
   /** Valid positions (what the sequence sees). */
   length = 0;
   /** Slots in the arrays (valid ones and holes). */

@@ -1,6 +1,7 @@
 // The runtime's graph surgery refuses what it cannot derive faithfully: a fused speculative step of two graphs that
 // import different opset versions or share names with the draft prefix, and a bias-input graph from a model the
-// forge did not write (its mask semantics are unknown) or whose Attention nodes do not share one Where-made bias.
+// forge did not write (its mask semantics are unknown) or whose Attention nodes do not share one Where-made bias;
+// appended KV outputs only where every layer's past reaches an Attention node, and a packed past only from opset 18.
 import { describe, expect, it } from 'vitest';
 import { buildLlamaGraph } from '../../../src/quant/llama-graph.ts';
 import { randomConfig } from '../../../src/quant/forge.ts';
@@ -8,6 +9,8 @@ import { randomWeights } from '../../../src/quant/random-weights.ts';
 import { decodeModel, encodeModel, graphOf, type ModelProto } from '../../../src/quant/onnx-proto.ts';
 import { buildSpeculativeStep } from '../../../src/quant/speculative-step.ts';
 import { BIAS_INPUT, withBiasInput } from '../../../src/quant/bias-input.ts';
+import { KV_NEW, PACKED_PAST, withAppendedKv } from '../../../src/quant/append-kv.ts';
+import { buildDraftChain } from '../../../src/quant/draft-chain.ts';
 
 function model(numLayers: number): ModelProto {
   const c = randomConfig({ preset: 'tiny', numLayers });
@@ -59,5 +62,41 @@ describe('withBiasInput', () => {
     const split = model(2);
     graphOf(split).node.filter((n) => n.opType === 'Attention')[1].input[3] = 'some_other_bias';
     expect(withBiasInput(split)).toBeNull();
+  });
+});
+
+describe('withAppendedKv', () => {
+  it('replaces every present output by one kv_new output; a packed past replaces the past inputs', () => {
+    const m = withBiasInput(model(2))!.model;
+    expect(withAppendedKv(m, '', { packPast: true })).toBe(true);
+    const g = graphOf(m);
+    expect(g.output.map((o) => o.name)).toEqual(['logits', KV_NEW]);
+    expect(g.input.map((i) => i.name)).toEqual(['input_ids', 'position_ids', PACKED_PAST, BIAS_INPUT]);
+    expect(g.node[0].opType).toBe('Split');
+    // The presents stay as values: the CPU Attention kernel requires them when a past is given.
+    expect(g.node.filter((n) => n.opType === 'Attention').every((n) => n.output.length === 3)).toBe(true);
+  });
+
+  it("concatenates a draft chain's steps per layer, in step order, under the chain's prefix", () => {
+    const step = buildSpeculativeStep(withBiasInput(model(1))!.model, withBiasInput(model(2))!.model, 3);
+    expect(withAppendedKv(step, 'draft.')).toBe(true);
+    expect(withAppendedKv(step, '')).toBe(true);
+    const g = graphOf(step);
+    expect(g.output.map((o) => o.name)).toEqual(['draft.draft_ids', `draft.${KV_NEW}`, 'logits', KV_NEW]);
+    const perLayer = g.node.filter((n) => n.output[0] === 'draft.kv_new.0.key');
+    expect(perLayer.map((n) => [n.opType, n.input.length])).toEqual([['Concat', 3]]);
+    const keys = g.node.filter((n) => n.opType === 'Attention' && n.name!.startsWith('draft.')).map((n) => n.input[1]);
+    expect(perLayer[0].input).toEqual(keys);
+  });
+
+  it('leaves graphs alone without KV, with a present missing, or (packed) below opset 18', () => {
+    const chainless = buildDraftChain(model(1), 2);
+    graphOf(chainless).output = graphOf(chainless).output.filter((o) => o.name !== 'present.0.value');
+    expect(withAppendedKv(chainless)).toBe(false);
+    expect(graphOf(chainless).output.some((o) => o.name === KV_NEW)).toBe(false);
+    expect(withAppendedKv(model(2), 'draft.')).toBe(false);
+    const old = model(2);
+    old.opsetImport[0].version = 17;
+    expect(withAppendedKv(old, '', { packPast: true })).toBe(false);
   });
 });

@@ -1,0 +1,107 @@
+// One sequence's KV cache in buffers the runtime owns, for graphs that return only the new positions' keys and values
+// (quant/append-kv.ts). A pass feeds the buffers as the past, whole: [rows, kvHeads, capacity, headDim] per layer and
+// part, where slots past a row's length are masked by the attention bias; after the pass the new positions are written
+// into the slots after the length.
+//
+// Rollback is free: every rollback drops the newest positions, so it only lowers the length, and the next pass
+// overwrites those slots. A sequence's buffers are its *home*: its own (one row) or a batch's, where it is one row
+// of several. While a batch runs with the same rows in the same order it keeps its home, and nothing is copied
+// between passes; a cache moves (one copy of its slots) only when it runs in another company.
+import { allocKv, type KvArray, type KvCache, type KvType } from './kv-cache.ts';
+
+/** Free slots kept after the needed ones when a home is made, so that a growing sequence moves only every so often;
+ * masked slots still cost attention work, so not more. */
+const SPARE_SLOTS = 32;
+
+/** Buffers shared by the rows of one pass: per layer and part (block 2l keys, 2l + 1 values) an array
+ * [rows, kvHeads, capacity, headDim], the blocks consecutive in `all` (a packed past, quant/append-kv.ts).
+ * `feeds`, `packedFeed`: the decoder's tensors over them, made once per home. */
+export interface KvHome {
+  readonly all: KvArray;
+  readonly blocks: KvArray[];
+  readonly rows: number;
+  readonly capacity: number;
+  feeds: unknown;
+  packedFeed: unknown;
+}
+
+export class AppendKvCache implements KvCache {
+  length = 0;
+  private home: KvHome | null = null;
+  private row = 0;
+
+  constructor(readonly numLayers: number, readonly numKvHeads: number, readonly headDim: number, readonly type: KvType) {}
+
+  get bytes(): number {
+    return this.length * this.numLayers * 2 * this.numKvHeads * this.headDim * (this.type === 'float16' ? 2 : 4);
+  }
+
+  rollback(length: number): void {
+    if (length < 0 || length > this.length) throw new Error(`rollback to ${length} outside [0, ${this.length}]`);
+    this.length = length;
+  }
+
+  clear(): void {
+    this.length = 0;
+    this.home = null;
+  }
+
+  /** The home and row a pass feeds. */
+  get place(): { home: KvHome; row: number } | null {
+    return this.home ? { home: this.home, row: this.row } : null;
+  }
+
+  /**
+   * Before a pass of `caches` (in row order) that adds up to `added` positions to each: keeps their shared home if
+   * they are its rows in order and it has room, else moves them all into a new one. Returns the home.
+   */
+  static homeFor(caches: AppendKvCache[], added: number): KvHome {
+    const first = caches[0];
+    const needed = Math.max(...caches.map((c) => c.length)) + added;
+    const home = first.home;
+    if (home && home.rows === caches.length && home.capacity >= needed && caches.every((c, b) => c.home === home && c.row === b)) return home;
+    const capacity = Math.ceil((needed + SPARE_SLOTS) / SPARE_SLOTS) * SPARE_SLOTS;
+    const { numLayers, numKvHeads: heads, headDim: hd, type } = first;
+    const block = caches.length * heads * capacity * hd;
+    const all = allocKv(type, 2 * numLayers * block);
+    const blocks = Array.from({ length: 2 * numLayers }, (_, p) => all.subarray(p * block, (p + 1) * block));
+    const fresh: KvHome = { all, blocks, rows: caches.length, capacity, feeds: null, packedFeed: null };
+    caches.forEach((c, b) => {
+      if (c.home && c.length > 0) {
+        const from = c.home;
+        for (let p = 0; p < fresh.blocks.length; p++) {
+          for (let h = 0; h < heads; h++) {
+            const src = ((c.row * heads + h) * from.capacity) * hd;
+            fresh.blocks[p].set(from.blocks[p].subarray(src, src + c.length * hd), ((b * heads + h) * capacity) * hd);
+          }
+        }
+      }
+      c.home = fresh;
+      c.row = b;
+    });
+    return fresh;
+  }
+
+  /**
+   * After a pass: appends `count` positions from `kvNew` ([2L * B, S, kvHeads * headDim], quant/append-kv.ts), row
+   * `b` of the pass, positions [0, count).
+   */
+  append(kvNew: KvArray, B: number, S: number, b: number, count: number): void {
+    const home = this.home;
+    if (!home || this.length + count > home.capacity) throw new Error('append: no room (homeFor must run before the pass)');
+    const { numKvHeads: heads, headDim: hd } = this;
+    const width = heads * hd;
+    for (let p = 0; p < home.blocks.length; p++) {
+      const dst = home.blocks[p];
+      for (let i = 0; i < count; i++) {
+        const src = ((p * B + b) * S + i) * width;
+        for (let h = 0; h < heads; h++) {
+          const to = ((this.row * heads + h) * home.capacity + this.length + i) * hd;
+          const from = src + h * hd;
+          for (let x = 0; x < hd; x++) dst[to + x] = kvNew[from + x];
+        }
+      }
+    }
+    this.length += count;
+  }
+}

@@ -9,7 +9,8 @@
 // takes the k with the most expected tokens per second, E(k) / cost(k), plain decoding included.
 //
 // Every EXPLORE_EVERY steps (more often while the measurements are young) it spends EXPLORE_STEPS steps in a row
-// (one step's time is noisy) on another k that might do better: of those whose expected rate is within
+// (one step's time is noisy) on another k that might do better (the first step after a change of k is not recorded:
+// each k runs its own ONNX session, and the first run after a switch finds the caches cold): of those whose expected rate is within
 // EXPLORE_WITHIN of the best (for a k never measured, its cost interpolated between measured ones), the one measured
 // longest ago. A k far from paying is not explored (with sampled drafts at k = 8 a step costs several plain ones),
 // except that a neighbour of the choice is re-measured once its last measurement is STALE_AFTER steps old, so that
@@ -40,7 +41,7 @@ const COST_WARMUP = 4;
 const EXPLORE_EVERY_YOUNG = 8;
 const YOUNG_STEPS = 256;
 const EXPLORE_EVERY = 32;
-const EXPLORE_STEPS = 3;
+const EXPLORE_STEPS = 4;
 const EXPLORE_WITHIN = 0.85;
 const STALE_AFTER = 320;
 // A measurement older than this many steps no longer counts (the k counts as never measured: its cost is estimated
@@ -169,6 +170,8 @@ export class AdaptiveDraftLength {
   private chosen: number | null = null;
   private kept = 0;
   private rejected = 0;
+  /** The draft length of the last step reported to recordCost. */
+  private lastTimed = -1;
 
   private readonly costAware: boolean;
   private readonly costs: CostMemory;
@@ -216,8 +219,10 @@ export class AdaptiveDraftLength {
    */
   recordCost(drafted: number, seconds: number): void {
     if (!this.adaptive || !this.costAware || this.maxK === 0 || !(seconds > 0)) return;
+    const switched = drafted !== this.lastTimed;
+    this.lastTimed = drafted;
     const c = this.costs;
-    if (!c.add(drafted, seconds) || this.explore) return;
+    if (switched || !c.add(drafted, seconds) || this.explore) return;
     if (c.cost(0) === undefined) {
       if (c.steps >= COST_WARMUP) this.explore = { k: 0, left: EXPLORE_STEPS };
     } else if (c.steps % (c.steps < YOUNG_STEPS ? EXPLORE_EVERY_YOUNG : EXPLORE_EVERY) === 0) {

@@ -61,7 +61,6 @@ export function buildLlamaGraph(c: LlamaConfig, w: LlamaWeights): onnx.IModelPro
   const H = c.numHeads;
   const KV = c.numKvHeads;
   const hd = c.headDim;
-  const G = H / KV;
 
   const ids = g.input('input_ids', DataType.INT64, ['batch_size', 'sequence_length']);
   const mask = g.input('attention_mask', DataType.INT64, ['batch_size', 'total_sequence_length']);

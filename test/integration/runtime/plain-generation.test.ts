@@ -26,7 +26,7 @@ describe.skipIf(!available)('plain generation of stories260K', () => {
     const decodes: number[] = [];
     const r = await generate(decoder, tokenizer, prompt, {
       maxTokens: 60, sampling: GREEDY,
-      hooks: { onPrefill: (s, n) => prefills.push(n), onDecode: (s) => decodes.push(s) },
+      hooks: { onPrefill: (_s, n) => prefills.push(n), onDecode: (s) => decodes.push(s) },
     });
     expect(r.tokens).toEqual(STORIES_ORACLE_IDS.slice(4, 64));
     expect(r.text).toMatch(/^, there was a little girl named Lily\. She loved to play outside in the park\./);

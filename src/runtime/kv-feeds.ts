@@ -1,0 +1,53 @@
+// How a pass feeds a graph's cache and what it does with the KV the run returns: one interface, two kinds of cache
+// (kv-cache.ts): Optimum's present outputs (present-kv-feeds.ts) and the runtime's own buffers with appended KV
+// outputs (append-kv-feeds.ts). The decoder picks one when it opens a model and runs every pass through it.
+import type ort from 'onnxruntime-node';
+import type { ModelFolder } from './model-folder.ts';
+import type { KvCache, KvType } from './kv-cache.ts';
+import type { BiasValues, FeedScratch } from './feed-scratch.ts';
+
+export interface ForwardRow {
+  cache: KvCache;
+  /** New tokens to append after the cache's `length` positions. */
+  tokens: number[];
+}
+
+/** What the feeds know of the graph they feed. */
+export interface GraphIo {
+  folder: ModelFolder;
+  kvType: KvType;
+  pastNames: { key: string; value: string }[];
+  presentNames: { key: string; value: string }[];
+  hasMaskInput: boolean;
+  hasPositionIds: boolean;
+  /** The derived graph's bias values, where the graph takes an attention_bias input (quant/bias-input.ts). */
+  bias: BiasValues | null;
+  scratch: FeedScratch;
+}
+
+/** One pass's feeds, and what commit needs to know of them: S new positions per row (right-padded), P past slots. */
+export interface Pass {
+  feeds: Record<string, ort.Tensor>;
+  S: number;
+  P: number;
+  /** Slots of the pass's present: P + S, plus a draft chain's own drafts. */
+  T: number;
+  /** Past slots each row reads (present kind). */
+  slots: number[];
+}
+
+export interface KvFeeds {
+  newCache(): KvCache;
+  /** Feeds for one run over `rows`; `extra`: the cache will also hold that many positions more than the rows' tokens
+   * (a draft chain's own drafts). */
+  prepare(rows: ForwardRow[], extra: number): Pass;
+  /** After the run: the caches take the new positions from `out`, whose KV names carry `prefix` (a fused step's
+   * draft part: "draft."). */
+  commit(rows: ForwardRow[], out: ort.InferenceSession.OnnxValueMapType, pass: Pass, extra: number, prefix: string): void;
+}
+
+export function checkPositions(io: GraphIo, rows: ForwardRow[], S: number, extra: number): void {
+  if (rows.some((r) => r.tokens.length === 0)) throw new Error('forward: every row needs at least one new token');
+  const longest = Math.max(...rows.map((r) => r.cache.length)) + S + extra;
+  if (longest > io.folder.maxPositions) throw new Error(`forward: ${longest} positions exceed the model's ${io.folder.maxPositions}`);
+}

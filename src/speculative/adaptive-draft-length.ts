@@ -38,8 +38,8 @@ const PAUSE_STEPS = 16;
 // that: often while the memory is young, then less often.
 const IGNORE_FIRST = 8;
 const COST_WARMUP = 4;
-const EXPLORE_EVERY_YOUNG = 8;
-const YOUNG_STEPS = 256;
+const EXPLORE_EVERY_YOUNG = 16;
+const YOUNG_STEPS = 128;
 const EXPLORE_EVERY = 32;
 const EXPLORE_STEPS = 4;
 const EXPLORE_WITHIN = 0.85;

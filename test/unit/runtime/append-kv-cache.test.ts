@@ -24,8 +24,8 @@ describe('AppendKvCache', () => {
   it('writes new positions after the length, per block and head; a rollback lets the next pass overwrite', () => {
     const c = cache();
     const home = AppendKvCache.homeFor([c], 3);
-    expect(home.capacity % 32).toBe(0);
-    expect(home.capacity).toBeGreaterThanOrEqual(3 + 32);
+    expect(home.capacity % 8).toBe(0);
+    expect(home.capacity).toBeGreaterThanOrEqual(3 + 8);
     c.append(kvNew(1, 3), 1, 3, 0, 3);
     expect(c.length).toBe(3);
     expect(slot(c, 0, 1, 2)).toEqual([210, 211]);

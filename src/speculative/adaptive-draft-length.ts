@@ -13,8 +13,9 @@
 // each k runs its own ONNX session, and the first run after a switch finds the caches cold): of those whose expected rate is within
 // EXPLORE_WITHIN of the best (for a k never measured, its cost interpolated between measured ones), the one measured
 // longest ago. A k far from paying is not explored (with sampled drafts at k = 8 a step costs several plain ones),
-// except that a neighbour of the choice is re-measured once its last measurement is STALE_AFTER steps old, so that
-// a choice made in a slow stretch of the machine gets revisited; measurements expire after EXPIRE_AFTER steps.
+// except that a neighbour of the choice, or the runner-up, is re-measured once its last measurement is STALE_AFTER
+// steps old, so that a choice made in a slow stretch of the machine gets revisited; measurements expire after
+// EXPIRE_AFTER steps.
 //
 // Costs live in a CostMemory that the engine shares between the sequences of one kind (greedy or sampled), so that a
 // short request starts from what earlier ones measured. Acceptance is each sequence's own (it depends on the text),
@@ -113,8 +114,8 @@ export class CostMemory {
   }
 
   /** Seconds per step at k: measured, else interpolated linearly between the nearest measured lengths below and
-   * above (extrapolated from the two largest when none is above); undefined until plain decoding and some k > 0 are
-   * measured. */
+   * above (extrapolated from the two largest speculative ones when none is above, or the largest's cost if it is the
+   * only one); undefined until plain decoding and some k > 0 are measured. */
   estimate(k: number, maxK: number): number | undefined {
     const measured = this.cost(k);
     if (measured !== undefined) return measured;
@@ -130,7 +131,15 @@ export class CostMemory {
         break;
       }
     }
-    if (hi < k) lo = known[known.length - 2]; // beyond the largest: extrapolate from the two largest
+    if (hi < k) {
+      // Beyond the largest: extrapolate from the two largest speculative lengths. With only one measured, assume k
+      // costs what it costs (optimism, so that k gets measured): plain decoding and one draft length say nothing of
+      // the cost per draft token, and a line through them (a fused step's fixed cost taken as a per-token one) made
+      // every longer k look hopeless, so it was never tried.
+      const speculative = known.filter((j) => j > 0);
+      if (speculative.length < 2) return this.cost(hi);
+      [lo, hi] = speculative.slice(-2);
+    }
     const cl = this.cost(lo)!;
     const ch = this.cost(hi)!;
     return Math.max(cl, ch) > 0 ? cl + ((ch - cl) * (k - lo)) / (hi - lo) : undefined;
@@ -244,8 +253,15 @@ export class AdaptiveDraftLength {
       if (target === null || c.lastMeasured(k) < c.lastMeasured(target)) target = k;
     }
     if (target !== null) return target;
-    const neighbours = [choice - 1, choice + 1].filter((k) => k >= 0 && k <= this.maxK);
-    const stalest = neighbours.reduce((x, y) => (c.lastMeasured(y) < c.lastMeasured(x) ? y : x), neighbours[0]);
+    // Stale candidates: the choice's neighbours, and the runner-up (a k measured in a slow stretch of the machine can
+    // look far worse than it is, and would otherwise wait for its measurement to expire).
+    const candidates = [choice - 1, choice + 1].filter((k) => k >= 0 && k <= this.maxK);
+    let runnerUp: number | null = null;
+    for (let k = 0; k <= this.maxK; k++) {
+      if (k !== choice && c.cost(k) !== undefined && (runnerUp === null || c.rate(a, k, this.maxK)! > c.rate(a, runnerUp, this.maxK)!)) runnerUp = k;
+    }
+    if (runnerUp !== null && !candidates.includes(runnerUp)) candidates.push(runnerUp);
+    const stalest = candidates.reduce((x, y) => (c.lastMeasured(y) < c.lastMeasured(x) ? y : x), candidates[0]);
     return stalest !== undefined && c.steps - c.lastMeasured(stalest) >= STALE_AFTER ? stalest : null;
   }
 

@@ -128,12 +128,13 @@ describe('AdaptiveDraftLength on measured cost', () => {
     expect(share(after.slice(1200), optimum(0.8, 4, fast))).toBeGreaterThan(0.75);
   });
 
-  it('is not misled by the machine speeding up and slowing down (+-35%) while it explores', () => {
-    // stories260K-like costs at acceptance 0.72: k = 3 best, k = 4 within 2%, plain 20% behind.
+  it.each([7, 8, 9])('is not misled by the machine speeding up and slowing down by a third while it explores (seed %i)', (seed) => {
+    // stories260K-like costs at acceptance 0.72: k = 3 best, k = 4 within 2%, plain 20% behind. (Seed 9 once measured
+    // k = 1 in a slow stretch, and a line through plain and k = 1 made every longer k look hopeless: 0.88.)
     const cost = (k: number) => (k === 0 ? 1e-3 : 1.45e-3 + 0.2e-3 * k);
     const rate = (k: number) => expectedTokens(0.72, k) / cost(k);
     const best = optimum(0.72, 4, cost);
-    const rng = new Xoshiro128(7);
+    const rng = new Xoshiro128(seed);
     const a = new AdaptiveDraftLength(4);
     let sum = 0;
     const steps = 2000;
@@ -146,7 +147,7 @@ describe('AdaptiveDraftLength on measured cost', () => {
       a.recordCost(k, cost(k) * (1 + 0.35 * Math.sin(i / 9)));
       if (i >= 200) sum += rate(k);
     }
-    expect(sum / (steps - 200) / rate(best)).toBeGreaterThan(0.94);
+    expect(sum / (steps - 200) / rate(best)).toBeGreaterThan(0.95);
   });
 
   it('shares what it measured: a later sequence of the same kind starts at the best k', () => {

@@ -12,12 +12,15 @@ const json = { 'content-type': 'application/json' };
 describe('overload', () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startServer({ target: tinyModel({ maxPositionEmbeddings: 512 }), draft: 'none', maxBatch: 2, maxQueue: 4 });
+    server = await startServer({ target: tinyModel({ maxPositionEmbeddings: 2048 }), draft: 'none', maxBatch: 2, maxQueue: 4 });
   });
   afterAll(() => server.close());
 
   it('a burst beyond the queue: 429 with Retry-After without waiting for generation; the admitted complete', async () => {
-    const body = JSON.stringify({ model: 'model', prompt: 'a b c', max_tokens: 400, ignore_eos: true });
+    // Admitted requests long enough that generating one outlasts the burst's HTTP handling: 200 connections on 2
+    // cores take ~0.7 s to answer, and 400 tokens of the tiny model now generate in ~0.5 s.
+    const maxTokens = scale(400, 1200);
+    const body = JSON.stringify({ model: 'model', prompt: 'a b c', max_tokens: maxTokens, ignore_eos: true });
     const burst = scale(40, 200);
     // Baseline: as many requests as the server admits (batch 2 + queue 4), alone.
     const baseline = await Promise.all(Array.from({ length: 6 }, async () => {
@@ -37,7 +40,7 @@ describe('overload', () => {
     expect(admitted.length).toBeGreaterThanOrEqual(2 + 4 - 1); // batch + queue (the first step may already have admitted)
     expect(refused.length).toBeGreaterThan(burst / 2);
     expect(refused.every((r) => r.retryAfter === '1' && r.payload.error.code === 'queue_full')).toBe(true);
-    expect(admitted.every((r) => r.payload.usage.completion_tokens === 400)).toBe(true);
+    expect(admitted.every((r) => r.payload.usage.completion_tokens === maxTokens)).toBe(true);
     // "Quickly": refusals do not wait for generation; the typical refusal is answered before any admitted request
     // completes (with hundreds of connections on 2 cores, the last few refusals can trail the first completion).
     const refusedMs = refused.map((r) => r.ms).sort((a, b) => a - b);

@@ -10,7 +10,8 @@ import type { KvArray, KvCache } from './kv-cache.ts';
 import { checkPositions, type ForwardRow, type GraphIo, type KvFeeds, type Pass } from './kv-feeds.ts';
 
 export class AppendKvFeeds implements KvFeeds {
-  constructor(private readonly io: GraphIo) {
+  /** `packSingle`: a single row's passes run graphs with one packed past input (small models: quant/append-kv.ts). */
+  constructor(private readonly io: GraphIo, private readonly packSingle: boolean) {
     if (!io.bias) throw new Error('appended KV feeds need a graph with an attention_bias input');
   }
 
@@ -54,7 +55,7 @@ export class AppendKvFeeds implements KvFeeds {
     }
     feeds[BIAS_INPUT] = new ort.Tensor(type, bias.subarray(0, B * S * T), [B, 1, S, T]);
     const { numKvHeads: KV, headDim: hd } = io.folder;
-    if (B === 1) {
+    if (B === 1 && this.packSingle) {
       // Passes of a single sequence (plain, chains, fused steps) run graphs with one packed past input.
       feeds[PACKED_PAST] = (home.packedFeed ??= new ort.Tensor(io.kvType, home.all, [home.blocks.length, KV, C, hd])) as ort.Tensor;
     } else {

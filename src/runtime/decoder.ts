@@ -33,11 +33,19 @@ export interface DecoderOptions {
   /** Where the attention bias is fed from JS, also return only the new positions' keys and values and keep the cache
    * in the runtime's buffers (quant/append-kv.ts). Default true; false keeps Optimum's present outputs. */
   appendKv?: boolean;
+  /** With appended KV, run single sequences' passes on a second session whose graph takes one packed past. Default:
+   * for files under 16 MB (it holds a second copy of the weights); false feeds a past per layer and part. */
+  packedPast?: boolean;
 }
 
 // Draft chains decode the graph in JS and hold one more session (a copy of the weights) per chain length: only for
 // small drafts, where a pass is mostly fixed cost and chains pay.
 const CHAIN_MAX_BYTES = 16 * 1024 * 1024;
+// Forge graphs up to this size are derived at load (attention bias from JS, appended KV: quant/bias-input.ts,
+// quant/append-kv.ts): decoding and re-encoding the protobuf takes ~0.7 s and ~3x the file in memory for a 500 MB
+// model, and pays back in every step (bench-100m, bare: 0.96x the time at batch 1 and 128 past positions, 0.88x at
+// 512, 0.84x at batch 8). Beyond it, the file runs as it is.
+const DERIVE_MAX_BYTES = 1024 * 1024 * 1024;
 const KV_NAME = /^past_key_values\.(\d+)\.(key|value)$/;
 
 export class Decoder {
@@ -61,7 +69,10 @@ export class Decoder {
   private readonly append: boolean;
 
   private constructor(readonly folder: ModelFolder, readonly session: ort.InferenceSession, readonly device: 'cpu' | 'cuda',
-    private readonly modelBytes: number, private readonly derived: { bytes: Uint8Array; bias: BiasValues; append: boolean } | null,
+    private readonly modelBytes: number,
+    /** The derived graph's bias and kind; `bytes`: the graph (before appended KV) that chains and fused steps are built
+     * from, kept for small models only. */
+    private readonly derived: { bytes: Uint8Array | null; bias: BiasValues; append: boolean } | null,
     /** With appended KV: the same graph with one packed past input, for passes of a single sequence (quant/append-kv.ts). */
     private readonly solo: ort.InferenceSession | null) {
     const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
@@ -98,22 +109,25 @@ export class Decoder {
     this.scratch = new FeedScratch(idsMeta.isTensor && idsMeta.type === 'int32' ? 'int32' : 'int64', derived?.bias.type ?? null);
     const io = { folder, kvType, pastNames: this.pastNames, presentNames, hasMaskInput: inputs.has('attention_mask'),
       hasPositionIds: inputs.has('position_ids'), bias: derived?.bias ?? null, scratch: this.scratch };
-    this.kv = this.append ? new AppendKvFeeds(io) : new PresentKvFeeds(io);
+    this.kv = this.append ? new AppendKvFeeds(io, solo !== null) : new PresentKvFeeds(io);
   }
 
   static async open(dir: string, o: DecoderOptions = {}): Promise<Decoder> {
     const folder = openModelFolder(dir, o.dtype ?? 'fp32');
     const bytes = statSync(folder.modelPath).size;
-    // A small forge graph on the CPU runs with its attention bias fed from JS (quant/bias-input.ts): its ~14 mask
-    // nodes are a tenth of a step there. Large models would gain nothing worth decoding their protobuf for.
-    const derived = (o.biasInput ?? true) && (o.device ?? 'cpu') === 'cpu' && folder.layout === 'hf' && bytes < CHAIN_MAX_BYTES
-      ? deriveWithBias(readFileSync(folder.modelPath), o.appendKv ?? true) : null;
+    // A forge graph on the CPU runs with its attention bias fed from JS (quant/bias-input.ts: its ~14 mask nodes are a
+    // tenth of a small model's step) and, by default, returns only the new positions' KV (quant/append-kv.ts). Small
+    // ones also get a session with one packed past for single sequences (a second copy of the weights).
+    const small = bytes < CHAIN_MAX_BYTES;
+    const derived = (o.biasInput ?? true) && (o.device ?? 'cpu') === 'cpu' && folder.layout === 'hf' && bytes < DERIVE_MAX_BYTES
+      ? deriveWithBias(readFileSync(folder.modelPath), o.appendKv ?? true, o.packedPast ?? small) : null;
     const { session, device } = await createSession(derived?.run ?? folder.modelPath, bytes,
       { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log });
     let solo: ort.InferenceSession | null = null;
     try {
       if (derived?.solo) solo = (await createSession(derived.solo, derived.solo.length, { device: 'cpu', threads: o.threads ?? 0 })).session;
-      const decoder = new Decoder(folder, session, device, bytes, derived, solo);
+      const kept = derived && { bytes: small ? derived.bytes : null, bias: derived.bias, append: derived.append };
+      const decoder = new Decoder(folder, session, device, bytes, kept, solo);
       decoder.threads = o.threads ?? 0;
       return decoder;
     } catch (err) {
@@ -221,6 +235,7 @@ export class Decoder {
   /** A fresh copy of the graph this decoder's session runs (the derived one, if any), with Optimum's present outputs
    * still (chains and fused steps are built on those, then given appended KV outputs). */
   private graph(): ModelProto {
+    if (this.derived && !this.derived.bytes) throw new Error('graph surgery on a large derived graph (its bytes are not kept)');
     return decodeModel(this.derived?.bytes ?? readFileSync(this.folder.modelPath));
   }
 
@@ -275,17 +290,17 @@ function logitsOf(logitsTensor: ort.Tensor, rows: ForwardRow[], S: number): Floa
 
 /** The graph with an attention_bias input (quant/bias-input.ts), encoded, and its bias values; null where the graph
  * is not one the derivation applies to. */
-function deriveWithBias(file: Uint8Array, appendKv: boolean): { bytes: Uint8Array; run: Uint8Array; solo: Uint8Array | null;
-  bias: BiasValues; append: boolean } | null {
+function deriveWithBias(file: Uint8Array, appendKv: boolean, packSingle: boolean): { bytes: Uint8Array; run: Uint8Array;
+  solo: Uint8Array | null; bias: BiasValues; append: boolean } | null {
   const derived = withBiasInput(decodeModel(file));
   if (!derived) return null;
   const { model, ...bias } = derived;
   const bytes = encodeModel(model);
-  // Appended KV outputs (quant/append-kv.ts) for batches, and with one packed past for single sequences; the packed
-  // form is required of every appending graph, so that all single-sequence passes feed alike.
-  const solo = appendKv ? decodeModel(bytes) : null;
-  const append = solo !== null && withAppendedKv(solo, '', { packPast: true }) && withAppendedKv(model);
-  return { bytes, run: append ? encodeModel(model) : bytes, solo: append ? encodeModel(solo!) : null, bias, append };
+  // Appended KV outputs (quant/append-kv.ts) for batches, and (small models) with one packed past for single
+  // sequences; for a small model the packed form is required, so that all its single-sequence passes feed alike.
+  const solo = appendKv && packSingle ? decodeModel(bytes) : null;
+  const append = appendKv && (solo === null || withAppendedKv(solo, '', { packPast: true })) && withAppendedKv(model);
+  return { bytes, run: append ? encodeModel(model) : bytes, solo: append && solo ? encodeModel(solo) : null, bias, append };
 }
 
 /** Gives a chain or fused step built from an appending decoder's graph the same outputs (quant/append-kv.ts). */

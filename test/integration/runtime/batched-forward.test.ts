@@ -8,10 +8,12 @@ import { maxDiff } from '../../helpers/float-diff.ts';
 
 const TOLERANCE = 1e-4;
 
-describe.each([['fp32', true], ['int8', true], ['fp32', false], ['int8', false]] as const)('batched forward (%s, appended KV: %s)', (dtype, appendKv) => {
+// (Appended KV with packedPast false: single sequences feed a past per layer, as models over 16 MB do.)
+describe.each([['fp32', true, true], ['int8', true, true], ['fp32', true, false], ['fp32', false, false], ['int8', false, false]] as const)(
+  'batched forward (%s, appended KV: %s, packed past: %s)', (dtype, appendKv, packedPast) => {
   let decoder: Decoder;
   beforeAll(async () => {
-    decoder = await Decoder.open(tinyModel({ seed: 5 }, ['int8']), { dtype, appendKv });
+    decoder = await Decoder.open(tinyModel({ seed: 5 }, ['int8']), { dtype, appendKv, packedPast });
     expect(decoder.appendsKv).toBe(appendKv);
   });
   afterAll(() => decoder.close());

@@ -3,7 +3,7 @@
 // as past), and the one the runtime derives for small forge models (attention bias fed from JS, only the new
 // positions' KV returned into a buffer of the loop's own, one packed past: quant/bias-input.ts, quant/append-kv.ts).
 import ort from 'onnxruntime-node';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { withBiasInput } from '../src/quant/bias-input.ts';
 import { KV_NEW, PACKED_PAST, withAppendedKv } from '../src/quant/append-kv.ts';
@@ -52,15 +52,18 @@ async function bareLoop(modelPath: string, threads: number, prompt: number[], st
   return (performance.now() - started) / steps;
 }
 
-/** The runtime's derived graph, bare: the cache in one packed buffer of capacity rounded up as the runtime's
- * (append-kv-cache.ts), the new positions' KV written into it after each run, the bias filled per step. */
+/** The runtime's derived graph, bare: the cache in one buffer of capacity rounded up as the runtime's
+ * (append-kv-cache.ts), the new positions' KV written into it after each run, the bias filled per step; fed as one
+ * packed past for a file under 16 MB, else as a past per layer and part (views of the same buffer), as the runtime
+ * does (runtime/decoder.ts). */
 async function bareDerivedLoop(dir: string, threads: number, prompt: number[], steps: number): Promise<number> {
   const modelPath = join(dir, 'onnx/model.onnx');
   const blocks = 2 * (JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { num_hidden_layers: number }).num_hidden_layers;
+  const packPast = statSync(modelPath).size < 16 * 1024 * 1024;
   const model = withBiasInput(decodeModel(readFileSync(modelPath)))!.model;
-  if (!withAppendedKv(model, '', { packPast: true })) throw new Error('not a derivable graph');
+  if (!withAppendedKv(model, '', { packPast })) throw new Error('not a derivable graph');
   const session = await ort.InferenceSession.create(encodeModel(model), { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
-  const meta = session.inputMetadata.find((m) => m.name === PACKED_PAST) as unknown as { shape: number[] };
+  const meta = session.inputMetadata.find((m) => m.name === (packPast ? PACKED_PAST : 'past_key_values.0.key')) as unknown as { shape: number[] };
   const [, kvHeads, , headDim] = meta.shape;
   let capacity = 0;
   let kv = new Float32Array(0);
@@ -86,8 +89,11 @@ async function bareDerivedLoop(dir: string, threads: number, prompt: number[], s
     const out = await session.run({
       input_ids: new ort.Tensor('int64', BigInt64Array.from(input.map(BigInt)), [1, n]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(length + i)), [1, n]),
-      [PACKED_PAST]: new ort.Tensor('float32', kv, [blocks, kvHeads, capacity, headDim]),
       attention_bias: new ort.Tensor('float32', bias, [1, 1, n, T]),
+      ...(packPast
+        ? { [PACKED_PAST]: new ort.Tensor('float32', kv, [blocks, kvHeads, capacity, headDim]) }
+        : Object.fromEntries(Array.from({ length: blocks }, (_, b) => [`past_key_values.${b >> 1}.${b & 1 ? 'value' : 'key'}`,
+          new ort.Tensor('float32', kv.subarray(b * kvHeads * capacity * headDim, (b + 1) * kvHeads * capacity * headDim), [1, kvHeads, capacity, headDim])]))),
     });
     const fresh = out[KV_NEW].data as Float32Array;
     for (let b = 0; b < blocks; b++) {
@@ -129,17 +135,14 @@ for (const [name, dir, threads] of [['stories260K', stories(), 1], ['bench-100m'
   const prompt = [1, 403, 407, 261, 378];
   const [bare, eng, bareDerived, derived] = [[], [], [], []] as number[][];
   const { steps, rounds } = PLAN[name];
-  // The runtime derives its own graph for small forge models only (runtime/decoder.ts); bench-100m runs the file's.
-  const derives = name === 'stories260K';
   for (let r = 0; r < rounds; r++) {
     bare.push(await bareLoop(join(dir, 'onnx/model.onnx'), threads, prompt, steps));
     eng.push(await engineLoop(dir, threads, prompt, false, steps));
-    if (!derives) continue;
     bareDerived.push(await bareDerivedLoop(dir, threads, prompt, steps));
     derived.push(await engineLoop(dir, threads, prompt, true, steps));
   }
   const pct = (a: number[], b: number[]) => `${fmt((median(a.map((x, r) => x / b[r])) - 1) * 100, 1)}%`;
   console.log(`| ${name} | ${threads} | ${steps} x ${rounds} | ${fmt(median(bare), 3)} | ${fmt(median(eng), 3)} | ${pct(eng, bare)} | ` +
-    (derives ? `${fmt(median(bareDerived), 3)} | ${fmt(median(derived), 3)} | ${pct(derived, bareDerived)} | ${pct(derived, bare)} |` : '- | - | - | - |'));
+    `${fmt(median(bareDerived), 3)} | ${fmt(median(derived), 3)} | ${pct(derived, bareDerived)} | ${pct(derived, bare)} |`);
 }
 console.log(`\nMedians of alternating rounds; overheads are medians of per-round ratios. The engine path includes sampling, detokenization, stop checks and events; each overhead compares it with a bare loop on the same graph.`);

@@ -1,9 +1,10 @@
 // A decoder-with-past ONNX session and its batched forward pass: many sequences with different cache lengths and
 // different numbers of new tokens in one session.run, logits for every new position of every sequence.
-// This is the primitive that batched speculative verification stands on. For small models on the CPU it also runs
-// graphs derived by surgery on the model file: with the attention bias as an input (quant/bias-input.ts) and only the
-// new positions' keys and values as outputs (quant/append-kv.ts, with the cache in buffers of the runtime's own:
-// append-kv-cache.ts), draft chains (quant/draft-chain.ts) and fused speculative steps (quant/speculative-step.ts).
+// This is the primitive that batched speculative verification stands on. For forge models on the CPU it runs a graph
+// derived by surgery on the model file: with the attention bias as an input (quant/bias-input.ts) and only the new
+// positions' keys and values as outputs (quant/append-kv.ts, with the cache in buffers of the runtime's own:
+// append-kv-cache.ts); for small ones also draft chains (quant/draft-chain.ts) and fused speculative steps
+// (quant/speculative-step.ts).
 import ort from 'onnxruntime-node';
 import { readFileSync, statSync } from 'node:fs';
 import { buildDraftChain } from '../quant/draft-chain.ts';

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { withBiasInput } from '../src/quant/bias-input.ts';
 import { KV_NEW, PACKED_PAST, withAppendedKv } from '../src/quant/append-kv.ts';
 import { decodeModel, encodeModel } from '../src/quant/onnx-proto.ts';
-import { Decoder } from '../src/runtime/decoder.ts';
+import { homeCapacity } from '../src/runtime/append-kv-cache.ts';
+import { CHAIN_MAX_BYTES, Decoder } from '../src/runtime/decoder.ts';
 import { TextTokenizer } from '../src/runtime/tokenizer.ts';
 import { Engine } from '../src/speculative/engine.ts';
 import { fmt, machine, median, randomBench, run, stories } from './lib.ts';
@@ -59,7 +60,7 @@ async function bareLoop(modelPath: string, threads: number, prompt: number[], st
 async function bareDerivedLoop(dir: string, threads: number, prompt: number[], steps: number): Promise<number> {
   const modelPath = join(dir, 'onnx/model.onnx');
   const blocks = 2 * (JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { num_hidden_layers: number }).num_hidden_layers;
-  const packPast = statSync(modelPath).size < 16 * 1024 * 1024;
+  const packPast = statSync(modelPath).size < CHAIN_MAX_BYTES; // as runtime/decoder.ts decides
   const model = withBiasInput(decodeModel(readFileSync(modelPath)))!.model;
   if (!withAppendedKv(model, '', { packPast })) throw new Error('not a derivable graph');
   const session = await ort.InferenceSession.create(encodeModel(model), { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
@@ -74,8 +75,7 @@ async function bareDerivedLoop(dir: string, threads: number, prompt: number[], s
     if (step === 1) started = performance.now(); // decode steps only
     const n = input.length;
     if (length + n > capacity) {
-      // The runtime's rule (append-kv-cache.ts): 8 spare slots or a sixteenth, aligned to 8.
-      const grown = Math.ceil((length + n + Math.max(8, (length + n) >> 4)) / 8) * 8;
+      const grown = homeCapacity(length + n); // the runtime's padding (append-kv-cache.ts)
       const next = new Float32Array(blocks * kvHeads * grown * headDim);
       for (let r = 0; r < blocks * kvHeads; r++) next.set(kv.subarray(r * capacity * headDim, (r * capacity + length) * headDim), r * grown * headDim);
       [kv, capacity] = [next, grown];

@@ -17,6 +17,11 @@ import { allocKv, type KvArray, type KvCache, type KvType } from './kv-cache.ts'
 const MIN_SPARE_SLOTS = 8;
 const SLOT_ALIGN = 8;
 
+/** Slots of a home made for `needed` positions: needed plus the spare, aligned. */
+export function homeCapacity(needed: number): number {
+  return Math.ceil((needed + Math.max(MIN_SPARE_SLOTS, needed >> 4)) / SLOT_ALIGN) * SLOT_ALIGN;
+}
+
 /** Buffers shared by the rows of one pass: per layer and part (block 2l keys, 2l + 1 values) an array
  * [rows, kvHeads, capacity, headDim], the blocks consecutive in `all` (a packed past, quant/append-kv.ts).
  * `feeds`, `packedFeed`: the decoder's tensors over them, made once per home. */
@@ -64,7 +69,7 @@ export class AppendKvCache implements KvCache {
     const needed = Math.max(...caches.map((c) => c.length)) + added;
     const home = first.home;
     if (home && home.rows === caches.length && home.capacity >= needed && caches.every((c, b) => c.home === home && c.row === b)) return home;
-    const capacity = Math.ceil((needed + Math.max(MIN_SPARE_SLOTS, needed >> 4)) / SLOT_ALIGN) * SLOT_ALIGN;
+    const capacity = homeCapacity(needed);
     const { numLayers, numKvHeads: heads, headDim: hd, type } = first;
     const block = caches.length * heads * capacity * hd;
     const all = allocKv(type, 2 * numLayers * block);

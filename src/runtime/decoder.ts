@@ -40,8 +40,8 @@ export interface DecoderOptions {
 }
 
 // Draft chains decode the graph in JS and hold one more session (a copy of the weights) per chain length: only for
-// small drafts, where a pass is mostly fixed cost and chains pay.
-const CHAIN_MAX_BYTES = 16 * 1024 * 1024;
+// small drafts, where a pass is mostly fixed cost and chains pay. The same bound decides the packed-past session.
+export const CHAIN_MAX_BYTES = 16 * 1024 * 1024;
 // Forge graphs up to this size are derived at load (attention bias from JS, appended KV: quant/bias-input.ts,
 // quant/append-kv.ts): decoding and re-encoding the protobuf takes ~0.7 s and ~3x the file in memory for a 500 MB
 // model, and pays back in every step (bench-100m, bare: 0.96x the time at batch 1 and 128 past positions, 0.88x at
@@ -64,10 +64,6 @@ export class Decoder {
   /** Fused speculative steps (quant/speculative-step.ts) of this draft with a target, by number of draft steps. */
   private readonly fusedSteps = new Map<Decoder, Map<number, Promise<ort.InferenceSession>>>();
   private threads = 0;
-  /** Whether the session runs a graph derived with an attention_bias input (quant/bias-input.ts). */
-  private readonly biased: boolean;
-  /** Whether the session's graph returns only the new positions' KV (quant/append-kv.ts): caches are AppendKvCaches. */
-  private readonly append: boolean;
 
   private constructor(readonly folder: ModelFolder, readonly session: ort.InferenceSession, readonly device: 'cpu' | 'cuda',
     private readonly modelBytes: number,
@@ -81,8 +77,6 @@ export class Decoder {
     for (const required of ['input_ids', derived ? BIAS_INPUT : 'attention_mask']) {
       if (!inputs.has(required)) throw new Error(`${where}: graph has no "${required}" input (inputs: ${session.inputNames.join(', ')})`);
     }
-    this.biased = derived !== null;
-    this.append = derived?.append ?? false;
     if (!session.outputNames.includes('logits')) throw new Error(`${where}: graph has no "logits" output`);
     const kvInputs = session.inputNames.filter((n) => KV_NAME.test(n));
     if (kvInputs.length === 0) {
@@ -110,7 +104,7 @@ export class Decoder {
     this.scratch = new FeedScratch(idsMeta.isTensor && idsMeta.type === 'int32' ? 'int32' : 'int64', derived?.bias.type ?? null);
     const io = { folder, kvType, pastNames: this.pastNames, presentNames, hasMaskInput: inputs.has('attention_mask'),
       hasPositionIds: inputs.has('position_ids'), bias: derived?.bias ?? null, scratch: this.scratch };
-    this.kv = this.append ? new AppendKvFeeds(io, solo !== null) : new PresentKvFeeds(io);
+    this.kv = derived?.append ? new AppendKvFeeds(io, solo !== null) : new PresentKvFeeds(io);
   }
 
   static async open(dir: string, o: DecoderOptions = {}): Promise<Decoder> {
@@ -121,7 +115,7 @@ export class Decoder {
     // ones also get a session with one packed past for single sequences (a second copy of the weights).
     const small = bytes < CHAIN_MAX_BYTES;
     const derived = (o.biasInput ?? true) && (o.device ?? 'cpu') === 'cpu' && folder.layout === 'hf' && bytes < DERIVE_MAX_BYTES
-      ? deriveWithBias(readFileSync(folder.modelPath), o.appendKv ?? true, o.packedPast ?? small) : null;
+      ? deriveGraphs(readFileSync(folder.modelPath), o.appendKv ?? true, o.packedPast ?? small) : null;
     const { session, device } = await createSession(derived?.run ?? folder.modelPath, bytes,
       { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log });
     let solo: ort.InferenceSession | null = null;
@@ -140,12 +134,12 @@ export class Decoder {
 
   /** Whether the cache lives in the runtime's buffers and passes return only new positions (quant/append-kv.ts). */
   get appendsKv(): boolean {
-    return this.append;
+    return this.derived?.append ?? false;
   }
 
   /** Whether passes feed the attention bias computed in JS (a derived graph, quant/bias-input.ts). */
   get feedsAttentionBias(): boolean {
-    return this.biased;
+    return this.derived !== null;
   }
 
   get vocabSize(): number {
@@ -249,7 +243,7 @@ export class Decoder {
     let chain = this.chains.get(steps);
     if (!chain) {
       const model = buildDraftChain(this.graph(), steps);
-      if (this.append) appended(model, '', true);
+      if (this.appendsKv) appended(model, '', true);
       const bytes = encodeModel(model);
       chain = createSession(bytes, bytes.length, { device: 'cpu', threads: this.threads }).then((c) => c.session);
       this.chains.set(steps, chain);
@@ -263,8 +257,8 @@ export class Decoder {
     let step = byTarget.get(steps);
     if (!step) {
       const model = buildSpeculativeStep(this.graph(), target.graph(), steps);
-      if (this.append) appended(model, this.prefixed(''), true);
-      if (target.append) appended(model, '', true);
+      if (this.appendsKv) appended(model, this.prefixed(''), true);
+      if (target.appendsKv) appended(model, '', true);
       const bytes = encodeModel(model);
       step = createSession(bytes, bytes.length, { device: 'cpu', threads: target.threads }).then((c) => c.session);
       byTarget.set(steps, step);
@@ -289,9 +283,10 @@ function logitsOf(logitsTensor: ort.Tensor, rows: ForwardRow[], S: number): Floa
   return rows.map((r, b) => r.tokens.map((_, i) => logits.subarray((b * S + i) * V, (b * S + i + 1) * V)));
 }
 
-/** The graph with an attention_bias input (quant/bias-input.ts), encoded, and its bias values; null where the graph
- * is not one the derivation applies to. */
-function deriveWithBias(file: Uint8Array, appendKv: boolean, packSingle: boolean): { bytes: Uint8Array; run: Uint8Array;
+/** The graphs the runtime derives from a forge graph, encoded: `bytes` with an attention_bias input
+ * (quant/bias-input.ts), `run` also with appended KV outputs where asked and possible, `solo` that with one packed
+ * past; and the bias values. Null where the graph is not one the derivation applies to. */
+function deriveGraphs(file: Uint8Array, appendKv: boolean, packSingle: boolean): { bytes: Uint8Array; run: Uint8Array;
   solo: Uint8Array | null; bias: BiasValues; append: boolean } | null {
   const derived = withBiasInput(decodeModel(file));
   if (!derived) return null;

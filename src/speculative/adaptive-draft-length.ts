@@ -157,15 +157,17 @@ export class CostMemory {
     if (this.cost(0) === undefined) return undefined;
     let best: number | undefined;
     let bestRate = 0;
+    let speculative = false;
     for (let k = 0; k <= maxK; k++) {
       if (this.cost(k) === undefined) continue;
+      speculative ||= k > 0;
       const rate = this.rate(a, k, maxK)!;
       if (rate > bestRate) {
         best = k;
         bestRate = rate;
       }
     }
-    return best !== undefined && [...Array(maxK)].some((_, i) => this.cost(i + 1) !== undefined) ? best : undefined;
+    return speculative ? best : undefined;
   }
 }
 
@@ -241,8 +243,8 @@ export class AdaptiveDraftLength {
   }
 
   /** The k to explore next, or null: among the others whose expected rate is within EXPLORE_WITHIN of the choice's,
-   * the one measured longest ago (never measured first); failing that, a neighbour of the choice not measured for
-   * STALE_AFTER steps. */
+   * the one measured longest ago (never measured first); failing that, a neighbour of the choice or the runner-up,
+   * whichever was measured longest ago, once that is STALE_AFTER steps. */
   private explorationTarget(choice: number): number | null {
     const c = this.costs;
     const a = this.acceptance;

@@ -88,14 +88,18 @@ async function headToHead(target: Decoder, tokenizer: TextTokenizer, proposer: P
   ];
   const tps = engines.map(() => [] as number[]);
   const cpu = engines.map(() => [] as number[]);
+  const passes = engines.map(() => ({ tokens: 0, passes: 0 }));
   for (let round = 0; round < rounds; round++) {
     for (const [i, [, engine]] of engines.entries()) {
       let tokens = 0;
       const started = performance.now();
       const cpuStarted = process.cpuUsage();
       for (const p of PROMPTS) {
-        tokens += (await run(engine, { promptIds: tokenizer.encode(p), maxTokens: 200, stop: [], ignoreEos: true,
-          sampling: { temperature: 0, topK: 0, topP: 1, minP: 0 } })).tokens.length;
+        const r = await run(engine, { promptIds: tokenizer.encode(p), maxTokens: 200, stop: [], ignoreEos: true,
+          sampling: { temperature: 0, topK: 0, topP: 1, minP: 0 } });
+        tokens += r.tokens.length;
+        passes[i].tokens += r.tokens.length - 1; // the first token comes from the prefill pass
+        passes[i].passes += r.stats.numTargetPasses - 1;
       }
       tps[i].push(tokens / ((performance.now() - started) / 1000));
       const used = process.cpuUsage(cpuStarted);
@@ -103,16 +107,78 @@ async function headToHead(target: Decoder, tokenizer: TextTokenizer, proposer: P
     }
   }
   console.log(`\n### Head to head, greedy: ${rounds} alternating rounds of 5 prompts x 200 tokens\n`);
-  console.log('| engine | tokens/s (median) | vs plain (median of rounds) | middle half of rounds | rounds >= 1.3x | tokens per CPU-second: vs plain |');
-  console.log('|---|---|---|---|---|---|');
+  console.log('| engine | tokens/s (median) | vs plain (median of rounds) | middle half of rounds | rounds >= 1.3x | tokens per CPU-second: vs plain | tokens per target pass |');
+  console.log('|---|---|---|---|---|---|---|');
   for (const [i, [name, engine]] of engines.entries()) {
     const ratios = tps[i].map((t, r) => t / tps[0][r]).sort((a, b) => a - b);
     const q = (f: number) => ratios[Math.min(ratios.length - 1, Math.floor(f * ratios.length))];
     const cpuRatio = median(cpu[i].map((t, r) => t / cpu[0][r]));
     console.log(`| ${name} | ${fmt(median(tps[i]), 0)} | ${fmt(median(ratios), 2)}x | ${i === 0 ? '-' : `${fmt(q(0.25), 2)}-${fmt(q(0.75), 2)}x`} | ` +
-      `${i === 0 ? '-' : `${ratios.filter((x) => x >= 1.3).length}/${rounds}`} | ${fmt(cpuRatio, 2)}x |`);
+      `${i === 0 ? '-' : `${ratios.filter((x) => x >= 1.3).length}/${rounds}`} | ${fmt(cpuRatio, 2)}x | ${fmt(passes[i].tokens / passes[i].passes, 2)} |`);
     await engine.close();
   }
+  // Tokens per target pass of the fixed-k rows, for the cost side's ceilings.
+  return new Map(engines.flatMap(([name], i) => {
+    const k = /k=(\d+)$/.exec(name);
+    return k ? [[Number(k[1]), passes[i].tokens / passes[i].passes] as [number, number]] : [];
+  }));
+}
+
+// Target 2's ceiling, without the engine: bare passes of one sequence at 100 past positions (the prompts' middle), as
+// the engine runs them (the runtime's graphs and KV buffers). A fused step of k drafts costs what it costs against a
+// plain step; with tau tokens per target pass, speculation can gain tau / that at most. Also the verify pass alone
+// (k + 1 positions, no drafting) and what switching between two sessions costs (each k runs its own session).
+async function costSide(target: Decoder, draft: Decoder, taus: Map<number, number>, rounds: number) {
+  const PAST = 100;
+  const ITERATIONS = 40;
+  const targetCache = target.newCache();
+  const draftCache = draft.newCache();
+  const context = Array.from({ length: PAST }, (_, i) => 1 + (i % 300));
+  await target.forward([{ cache: targetCache, tokens: context }]);
+  await draft.forward([{ cache: draftCache, tokens: context }]);
+  const plain = async () => {
+    await target.forward([{ cache: targetCache, tokens: [7] }]);
+    targetCache.rollback(PAST);
+  };
+  const verify = (positions: number) => async () => {
+    await target.forward([{ cache: targetCache, tokens: new Array<number>(positions).fill(7) }]);
+    targetCache.rollback(PAST);
+  };
+  const fused = (k: number) => async () => {
+    await draft.speculativeStep(target, { cache: draftCache, tokens: [7] }, targetCache, 7, k);
+    draftCache.rollback(PAST);
+    targetCache.rollback(PAST);
+  };
+  const ks = [1, 2, 3, 4, 5];
+  const rows: [string, () => Promise<void>][] = [['plain', plain],
+    ...ks.map((k) => [`verify ${k + 1}`, verify(k + 1)] as [string, () => Promise<void>]),
+    ...ks.map((k) => [`fused ${k}`, fused(k)] as [string, () => Promise<void>]),
+    ['switch', async () => {
+      await fused(3)();
+      await plain();
+    }]];
+  const us = new Map(rows.map(([name]) => [name, [] as number[]]));
+  for (const [, pass] of rows) for (let i = 0; i < 4; i++) await pass(); // warm-up
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, pass] of rows) {
+      const started = performance.now();
+      for (let i = 0; i < ITERATIONS; i++) await pass();
+      us.get(name)!.push(((performance.now() - started) / ITERATIONS) * 1000);
+    }
+  }
+  const ratio = (name: string) => median(us.get(name)!.map((t, r) => t / us.get('plain')![r]));
+  console.log(`\n### Cost side (target 2's ceiling): bare passes of one sequence at ${PAST} past positions, ${rounds} alternating rounds\n`);
+  console.log(`A plain step: ${fmt(median(us.get('plain')!), 0)} us (median).\n`);
+  console.log('| draft tokens k | verify pass alone (k + 1 positions) vs plain | fused step (draft chain + verify) vs plain | tokens per target pass (head to head) | ceiling: tokens per pass / fused cost |');
+  console.log('|---|---|---|---|---|');
+  for (const k of ks) {
+    const tau = taus.get(k);
+    console.log(`| ${k} | ${fmt(ratio(`verify ${k + 1}`), 2)}x | ${fmt(ratio(`fused ${k}`), 2)}x | ${tau ? fmt(tau, 2) : '-'} | ` +
+      `${tau ? `${fmt(tau / ratio(`fused ${k}`), 2)}x` : '-'} |`);
+  }
+  const extra = median(us.get('switch')!.map((t, r) => t - us.get('fused 3')![r] - us.get('plain')![r]));
+  console.log(`\nA fused k=3 step and a plain step taking turns (two sessions): ${fmt(extra, 0)} us per pair more than each ` +
+    'repeated on its own session (median of rounds): the cost of going back and forth between sessions.');
 }
 
 console.log(`## bench:spec (${machine()})`);
@@ -130,7 +196,7 @@ console.log('Single stream (batch 1), engine only (no HTTP), 1 ONNX Runtime thre
   await chained.warmUp(8);
   const early = new DraftModelProposer(exit2);
   await early.warmUp(8, target);
-  // SPEC_H2H_ONLY=1: the head-to-head section alone (about a minute).
+  // SPEC_H2H_ONLY=1: the head-to-head and cost-side sections alone (about a minute).
   const h2hOnly = process.env.SPEC_H2H_ONLY === '1';
   if (!h2hOnly) await table('stories260K (5 layers) — 5 prompts x 200 tokens', target, target, tokenizer, {
     'distilled draft (1 layer)': { proposer: fused, ks: [1, 2, 3, 4, 5, 6, 7, 8] },
@@ -139,7 +205,8 @@ console.log('Single stream (batch 1), engine only (no HTTP), 1 ONNX Runtime thre
     'early-exit (2 layers)': { proposer: early, ks: [1, 2, 4, 8] },
     ngram: { proposer: new NgramProposer(), ks: [1, 2, 4, 8] },
   }, [0, 0.8], 200, PROMPTS);
-  await headToHead(target, tokenizer, fused, Number(process.env.SPEC_H2H_ROUNDS ?? 15));
+  const taus = await headToHead(target, tokenizer, fused, Number(process.env.SPEC_H2H_ROUNDS ?? 15));
+  await costSide(target, draft, taus, Number(process.env.SPEC_H2H_ROUNDS ?? 15));
 }
 if (process.env.SPEC_H2H_ONLY !== '1') {
   const preset = process.env.SPEC_BENCH_PRESET ?? 'bench-100m';

@@ -78,7 +78,7 @@ async function table(title: string, target: Decoder, plainTarget: Decoder, token
 // Issue 9 target 2 head to head: plain against the distilled draft at the best fixed lengths and adaptive, many short
 // alternating rounds (this machine's speed drifts by 20-40% within minutes). Each row keeps one engine for all its
 // rounds, as a running server does: the adaptive controller's cost measurements carry over between requests.
-async function headToHead(target: Decoder, tokenizer: TextTokenizer, proposer: Proposer, rounds: number) {
+async function headToHead(target: Decoder, tokenizer: TextTokenizer, proposer: Proposer, rounds: number, temperature = 0) {
   const engines: [string, Engine][] = [
     ['plain', new Engine({ target, tokenizer, proposer: null, numSpeculativeTokens: 0, maxBatch: 1, maxQueue: 8 })],
     ...[2, 3, 4, 5].map((k) => [`distilled draft, k=${k}`, new Engine({ target, tokenizer, proposer, numSpeculativeTokens: k,
@@ -95,8 +95,9 @@ async function headToHead(target: Decoder, tokenizer: TextTokenizer, proposer: P
       const started = performance.now();
       const cpuStarted = process.cpuUsage();
       for (const p of PROMPTS) {
+        // (No seed: lone unseeded sampled requests draft in fused steps, seeded ones as in a batch.)
         const r = await run(engine, { promptIds: tokenizer.encode(p), maxTokens: 200, stop: [], ignoreEos: true,
-          sampling: { temperature: 0, topK: 0, topP: 1, minP: 0 } });
+          sampling: { temperature, topK: 0, topP: 1, minP: 0 } });
         tokens += r.tokens.length;
         passes[i].tokens += r.tokens.length - 1; // the first token comes from the prefill pass
         passes[i].passes += r.stats.numTargetPasses - 1;
@@ -106,7 +107,7 @@ async function headToHead(target: Decoder, tokenizer: TextTokenizer, proposer: P
       cpu[i].push(tokens / ((used.user + used.system) / 1e6));
     }
   }
-  console.log(`\n### Head to head, greedy: ${rounds} alternating rounds of 5 prompts x 200 tokens\n`);
+  console.log(`\n### Head to head, ${temperature === 0 ? 'greedy' : `temperature ${temperature}`}: ${rounds} alternating rounds of 5 prompts x 200 tokens\n`);
   console.log('| engine | tokens/s (median) | vs plain (median of rounds) | middle half of rounds | rounds >= 1.3x | tokens per CPU-second: vs plain | tokens per target pass |');
   console.log('|---|---|---|---|---|---|---|');
   for (const [i, [name, engine]] of engines.entries()) {
@@ -196,7 +197,7 @@ console.log('Single stream (batch 1), engine only (no HTTP), 1 ONNX Runtime thre
   await chained.warmUp(8);
   const early = new DraftModelProposer(exit2);
   await early.warmUp(8, target);
-  // SPEC_H2H_ONLY=1: the head-to-head and cost-side sections alone (about a minute).
+  // SPEC_H2H_ONLY=1: the head-to-head (greedy and sampled) and cost-side sections alone (about two minutes).
   const h2hOnly = process.env.SPEC_H2H_ONLY === '1';
   if (!h2hOnly) await table('stories260K (5 layers) — 5 prompts x 200 tokens', target, target, tokenizer, {
     'distilled draft (1 layer)': { proposer: fused, ks: [1, 2, 3, 4, 5, 6, 7, 8] },
@@ -205,8 +206,10 @@ console.log('Single stream (batch 1), engine only (no HTTP), 1 ONNX Runtime thre
     'early-exit (2 layers)': { proposer: early, ks: [1, 2, 4, 8] },
     ngram: { proposer: new NgramProposer(), ks: [1, 2, 4, 8] },
   }, [0, 0.8], 200, PROMPTS);
-  const taus = await headToHead(target, tokenizer, fused, Number(process.env.SPEC_H2H_ROUNDS ?? 15));
-  await costSide(target, draft, taus, Number(process.env.SPEC_H2H_ROUNDS ?? 15));
+  const rounds = Number(process.env.SPEC_H2H_ROUNDS ?? 15);
+  const taus = await headToHead(target, tokenizer, fused, rounds);
+  await costSide(target, draft, taus, rounds);
+  await headToHead(target, tokenizer, fused, rounds, 0.8);
 }
 if (process.env.SPEC_H2H_ONLY !== '1') {
   const preset = process.env.SPEC_BENCH_PRESET ?? 'bench-100m';

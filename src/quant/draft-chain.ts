@@ -13,12 +13,24 @@
 // For a batch of one (the last input position is a real token). Where every Attention node reads one shared mask
 // bias (the forge's graphs), steps after the first do not recompute it (~14 nodes): their single query sees what the
 // previous step's last query saw, plus itself, so the bias is that row with one more allowed column.
+//
+// A sampled chain (`sampled: true`) draws each draft from q_t = softmax(logits_t / T) by inverse CDF: it takes inputs
+// temperature [1] and uniform.0..K-1 [B, 1, 1] (float32, one uniform per draft from the request's RNG, as sampleFrom
+// draws), and each step's draft is the first token whose cumulative probability reaches the uniform (CumSum,
+// GreaterOrEqual, ArgMax: five nodes more than a greedy step's ArgMax). It also returns draft_probs [B, K, V]
+// (float32), the q_t that rejection sampling needs. Computing them here costs less than in JS (a softmax over 512
+// tokens took ~20 us in JS, ~3 us here).
 import { DataType, graphOf, type Graph, type ModelProto, type NodeProto } from './onnx-proto.ts';
 import { makeTensor } from './graph-builder.ts';
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
 
-export function buildDraftChain(model: ModelProto, steps: number): ModelProto {
+export interface DraftChainOptions {
+  /** Draws drafts from softmax(logits / T) with uniforms fed from JS (above) instead of taking argmaxes. */
+  sampled?: boolean;
+}
+
+export function buildDraftChain(model: ModelProto, steps: number, o: DraftChainOptions = {}): ModelProto {
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`draft chain: steps must be a positive integer, got ${steps}`);
   const graph = graphOf(model);
   for (const n of graph.node) {
@@ -38,11 +50,14 @@ export function buildDraftChain(model: ModelProto, steps: number): ModelProto {
   const idsType = elemType('input_ids');
   const maskType = elemType('attention_mask');
   const hasPositions = inputNames.has('position_ids');
+  const sampledInputs = o.sampled ? ['temperature', ...Array.from({ length: steps }, (_, t) => `uniform.${t}`)] : [];
+  for (const name of sampledInputs) if (inputNames.has(name)) throw new Error(`draft chain: the graph already has an input ${name}`);
 
   const nodes: Graph['node'] = [];
   // Constants the glue may use; those no kept node reads are dropped at the end.
   const added = [
     makeTensor('chain.const.zero', DataType.INT64, [1], BigInt64Array.of(0n)),
+    makeTensor('chain.const.lastaxis', DataType.INT64, [], BigInt64Array.of(-1n)),
     makeTensor('chain.const.axis1', DataType.INT64, [1], BigInt64Array.of(1n)),
     makeTensor('chain.const.axis2', DataType.INT64, [1], BigInt64Array.of(2n)),
     makeTensor('chain.const.axis3', DataType.INT64, [1], BigInt64Array.of(3n)),
@@ -64,6 +79,7 @@ export function buildDraftChain(model: ModelProto, steps: number): ModelProto {
   // What step t reads for each original graph input (and, from step 1 on, for the shared attention bias).
   let feeds = new Map<string, string>([...inputNames].map((n) => [n, n]));
   const drafts: string[] = [];
+  const stepProbs: string[] = [];
   for (let t = 0; t < steps; t++) {
     const last = t === steps - 1;
     const rename = (name: string): string => {
@@ -87,6 +103,18 @@ export function buildDraftChain(model: ModelProto, steps: number): ModelProto {
     if (t === 0) {
       lastAlongAxis1(logits, 'chain.lastlogits.0');
       logits = 'chain.lastlogits.0';
+    }
+    // (Every step's logits are [B, 1, V] here: one position.)
+    if (o.sampled) {
+      node('Div', [logits, 'temperature'], `chain.scaled.${t}`);
+      node('Softmax', [`chain.scaled.${t}`], `chain.probs.${t}`, [{ name: 'axis', type: 2, i: -1 }]);
+      stepProbs.push(`chain.probs.${t}`);
+      node('CumSum', [`chain.probs.${t}`, 'chain.const.lastaxis'], `chain.cdf.${t}`);
+      node('GreaterOrEqual', [`chain.cdf.${t}`, `uniform.${t}`], `chain.reached.${t}`);
+      node('Cast', [`chain.reached.${t}`], `chain.reached32.${t}`, [{ name: 'to', type: 2, i: DataType.INT32 }]);
+      // The first token whose cumulative probability reaches u. (If rounding left the total below u, none does and
+      // ArgMax gives token 0: a ~1e-7 event, the size of float32 rounding itself.)
+      logits = `chain.reached32.${t}`;
     }
     node('ArgMax', [logits], `chain.draft.${t}`, [{ name: 'axis', type: 2, i: -1 }, { name: 'keepdims', type: 2, i: 0 }]);
     drafts.push(`chain.draft.${t}`);
@@ -135,13 +163,23 @@ export function buildDraftChain(model: ModelProto, steps: number): ModelProto {
     feeds = next;
   }
   node('Concat', drafts, 'draft_ids', [{ name: 'axis', type: 2, i: 1 }]);
+  if (o.sampled) node('Concat', stepProbs, 'draft_probs', [{ name: 'axis', type: 2, i: 1 }]);
 
-  graph.node = withoutDeadNodes(nodes, ['draft_ids', ...outputNames.filter((o) => o.startsWith('present.'))]);
+  const results = ['draft_ids', ...(o.sampled ? ['draft_probs'] : [])];
+  graph.node = withoutDeadNodes(nodes, [...results, ...outputNames.filter((name) => name.startsWith('present.'))]);
   const read = new Set(graph.node.flatMap((n) => n.input));
   graph.initializer = [...graph.initializer, ...added.filter((t) => read.has(t.name!))];
+  const vocab = graph.output.find((v) => v.name === 'logits')?.type?.tensorType?.shape?.dim?.[2] ?? { dimParam: 'vocab_size' };
+  if (o.sampled) {
+    graph.input.push({ name: 'temperature', type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: 1 }] } } } });
+    graph.input.push(...Array.from({ length: steps }, (_, t) => ({ name: `uniform.${t}`,
+      type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimParam: 'batch_size' }, { dimValue: 1 }, { dimValue: 1 }] } } } })));
+  }
   graph.output = [
     { name: 'draft_ids', type: { tensorType: { elemType: DataType.INT64, shape: { dim: [{ dimParam: 'batch_size' }, { dimValue: steps }] } } } },
-    ...graph.output.filter((o) => o.name!.startsWith('present.')),
+    ...(o.sampled ? [{ name: 'draft_probs', type: { tensorType: { elemType: DataType.FLOAT,
+      shape: { dim: [{ dimParam: 'batch_size' }, { dimValue: steps }, vocab] } } } }] : []),
+    ...graph.output.filter((v) => v.name!.startsWith('present.')),
   ];
   (graph as { valueInfo?: unknown[] }).valueInfo = [];
   return model;

@@ -9,13 +9,16 @@
 //   inputs:  pending_ids [B, 1], the target's attention_mask [B, P + 1 + K], position_ids [B, 1 + K] and
 //            past_key_values.N.*; the chain's inputs as draft.input_ids, draft.attention_mask, ...
 //   outputs: draft.draft_ids [B, K], draft.present.N.*, logits [B, 1 + K, V], present.N.*
-import { buildDraftChain } from './draft-chain.ts';
+// A sampled step's chain (draft-chain.ts, `sampled`) also takes draft.temperature and draft.uniform.0..K-1 and returns
+// draft.draft_probs; the target's part then also takes temperature and returns probs [B, 1 + K, V] (float32),
+// softmax(logits / T), the p rows of rejection sampling where the request asks for no top-k / top-p / min-p.
+import { buildDraftChain, type DraftChainOptions } from './draft-chain.ts';
 import { DataType, graphOf, type Graph, type ModelProto } from './onnx-proto.ts';
 
 const PREFIX = 'draft.';
 
-export function buildSpeculativeStep(draft: ModelProto, target: ModelProto, steps: number): ModelProto {
-  const chain = buildDraftChain(draft, steps);
+export function buildSpeculativeStep(draft: ModelProto, target: ModelProto, steps: number, o: DraftChainOptions = {}): ModelProto {
+  const chain = buildDraftChain(draft, steps, o);
   const tg = graphOf(target);
   for (const n of tg.node) {
     if (n.attribute?.some((a) => a.g || (a.graphs && a.graphs.length > 0))) {
@@ -39,12 +42,28 @@ export function buildSpeculativeStep(draft: ModelProto, target: ModelProto, step
     drafts = 'step.draft_ids32';
   }
   glue.push({ name: 'step.Concat', opType: 'Concat', domain: '', input: ['pending_ids', drafts], output: ['input_ids'], attribute: [{ name: 'axis', type: 2, i: 1 }] });
+  const after: Graph['node'] = [];
+  const sampledIo: { inputs: Graph['input']; outputs: Graph['output'] } = { inputs: [], outputs: [] };
+  if (o.sampled) {
+    if (targetValues.has('temperature') || targetValues.has('probs')) throw new Error('speculative step: the target already has a value named temperature or probs');
+    const logitsInfo = tg.output.find((v) => v.name === 'logits');
+    if (!logitsInfo) throw new Error('speculative step: the target has no logits output');
+    let logits = 'logits';
+    if (logitsInfo.type?.tensorType?.elemType === DataType.FLOAT16) {
+      after.push({ name: 'step.CastLogits', opType: 'Cast', domain: '', input: [logits], output: ['step.logits32'], attribute: [{ name: 'to', type: 2, i: DataType.FLOAT }] });
+      logits = 'step.logits32';
+    }
+    after.push({ name: 'step.Div', opType: 'Div', domain: '', input: [logits, 'temperature'], output: ['step.scaled'], attribute: [] });
+    after.push({ name: 'step.Softmax', opType: 'Softmax', domain: '', input: ['step.scaled'], output: ['probs'], attribute: [{ name: 'axis', type: 2, i: -1 }] });
+    sampledIo.inputs.push({ name: 'temperature', type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: 1 }] } } } });
+    sampledIo.outputs.push({ name: 'probs', type: { tensorType: { elemType: DataType.FLOAT, shape: logitsInfo.type?.tensorType?.shape } } });
+  }
 
   const pending = { name: 'pending_ids', type: { tensorType: { elemType: idsType, shape: { dim: [{ dimParam: 'batch_size' }, { dimValue: 1 }] } } } };
-  tg.input = [pending, ...tg.input.filter((i) => i !== ids), ...cg.input];
-  tg.node = [...cg.node, ...glue, ...tg.node];
+  tg.input = [pending, ...tg.input.filter((i) => i !== ids), ...cg.input, ...sampledIo.inputs];
+  tg.node = [...cg.node, ...glue, ...tg.node, ...after];
   tg.initializer = [...cg.initializer, ...tg.initializer];
-  tg.output = [...cg.output, ...tg.output];
+  tg.output = [...cg.output, ...tg.output, ...sampledIo.outputs];
   (tg as { valueInfo?: unknown[] }).valueInfo = [];
   target.opsetImport = opsets;
   target.irVersion = Math.max(Number(target.irVersion ?? 0), Number(chain.irVersion ?? 0));

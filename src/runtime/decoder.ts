@@ -61,7 +61,8 @@ export class Decoder {
 
   /** Draft chains (quant/draft-chain.ts) by number of steps, built on first use. */
   private readonly chains = new Map<number, Promise<ort.InferenceSession>>();
-  /** Fused speculative steps (quant/speculative-step.ts) of this draft with a target, by number of draft steps. */
+  /** Fused speculative steps (quant/speculative-step.ts) of this draft with a target, by number of draft steps
+   * (negative: sampled steps, quant/draft-chain.ts). */
   private readonly fusedSteps = new Map<Decoder, Map<number, Promise<ort.InferenceSession>>>();
   private threads = 0;
 
@@ -187,14 +188,18 @@ export class Decoder {
   }
 
   /**
-   * One fused speculative step of a single stream (quant/speculative-step.ts): greedy drafting of `steps` tokens
-   * after `draftRow.tokens` with this draft, and the target's pass over `pending` and those drafts, in one
-   * session.run. The draft cache ends up as draftChain leaves it; the target cache holds pending and every draft (the
-   * caller rolls back what it rejects). Returns the drafts and the target's logits at each of its steps + 1 positions.
+   * One fused speculative step of a single stream (quant/speculative-step.ts): drafting of `steps` tokens after
+   * `draftRow.tokens` with this draft, and the target's pass over `pending` and those drafts, in one session.run.
+   * Greedy drafts by default; with `sampled` (a temperature and one uniform per step, quant/draft-chain.ts) drafts
+   * drawn from softmax(logits / T), returned with those distributions (`draftProbs`) and the target's softmax(logits /
+   * T) at each position (`targetProbs`). The draft cache ends up as draftChain leaves it; the target cache holds
+   * pending and every draft (the caller rolls back what it rejects). Returns the drafts and the target's logits at
+   * each of its steps + 1 positions.
    */
-  async speculativeStep(target: Decoder, draftRow: ForwardRow, targetCache: KvCache, pending: number, steps: number):
-    Promise<{ drafts: number[]; logits: Float32Array[] }> {
-    const session = await this.stepSession(target, steps);
+  async speculativeStep(target: Decoder, draftRow: ForwardRow, targetCache: KvCache, pending: number, steps: number,
+    sampled?: { temperature: number; uniforms: number[] }):
+    Promise<{ drafts: number[]; logits: Float32Array[]; draftProbs?: Float32Array[]; targetProbs?: Float32Array[] }> {
+    const session = await this.stepSession(target, steps, sampled !== undefined);
     const targetRow: ForwardRow = { cache: targetCache, tokens: new Array<number>(steps + 1).fill(pending) };
     const d = this.kv.prepare([draftRow], steps - 1);
     const t = target.kv.prepare([targetRow], 0);
@@ -202,20 +207,36 @@ export class Decoder {
     const feeds: Record<string, ort.Tensor> = { pending_ids: target.scratch.intTensor(0, [1, 1]) };
     for (const name in t.feeds) if (name !== 'input_ids') feeds[name] = t.feeds[name];
     for (const name in d.feeds) feeds[this.prefixed(name)] = d.feeds[name];
+    if (sampled) {
+      if (sampled.uniforms.length !== steps) throw new Error(`speculativeStep: ${sampled.uniforms.length} uniforms for ${steps} steps`);
+      feeds.temperature = feeds[this.prefixed('temperature')] = new ort.Tensor('float32', Float32Array.of(sampled.temperature), [1]);
+      sampled.uniforms.forEach((u, i) => (feeds[this.prefixed(`uniform.${i}`)] = new ort.Tensor('float32', Float32Array.of(u), [1, 1, 1])));
+    }
     const out = await session.run(feeds);
     this.numForwards++;
     target.numForwards++;
     this.kv.commit([draftRow], out, d, steps - 1, this.prefixed(''));
     target.kv.commit([targetRow], out, t, 0, '');
-    return { drafts: Array.from(out['draft.draft_ids'].data as BigInt64Array, Number), logits: logitsOf(out.logits, [targetRow], t.S)[0] };
+    const drafts = Array.from(out['draft.draft_ids'].data as BigInt64Array, Number);
+    const logits = logitsOf(out.logits, [targetRow], t.S)[0];
+    if (!sampled) return { drafts, logits };
+    const rows = (tensor: ort.Tensor, n: number) => {
+      const V = Number(tensor.dims[2]);
+      const data = tensor.data as Float32Array;
+      return Array.from({ length: n }, (_, i) => data.subarray(i * V, (i + 1) * V));
+    };
+    return { drafts, logits, draftProbs: rows(out['draft.draft_probs'], steps), targetProbs: rows(out.probs, steps + 1) };
   }
 
   /** Builds the draft chains of 1..maxSteps steps now (each takes tens of ms), and with `target` the fused steps
-   * too, rather than on first use. */
+   * too (greedy and sampled), rather than on first use. */
   async prepareChains(maxSteps: number, target?: Decoder): Promise<void> {
     for (let steps = 1; steps <= maxSteps; steps++) {
       await this.chainSession(steps);
-      if (target) await this.prepareStep(target, steps);
+      if (target) {
+        await this.prepareStep(target, steps);
+        await this.prepareStep(target, steps, true);
+      }
     }
   }
 
@@ -234,9 +255,10 @@ export class Decoder {
     return decodeModel(this.derived?.bytes ?? readFileSync(this.folder.modelPath));
   }
 
-  /** Builds (once) the fused step of `steps` draft tokens with `target`; rejects where the graphs cannot be fused. */
-  async prepareStep(target: Decoder, steps: number): Promise<void> {
-    await this.stepSession(target, steps);
+  /** Builds (once) the fused step of `steps` draft tokens with `target`, greedy or sampled; rejects where the graphs
+   * cannot be fused. */
+  async prepareStep(target: Decoder, steps: number, sampled = false): Promise<void> {
+    await this.stepSession(target, steps, sampled);
   }
 
   private chainSession(steps: number): Promise<ort.InferenceSession> {
@@ -251,17 +273,18 @@ export class Decoder {
     return chain;
   }
 
-  private stepSession(target: Decoder, steps: number): Promise<ort.InferenceSession> {
+  private stepSession(target: Decoder, steps: number, sampled: boolean): Promise<ort.InferenceSession> {
     let byTarget = this.fusedSteps.get(target);
     if (!byTarget) this.fusedSteps.set(target, (byTarget = new Map()));
-    let step = byTarget.get(steps);
+    const key = sampled ? -steps : steps;
+    let step = byTarget.get(key);
     if (!step) {
-      const model = buildSpeculativeStep(this.graph(), target.graph(), steps);
+      const model = buildSpeculativeStep(this.graph(), target.graph(), steps, { sampled });
       if (this.appendsKv) appended(model, this.prefixed(''), true);
       if (target.appendsKv) appended(model, '', true);
       const bytes = encodeModel(model);
       step = createSession(bytes, bytes.length, { device: 'cpu', threads: target.threads }).then((c) => c.session);
-      byTarget.set(steps, step);
+      byTarget.set(key, step);
     }
     return step;
   }

@@ -1,7 +1,13 @@
 // A smaller model that shares the target's tokenizer drafts k tokens autoregressively, batched across sequences:
 // round 1 feeds each sequence's not-yet-seen tokens (different lengths, one pass), rounds 2..k one token each.
 // Its KV cache is rolled back to the tokens the target kept. A lone greedy stream drafts all k in one pass (a draft
-// chain), and where the target is small too, drafts and verifies in one pass (proposeAndVerify, a fused step).
+// chain), and where the target is small too, drafts and verifies in one pass (proposeAndVerify, a fused step). So does
+// a lone sampled stream without a seed: its fused step draws the drafts in the graph from softmax(logits / T), one
+// uniform per draft from the request's RNG (quant/draft-chain.ts), and returns their distributions q for rejection
+// sampling, with the target's p. (A seeded request drafts as in a batch, one pass per token drawing from its RNG in
+// JS: its text must not depend on whether it ran alone, and float32 and float64 cumulative sums may part at a
+// boundary.) The draft samples from the temperature alone: rejection sampling is exact for any q, and the request's
+// top-k / top-p / min-p apply to the target's side.
 import type { Decoder } from '../runtime/decoder.ts';
 import type { KvCache } from '../runtime/kv-cache.ts';
 import { argmax, isGreedy, probabilities, sampleFrom } from '../runtime/sampling.ts';
@@ -83,20 +89,27 @@ export class DraftModelProposer implements Proposer {
   }
 
   async proposeAndVerify(seq: ProposalContext, k: number, target: Decoder, targetCache: KvCache):
-    Promise<{ tokens: number[]; logits: Float32Array[] } | null> {
+    Promise<{ tokens: number[]; probs?: Float32Array[]; targetProbs?: Float32Array[]; logits: Float32Array[] } | null> {
     const state = this.states.get(seq.id);
     k = Math.min(k, this.draft.folder.maxPositions - seq.tokens.length);
-    if (!this.fuse || !state || k <= 0 || !isGreedy(seq.sampling) || seq.constraint || !this.draft.canFuseWith(target)) return null;
+    const sampled = !isGreedy(seq.sampling);
+    if (!this.fuse || !state || k <= 0 || (sampled && seq.seededSampling) || seq.constraint || !this.draft.canFuseWith(target)) return null;
     try {
-      await this.draft.prepareStep(target, k);
+      await this.draft.prepareStep(target, k, sampled);
     } catch {
       this.fuse = false; // a pair of graphs that cannot be fused: draft and verify apart from now on
       return null;
     }
     const inputs = this.unseen(state, seq);
-    const { drafts, logits } = await this.draft.speculativeStep(target, { cache: state.cache, tokens: inputs }, targetCache, seq.tokens[seq.tokens.length - 1], k);
+    const uniforms = sampled ? Array.from({ length: k }, () => seq.rng.next()) : [];
+    const { drafts, logits, draftProbs, targetProbs } = await this.draft.speculativeStep(target, { cache: state.cache, tokens: inputs },
+      targetCache, seq.tokens[seq.tokens.length - 1], k, sampled ? { temperature: seq.sampling.temperature, uniforms } : undefined);
     state.fed.push(...inputs, ...drafts.slice(0, -1));
-    return { tokens: drafts, logits };
+    if (!sampled) return { tokens: drafts, logits };
+    // The graph's p rows are the request's only without top-k / top-p / min-p; else the engine computes them.
+    const { topK, topP, minP } = seq.sampling;
+    const plain = (topK <= 0 || topK >= logits[0].length) && topP >= 1 && minP <= 0;
+    return { tokens: drafts, probs: draftProbs, ...(plain ? { targetProbs } : {}), logits };
   }
 
   /** The tokens of `seq` the draft has not seen; at least the last one (a second proposal from the same context feeds

@@ -319,7 +319,8 @@ export class Engine implements EngineHandle {
     });
     const fault = this.faultInjection;
     this.faultInjection = null;
-    let pass: { drafts: Proposal[]; states: (unknown[] | null)[]; logits: Float32Array[][] };
+    // (targetProbs: the request's p rows where the pass computed them, a fused sampled step.)
+    let pass: { drafts: Proposal[]; states: (unknown[] | null)[]; logits: Float32Array[][]; targetProbs?: (Float32Array[] | undefined)[] };
     try {
       pass = (await this.fusedPass(seqs, ks, fault)) ?? (await this.draftThenVerify(seqs, ks, fault));
     } catch (err) {
@@ -330,7 +331,7 @@ export class Engine implements EngineHandle {
       }
       return;
     }
-    const { drafts, states, logits } = pass;
+    const { drafts, states, logits, targetProbs } = pass;
 
     seqs.forEach((s, i) => {
       const draft = drafts[i];
@@ -338,7 +339,7 @@ export class Engine implements EngineHandle {
       const rows = chain ? logits[i].map((row, j) => maskLogits(row, s.constraint!.allowed(chain[j]))) : logits[i];
       const result = isGreedy(s.sampling)
         ? verifyGreedy(draft.tokens, rows.map(argmax))
-        : verify(draft.tokens, draft.probs ?? null, rows.map((row) => probabilities(row, s.sampling)), s.rng);
+        : verify(draft.tokens, draft.probs ?? null, targetProbs?.[i] ?? rows.map((row) => probabilities(row, s.sampling)), s.rng);
       // Keep the pending token and the accepted drafts; the rejected positions roll back.
       s.cache.rollback(s.cache.length - draft.tokens.length + result.numAccepted);
       s.stats.numTargetPasses++;
@@ -361,7 +362,7 @@ export class Engine implements EngineHandle {
     const fused = await s.proposer.proposeAndVerify(s, ks[0], this.o.target, s.cache);
     if (!fused) return null;
     this.o.hooks?.onForward?.('verify', (performance.now() - started) / 1000, 1);
-    return { drafts: [{ tokens: fused.tokens }], states: [null], logits: [fused.logits] };
+    return { drafts: [{ tokens: fused.tokens, probs: fused.probs }], states: [null], logits: [fused.logits], targetProbs: [fused.targetProbs] };
   }
 
   /** Proposers draft (batched per proposer), then one batched target pass verifies every sequence's drafts. */

@@ -14,6 +14,8 @@ export interface ProposalContext {
   numPromptTokens: number;
   sampling: SamplingParams;
   rng: Rng;
+  /** Sampled with a seed: its random draws must not depend on how a step runs (alone or in a batch). */
+  seededSampling?: boolean;
   /** Predicted Outputs content as token ids, when the request has one. */
   prediction?: readonly number[];
   /** The request's constraint and its state after `tokens`: drafts must stay inside it. */
@@ -38,10 +40,12 @@ export interface Proposer {
    * For a sequence decoding alone: drafts up to k tokens and runs the target's pass over the pending token (the last
    * of seq.tokens) and the drafts, in one fused session.run (a draft chain fused with the target). Null where this
    * proposer cannot for this sequence; the engine then drafts and verifies apart. Afterwards `targetCache` holds the
-   * pending token and every draft, as a separate target pass would leave it.
+   * pending token and every draft, as a separate target pass would leave it. Sampled drafts come with their
+   * distributions (`probs`), as from propose(), and may come with the target's p at each position (`targetProbs`,
+   * the request's sampling distributions, computed in the pass).
    */
   proposeAndVerify?(seq: ProposalContext, k: number, target: Decoder, targetCache: KvCache):
-    Promise<{ tokens: number[]; logits: Float32Array[] } | null>;
+    Promise<{ tokens: number[]; probs?: Float32Array[]; targetProbs?: Float32Array[]; logits: Float32Array[] } | null>;
   /** The target kept `seq.tokens` (already updated); drop any proposer state beyond it. */
   accept(seq: ProposalContext): void;
   end(seq: ProposalContext): void;

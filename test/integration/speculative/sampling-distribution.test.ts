@@ -1,6 +1,8 @@
 // Exactness, sampling, end to end: with the real distilled draft proposing, the joint distribution of the first two
 // generated tokens equals the target's own (exactly enumerated from target passes), by chi-square. The same test
-// applied to a deliberately biased acceptance rule (always accept the draft) fails, so the test has power.
+// applied to a deliberately biased acceptance rule (always accept the draft) fails, so the test has power. Twice:
+// seeded requests in batches (the draft drafts one pass per token in JS), and lone unseeded requests, whose steps
+// draft in the graph of a fused step (draws by inverse CDF, q and p computed in the pass).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decoder } from '../../../src/runtime/decoder.ts';
 import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
@@ -16,6 +18,10 @@ import { sharedModelsAvailable } from '../../helpers/shared-models.ts';
 const SAMPLING: SamplingParams = { temperature: 1, topK: 4, topP: 1, minP: 0 };
 const NUM_SAMPLES = 2000;
 const P_THRESHOLD = 0.001;
+// Unseeded requests (the fused path's) draw differently on every run: more samples and a lower threshold keep a false
+// failure at 1 in 10^4 runs while the biased rule still fails far below it.
+const FUSED_SAMPLES = 3000;
+const FUSED_P_THRESHOLD = 1e-4;
 
 describe.skipIf(!sharedModelsAvailable('speculative sampling distribution'))('speculative sampling distribution (stories260K + distilled draft)', () => {
   let target: Decoder;
@@ -48,10 +54,10 @@ describe.skipIf(!sharedModelsAvailable('speculative sampling distribution'))('sp
     await draft.close();
   });
 
-  function test(counts: Map<string, number>) {
-    const keys = [...exact.keys()];
-    const outside = [...counts.keys()].filter((k) => !exact.has(k)).reduce((a, k) => a + counts.get(k)!, 0);
-    return { ...chiSquareTest(keys.map((k) => counts.get(k) ?? 0), keys.map((k) => exact.get(k)!)), outside };
+  function test(counts: Map<string, number>, expected = exact) {
+    const keys = [...expected.keys()];
+    const outside = [...counts.keys()].filter((k) => !expected.has(k)).reduce((a, k) => a + counts.get(k)!, 0);
+    return { ...chiSquareTest(keys.map((k) => counts.get(k) ?? 0), keys.map((k) => expected.get(k)!)), outside };
   }
 
   it('the engine with the draft proposing matches the target distribution; a biased rule does not', async () => {
@@ -87,5 +93,66 @@ describe.skipIf(!sharedModelsAvailable('speculative sampling distribution'))('sp
     expect(fair.outside).toBe(0);
     expect(fair.pValue).toBeGreaterThan(P_THRESHOLD);
     expect(biased.pValue < P_THRESHOLD || biased.outside > 0).toBe(true);
+  });
+  it('lone unseeded requests, drafting in fused sampled steps, match the target distribution; a biased rule does not', async () => {
+    // Temperature alone (the graph's own p rows serve the verifier) and low enough that the joint distribution has
+    // cells worth testing; the rest pools into one cell.
+    const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1, minP: 0 };
+    const expected = new Map<string, number>();
+    const q = new Map<number, Float32Array>();
+    const [first] = await target.forward([{ cache: target.newCache(), tokens: prompt }]);
+    const p1 = probabilities(first[first.length - 1], sampling);
+    for (let t1 = 0; t1 < p1.length; t1++) {
+      if (p1[t1] < 1e-4) continue;
+      const [second] = await target.forward([{ cache: target.newCache(), tokens: [...prompt, t1] }]);
+      const p2 = probabilities(second[second.length - 1], sampling);
+      for (let t2 = 0; t2 < p2.length; t2++) if (p1[t1] * p2[t2] > 1e-7) expected.set(`${t1},${t2}`, p1[t1] * p2[t2]);
+      const [d] = await draft.forward([{ cache: draft.newCache(), tokens: [...prompt, t1] }]);
+      q.set(t1, probabilities(d[d.length - 1], sampling));
+    }
+    // Counted, not replaced: every fused step still runs the real pass.
+    let fused = 0;
+    const step = draft.speculativeStep.bind(draft);
+    draft.speculativeStep = ((...args: Parameters<Decoder['speculativeStep']>) => {
+      fused++;
+      return step(...args);
+    }) as Decoder['speculativeStep'];
+    const proposer = new DraftModelProposer(draft);
+    await proposer.warmUp(2, target);
+    const engine = new Engine({ target, tokenizer, proposer, numSpeculativeTokens: 2, adaptiveDraftLength: false, maxBatch: 1, maxQueue: 1 });
+    const counts = new Map<string, number>();
+    let drafted = 0;
+    let accepted = 0;
+    try {
+      for (let i = 0; i < FUSED_SAMPLES; i++) {
+        const r = await collect(engine, { promptIds: prompt, maxTokens: 3, sampling, stop: [], ignoreEos: true });
+        counts.set(`${r.tokens[0]},${r.tokens[1]}`, (counts.get(`${r.tokens[0]},${r.tokens[1]}`) ?? 0) + 1);
+        drafted += r.numDrafted;
+        accepted += r.numAccepted;
+      }
+    } finally {
+      await engine.close();
+      draft.speculativeStep = step;
+    }
+    const fair = test(counts, expected);
+
+    const rng = new Xoshiro128(78);
+    const marginal = new Float32Array(p1.length);
+    for (const [k, v] of expected) marginal[Number(k.split(',')[0])] += v;
+    const biasedCounts = new Map<string, number>();
+    for (let i = 0; i < FUSED_SAMPLES; i++) {
+      const t1 = sampleFrom(marginal, rng);
+      const t2 = sampleFrom(q.get(t1)!, rng);
+      biasedCounts.set(`${t1},${t2}`, (biasedCounts.get(`${t1},${t2}`) ?? 0) + 1);
+    }
+    const biased = test(biasedCounts, expected);
+    console.log(`[spec] fused sampling: ${fused} fused steps, ${drafted} drafted, ${accepted} accepted; chi2=${fair.statistic.toFixed(1)} ` +
+      `dof=${fair.dof} p=${fair.pValue.toExponential(2)} (${fair.outside} outside); biased rule: p=${biased.pValue.toExponential(2)}`);
+
+    expect(fused).toBeGreaterThanOrEqual(FUSED_SAMPLES); // every request's second token came through a fused step
+    expect(accepted).toBeLessThan(drafted);
+    expect(accepted).toBeGreaterThan(0);
+    expect(fair.pValue).toBeGreaterThan(FUSED_P_THRESHOLD);
+    expect(biased.pValue).toBeLessThan(FUSED_P_THRESHOLD);
   });
 });

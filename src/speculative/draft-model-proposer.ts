@@ -106,6 +106,14 @@ export class DraftModelProposer implements Proposer {
       targetCache, seq.tokens[seq.tokens.length - 1], k, sampled ? { temperature: seq.sampling.temperature, uniforms } : undefined);
     state.fed.push(...inputs, ...drafts.slice(0, -1));
     if (!sampled) return { tokens: drafts, logits };
+    // A draft where its own q is 0 can only come from float32 rounding (a uniform beyond the cumulative total, ~1e-7;
+    // the graph then takes token 0): the proposal ends before it, and the target cache gives back what follows.
+    const cut = drafts.findIndex((x, i) => !(draftProbs![i][x] > 0));
+    if (cut >= 0) {
+      targetCache.rollback(targetCache.length - (k - cut));
+      drafts.length = draftProbs!.length = cut;
+      logits.length = targetProbs!.length = cut + 1;
+    }
     // The graph's p rows are the request's only without top-k / top-p / min-p; else the engine computes them.
     const { topK, topP, minP } = seq.sampling;
     const plain = (topK <= 0 || topK >= logits[0].length) && topP >= 1 && minP <= 0;

@@ -72,18 +72,8 @@ describe.skipIf(!sharedModelsAvailable('speculative sampling distribution'))('sp
     const accepted = runs.reduce((a, r) => a + r.numAccepted, 0);
     const fair = test(counts);
 
-    // The biased rule, on the same real distributions: t1 from the target, then the draft's token always accepted.
-    const rng = new Xoshiro128(77);
     const p1Keys = [...new Set([...exact.keys()].map((k) => Number(k.split(',')[0])))];
-    const p1 = new Float32Array(512);
-    for (const [k, v] of exact) p1[Number(k.split(',')[0])] += v;
-    const biasedCounts = new Map<string, number>();
-    for (let i = 0; i < NUM_SAMPLES; i++) {
-      const t1 = sampleFrom(p1, rng);
-      const t2 = sampleFrom(draftQ.get(t1)!, rng);
-      biasedCounts.set(`${t1},${t2}`, (biasedCounts.get(`${t1},${t2}`) ?? 0) + 1);
-    }
-    const biased = test(biasedCounts);
+    const biased = test(biasedRule(exact, draftQ, 77, NUM_SAMPLES));
     console.log(`[spec] sampling: ${drafted} drafted, ${accepted} accepted (${(accepted / drafted * 100).toFixed(1)}%); ` +
       `chi2=${fair.statistic.toFixed(1)} dof=${fair.dof} p=${fair.pValue.toExponential(2)}; biased rule: p=${biased.pValue.toExponential(2)} ` +
       `(${biased.outside} samples outside the target's support); first-token support ${p1Keys.length}`);
@@ -136,16 +126,7 @@ describe.skipIf(!sharedModelsAvailable('speculative sampling distribution'))('sp
     }
     const fair = test(counts, expected);
 
-    const rng = new Xoshiro128(78);
-    const marginal = new Float32Array(p1.length);
-    for (const [k, v] of expected) marginal[Number(k.split(',')[0])] += v;
-    const biasedCounts = new Map<string, number>();
-    for (let i = 0; i < FUSED_SAMPLES; i++) {
-      const t1 = sampleFrom(marginal, rng);
-      const t2 = sampleFrom(q.get(t1)!, rng);
-      biasedCounts.set(`${t1},${t2}`, (biasedCounts.get(`${t1},${t2}`) ?? 0) + 1);
-    }
-    const biased = test(biasedCounts, expected);
+    const biased = test(biasedRule(expected, q, 78, FUSED_SAMPLES), expected);
     console.log(`[spec] fused sampling: ${fused} fused steps, ${drafted} drafted, ${accepted} accepted; chi2=${fair.statistic.toFixed(1)} ` +
       `dof=${fair.dof} p=${fair.pValue.toExponential(2)} (${fair.outside} outside); biased rule: p=${biased.pValue.toExponential(2)}`);
 
@@ -156,3 +137,18 @@ describe.skipIf(!sharedModelsAvailable('speculative sampling distribution'))('sp
     expect(biased.pValue).toBeLessThan(FUSED_P_THRESHOLD);
   });
 });
+
+/** Counts of (t1, t2) under a biased rule on the same real distributions: t1 from the target's marginal (from the
+ * exact joint), then the draft's token always accepted. */
+function biasedRule(joint: Map<string, number>, draftQ: Map<number, Float32Array>, seed: number, samples: number): Map<string, number> {
+  const rng = new Xoshiro128(seed);
+  const marginal = new Float32Array(512);
+  for (const [k, v] of joint) marginal[Number(k.split(',')[0])] += v;
+  const counts = new Map<string, number>();
+  for (let i = 0; i < samples; i++) {
+    const t1 = sampleFrom(marginal, rng);
+    const t2 = sampleFrom(draftQ.get(t1)!, rng);
+    counts.set(`${t1},${t2}`, (counts.get(`${t1},${t2}`) ?? 0) + 1);
+  }
+  return counts;
+}

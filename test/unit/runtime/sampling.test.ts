@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { argmax, probabilities, sampleFrom, topLogprobs, logprobOf, GREEDY } from '../../../src/runtime/sampling.ts';
+import { argmax, probabilities, sampleFrom, topLogprobs, logprobOf, GREEDY, type SamplingParams } from '../../../src/runtime/sampling.ts';
 import { Xoshiro128 } from '../../../src/runtime/rng.ts';
+import { fullSortProbabilities } from '../../helpers/full-sort-sampling.ts';
 
 const logits = Float32Array.from([Math.log(0.5), Math.log(0.3), Math.log(0.15), Math.log(0.05)]);
 const close = (a: Float32Array, b: number[]) => b.forEach((v, i) => expect(a[i]).toBeCloseTo(v, 5));
@@ -26,6 +27,31 @@ describe('probabilities', () => {
   });
   it('min-p drops tokens below min_p * p_max', () => {
     close(probabilities(logits, { temperature: 1, topK: 0, topP: 1, minP: 0.5 }), [0.625, 0.375, 0, 0]);
+  });
+});
+
+describe('probabilities: truncation without sorting the vocabulary', () => {
+  it('gives exactly the full sort\'s result over random vocabularies, peaked and flat, with ties', () => {
+    const rng = new Xoshiro128(5);
+    let truncated = 0;
+    for (let trial = 0; trial < 300; trial++) {
+      const V = [2, 7, 64, 512, 5000][trial % 5];
+      const spread = [0.5, 4, 20][trial % 3];
+      // Rounded logits make ties common, within and across exponent buckets.
+      const logits = Float32Array.from({ length: V }, () => Math.round((rng.next() * 2 - 1) * spread * 4) / 4);
+      const p: SamplingParams = {
+        temperature: [0.3, 0.8, 1, 2][trial % 4],
+        topK: [0, 1, 2, 40, V - 1, V + 3][Math.floor(rng.next() * 6)],
+        topP: [1, 0.5, 0.9, 0.999999, 1e-9][Math.floor(rng.next() * 5)],
+        minP: [0, 0, 0.05, 0.5][Math.floor(rng.next() * 4)],
+      };
+      if (p.topK === 1) continue; // greedy: a point mass either way
+      const fast = probabilities(logits, p);
+      const slow = fullSortProbabilities(logits, p);
+      expect(Array.from(fast)).toEqual(Array.from(slow));
+      if (fast.some((x) => x === 0) && !slow.every((x) => x > 0)) truncated++;
+    }
+    expect(truncated).toBeGreaterThan(100); // the cases cut something
   });
 });
 

@@ -84,10 +84,12 @@ describe.skipIf(!sharedModelsAvailable('speculative sampling distribution'))('sp
     expect(fair.pValue).toBeGreaterThan(P_THRESHOLD);
     expect(biased.pValue < P_THRESHOLD || biased.outside > 0).toBe(true);
   });
-  it('lone unseeded requests, drafting in fused sampled steps, match the target distribution; a biased rule does not', async () => {
-    // Temperature alone (the graph's own p rows serve the verifier) and low enough that the joint distribution has
-    // cells worth testing; the rest pools into one cell.
-    const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 1, minP: 0 };
+  // Temperature alone: the pass's own p rows serve the verifier (cells of small probability pool into one). With
+  // top-k: the draft still draws from its temperature-only q, and p comes from JS with the cut.
+  it.each([
+    ['temperature alone', { temperature: 1, topK: 0, topP: 1, minP: 0 }],
+    ['top-k 4', { temperature: 1, topK: 4, topP: 1, minP: 0 }],
+  ] as [string, SamplingParams][])('lone unseeded requests drafting in fused sampled steps (%s) match the target distribution; a biased rule does not', async (_, sampling) => {
     const expected = new Map<string, number>();
     const q = new Map<number, Float32Array>();
     const [first] = await target.forward([{ cache: target.newCache(), tokens: prompt }]);
@@ -127,10 +129,12 @@ describe.skipIf(!sharedModelsAvailable('speculative sampling distribution'))('sp
     const fair = test(counts, expected);
 
     const biased = test(biasedRule(expected, q, 78, FUSED_SAMPLES), expected);
-    console.log(`[spec] fused sampling: ${fused} fused steps, ${drafted} drafted, ${accepted} accepted; chi2=${fair.statistic.toFixed(1)} ` +
+    console.log(`[spec] fused sampling (${JSON.stringify(sampling)}): ${fused} fused steps, ${drafted} drafted, ${accepted} accepted; chi2=${fair.statistic.toFixed(1)} ` +
       `dof=${fair.dof} p=${fair.pValue.toExponential(2)} (${fair.outside} outside); biased rule: p=${biased.pValue.toExponential(2)}`);
 
     expect(fused).toBeGreaterThanOrEqual(FUSED_SAMPLES); // every request's second token came through a fused step
+    // Under top-k the exact support is complete: nothing outside it (a draft beyond the top 4 is never kept).
+    if (sampling.topK > 0) expect(fair.outside).toBe(0);
     expect(accepted).toBeLessThan(drafted);
     expect(accepted).toBeGreaterThan(0);
     expect(fair.pValue).toBeGreaterThan(FUSED_P_THRESHOLD);

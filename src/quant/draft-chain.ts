@@ -113,7 +113,7 @@ export function buildDraftChain(model: ModelProto, steps: number, o: DraftChainO
       node('GreaterOrEqual', [`chain.cdf.${t}`, `uniform.${t}`], `chain.reached.${t}`);
       node('Cast', [`chain.reached.${t}`], `chain.reached32.${t}`, [{ name: 'to', type: 2, i: DataType.INT32 }]);
       // The first token whose cumulative probability reaches u. (If rounding left the total below u, none does and
-      // ArgMax gives token 0: a ~1e-7 event, the size of float32 rounding itself.)
+      // ArgMax gives token 0, a ~1e-7 event; where token 0's q is 0 the proposer ends the proposal there.)
       logits = `chain.reached32.${t}`;
     }
     node('ArgMax', [logits], `chain.draft.${t}`, [{ name: 'axis', type: 2, i: -1 }, { name: 'keepdims', type: 2, i: 0 }]);

@@ -116,8 +116,8 @@ export class DraftModelProposer implements Proposer {
     }
     // The graph's p rows are the request's only without top-k / top-p / min-p; else the engine computes them.
     const { topK, topP, minP } = seq.sampling;
-    const plain = (topK <= 0 || topK >= logits[0].length) && topP >= 1 && minP <= 0;
-    return { tokens: drafts, probs: draftProbs, ...(plain ? { targetProbs } : {}), logits };
+    const unfiltered = (topK <= 0 || topK >= logits[0].length) && topP >= 1 && minP <= 0;
+    return { tokens: drafts, probs: draftProbs, ...(unfiltered ? { targetProbs } : {}), logits };
   }
 
   /** The tokens of `seq` the draft has not seen; at least the last one (a second proposal from the same context feeds

@@ -229,14 +229,11 @@ export class Decoder {
   }
 
   /** Builds the draft chains of 1..maxSteps steps now (each takes tens of ms), and with `target` the fused steps
-   * too (greedy and sampled), rather than on first use. */
+   * too, rather than on first use. */
   async prepareChains(maxSteps: number, target?: Decoder): Promise<void> {
     for (let steps = 1; steps <= maxSteps; steps++) {
       await this.chainSession(steps);
-      if (target) {
-        await this.prepareStep(target, steps);
-        await this.prepareStep(target, steps, true);
-      }
+      if (target) await this.prepareStep(target, steps);
     }
   }
 

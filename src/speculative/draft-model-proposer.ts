@@ -34,6 +34,8 @@ export class DraftModelProposer implements Proposer {
   private readonly states = new Map<string, DraftState>();
   private chain: boolean;
   private fuse: boolean;
+  /** Sampled fused steps too (they need ops a greedy one does not: an older graph may fuse greedy steps only). */
+  private fuseSampled = true;
 
   constructor(readonly draft: Decoder, o: DraftModelProposerOptions = {}) {
     this.chain = (o.chain ?? true) && draft.canChain;
@@ -55,12 +57,20 @@ export class DraftModelProposer implements Proposer {
       await this.draft.prepareChains(maxK, target);
     } catch {
       this.fuse = false;
+      return;
+    }
+    try {
+      for (let k = 1; k <= maxK; k++) await this.draft.prepareStep(target, k, true);
+    } catch {
+      this.fuseSampled = false;
     }
   }
 
-  /** How a lone greedy stream drafts with this proposer and `target`, in words (start-up log). */
+  /** How a lone greedy stream (and a sampled one) drafts with this proposer and `target`, in words (start-up log). */
   mode(target: Decoder): string {
-    if (this.fuse && this.draft.canFuseWith(target)) return 'draft and verify in one fused pass';
+    if (this.fuse && this.draft.canFuseWith(target)) {
+      return `draft and verify in one fused pass${this.fuseSampled ? ', and so do unseeded sampled ones' : ''}`;
+    }
     return this.chain ? 'draft with a draft chain' : 'draft one pass per token';
   }
 
@@ -93,11 +103,14 @@ export class DraftModelProposer implements Proposer {
     const state = this.states.get(seq.id);
     k = Math.min(k, this.draft.folder.maxPositions - seq.tokens.length);
     const sampled = !isGreedy(seq.sampling);
-    if (!this.fuse || !state || k <= 0 || (sampled && seq.seededSampling) || seq.constraint || !this.draft.canFuseWith(target)) return null;
+    if (!this.fuse || !state || k <= 0 || seq.constraint || !this.draft.canFuseWith(target)) return null;
+    if (sampled && (seq.seededSampling || !this.fuseSampled)) return null;
     try {
       await this.draft.prepareStep(target, k, sampled);
     } catch {
-      this.fuse = false; // a pair of graphs that cannot be fused: draft and verify apart from now on
+      // A pair of graphs that cannot be fused (so): draft and verify apart from now on.
+      if (sampled) this.fuseSampled = false;
+      else this.fuse = false;
       return null;
     }
     const inputs = this.unseen(state, seq);

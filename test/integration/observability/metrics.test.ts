@@ -33,7 +33,8 @@ describe('metrics', () => {
         expect(r.status).toBe(200);
       }
     }
-    // A lone greedy stream drafts and verifies in one fused pass (reported as verify); a sampled one drafts apart.
+    // A lone greedy stream drafts and verifies in one fused pass (reported as verify), as does an unseeded sampled one;
+    // a seeded sampled one drafts apart (as in a batch).
     const sampled = await post(`${server.url}/v1/completions`, { model: 'model', prompt: 'hello there', max_tokens: 12, temperature: 0.8, seed: 1, ignore_eos: true });
     expect(sampled.status).toBe(200);
     text = await (await fetch(`${server.url}/metrics`)).text();

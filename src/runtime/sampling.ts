@@ -40,10 +40,15 @@ export function probabilities(logits: Float32Array, p: SamplingParams, out = new
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp((logits[i] - max) / p.temperature);
   for (let i = 0; i < logits.length; i++) out[i] /= sum;
+  return applyCutoffs(out, p);
+}
 
-  const truncating = (p.topK > 0 && p.topK < logits.length) || p.topP < 1 || p.minP > 0;
+/** top-k, then top-p, then min-p, on softmax(logits / T) already computed (`out`, renormalized in place): the part of
+ * `probabilities` after the softmax, for softmaxes computed elsewhere (runtime/batch-softmax.ts). */
+export function applyCutoffs(out: Float32Array, p: SamplingParams): Float32Array {
+  const truncating = (p.topK > 0 && p.topK < out.length) || p.topP < 1 || p.minP > 0;
   if (!truncating) return out;
-  if (logits.length > ID_SPAN) throw new Error(`sampling: a vocabulary of ${logits.length} tokens is over ${ID_SPAN}`);
+  if (out.length > ID_SPAN) throw new Error(`sampling: a vocabulary of ${out.length} tokens is over ${ID_SPAN}`);
   const order = sortedHead(out, p);
   let keep = p.topK > 0 ? Math.min(p.topK, order.length) : order.length;
   if (p.topP < 1) {

@@ -10,7 +10,8 @@
 // top-k / top-p / min-p apply to the target's side.
 import type { Decoder } from '../runtime/decoder.ts';
 import type { KvCache } from '../runtime/kv-cache.ts';
-import { argmax, isGreedy, probabilities, sampleFrom } from '../runtime/sampling.ts';
+import { argmax, isGreedy, sampleFrom } from '../runtime/sampling.ts';
+import { rowProbabilities } from '../runtime/batch-softmax.ts';
 import type { Proposal, ProposalContext, Proposer } from './proposer.ts';
 import { maskLogits } from '../runtime/structured/token-masker.ts';
 
@@ -172,17 +173,24 @@ export class DraftModelProposer implements Proposer {
     }
     while (round.length > 0) {
       const logits = await this.draft.forward(round.map((r, j) => ({ cache: r.state.cache, tokens: inputs[j] })));
+      const lasts = round.map((r, j) => {
+        const raw = logits[j][logits[j].length - 1];
+        return r.seq.constraint ? maskLogits(raw, r.seq.constraint.allowed(states.get(r.i))) : raw;
+      });
+      // The sampled rows' q, in one batch (runtime/batch-softmax.ts).
+      const sampledRows = round.flatMap((r, j) => (proposals[r.i].probs ? [j] : []));
+      const qs = await rowProbabilities(sampledRows.map((j) => lasts[j]), sampledRows.map((j) => round[j].seq.sampling));
+      const qOf = new Map(sampledRows.map((j, n) => [j, qs[n]]));
       const next: typeof round = [];
       const nextInputs: number[][] = [];
       round.forEach((r, j) => {
         r.state.fed.push(...inputs[j]);
         const constraint = r.seq.constraint;
-        const raw = logits[j][logits[j].length - 1];
-        const last = constraint ? maskLogits(raw, constraint.allowed(states.get(r.i))) : raw;
+        const last = lasts[j];
         const proposal = proposals[r.i];
         let token: number;
         if (proposal.probs) {
-          const q = probabilities(last, r.seq.sampling);
+          const q = qOf.get(j)!;
           token = sampleFrom(q, r.seq.rng);
           proposal.probs.push(q);
         } else {

@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Decoder } from '../runtime/decoder.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
-import { argmax, isGreedy, logprobOf, probabilities, sampleToken, topLogprobs } from '../runtime/sampling.ts';
+import { argmax, isGreedy, logprobOf, sampleFrom, topLogprobs } from '../runtime/sampling.ts';
+import { rowProbabilities } from '../runtime/batch-softmax.ts';
 import { verify, verifyGreedy } from './rejection-sampler.ts';
 import { maskLogits } from '../runtime/structured/token-masker.ts';
 import type { Constraint } from '../runtime/structured/constraint.ts';
@@ -285,13 +286,21 @@ export class Engine implements EngineHandle {
       return;
     }
     const seconds = (performance.now() - now) / 1000;
+    const lasts = logits.map((rows) => rows[rows.length - 1]);
+    let probs: Float32Array[];
+    try {
+      probs = await rowProbabilities(seqs.map((s, b) => (s.constraint ? maskLogits(lasts[b], s.constraint.allowed(s.constraintState)) : lasts[b])),
+        seqs.map((s) => s.sampling));
+    } catch (err) {
+      for (const s of seqs) this.finish(s, err as Error);
+      return;
+    }
     for (let b = 0; b < seqs.length; b++) {
       const s = seqs[b];
       s.stats.prefillSeconds = seconds;
       s.stats.numTargetPasses++;
-      const last = logits[b][logits[b].length - 1];
-      const constrained = s.constraint ? maskLogits(last, s.constraint.allowed(s.constraintState)) : last;
-      this.commit(s, [sampleToken(constrained, s.sampling, s.rng)], [last]);
+      // (A greedy row is a point mass: sampleFrom takes it without a random number.)
+      this.commit(s, [sampleFrom(probs[b], s.rng)], [lasts[b]]);
       s.proposer?.begin(s);
       this.running.push(s);
     }
@@ -319,10 +328,18 @@ export class Engine implements EngineHandle {
     });
     const fault = this.faultInjection;
     this.faultInjection = null;
-    // (targetProbs: the request's p rows where the pass computed them, a fused sampled step.)
-    let pass: { drafts: Proposal[]; states: (unknown[] | null)[]; logits: Float32Array[][]; targetProbs?: (Float32Array[] | undefined)[] };
+    let pass: { drafts: Proposal[]; logits: Float32Array[][]; rows: Float32Array[][]; p: (Float32Array[] | null)[] };
     try {
-      pass = (await this.fusedPass(seqs, ks, fault)) ?? (await this.draftThenVerify(seqs, ks, fault));
+      const { drafts, states, logits, targetProbs } = (await this.fusedPass(seqs, ks, fault)) ?? (await this.draftThenVerify(seqs, ks, fault));
+      // The rows verification reads (masked under a constraint), and for sampled sequences their p rows: from the pass
+      // where it computed them (a fused sampled step), else all in one batch (runtime/batch-softmax.ts).
+      const rows = seqs.map((s, i) => (states[i] ? logits[i].map((row, j) => maskLogits(row, s.constraint!.allowed(states[i]![j]))) : logits[i]));
+      const need = seqs.flatMap((s, i) => (isGreedy(s.sampling) || targetProbs?.[i] ? [] : [i]));
+      const computed = await rowProbabilities(need.flatMap((i) => rows[i]), need.flatMap((i) => rows[i].map(() => seqs[i].sampling)));
+      const p = seqs.map((_, i) => targetProbs?.[i] ?? null);
+      let at = 0;
+      for (const i of need) p[i] = computed.slice(at, (at += rows[i].length));
+      pass = { drafts, logits, rows, p };
     } catch (err) {
       // A failed pass fails the requests in it only; their caches are dropped and the engine serves on.
       for (const s of seqs) {
@@ -331,15 +348,13 @@ export class Engine implements EngineHandle {
       }
       return;
     }
-    const { drafts, states, logits, targetProbs } = pass;
+    const { drafts, logits, rows, p } = pass;
 
     seqs.forEach((s, i) => {
       const draft = drafts[i];
-      const chain = states[i];
-      const rows = chain ? logits[i].map((row, j) => maskLogits(row, s.constraint!.allowed(chain[j]))) : logits[i];
       const result = isGreedy(s.sampling)
-        ? verifyGreedy(draft.tokens, rows.map(argmax))
-        : verify(draft.tokens, draft.probs ?? null, targetProbs?.[i] ?? rows.map((row) => probabilities(row, s.sampling)), s.rng);
+        ? verifyGreedy(draft.tokens, rows[i].map(argmax))
+        : verify(draft.tokens, draft.probs ?? null, p[i]!, s.rng);
       // Keep the pending token and the accepted drafts; the rejected positions roll back.
       s.cache.rollback(s.cache.length - draft.tokens.length + result.numAccepted);
       s.stats.numTargetPasses++;
@@ -355,7 +370,7 @@ export class Engine implements EngineHandle {
 
   /** A lone sequence whose proposer drafts and verifies in one fused pass (reported as a verify pass); null where
    * that does not apply. */
-  private async fusedPass(seqs: Sequence[], ks: number[], fault: { badToken: number } | null) {
+  private async fusedPass(seqs: Sequence[], ks: number[], fault: { badToken: number } | null): Promise<PassResult | null> {
     const [s] = seqs;
     if (seqs.length !== 1 || ks[0] === 0 || fault || s.constraint || !s.proposer?.proposeAndVerify) return null;
     const started = performance.now();
@@ -366,7 +381,7 @@ export class Engine implements EngineHandle {
   }
 
   /** Proposers draft (batched per proposer), then one batched target pass verifies every sequence's drafts. */
-  private async draftThenVerify(seqs: Sequence[], ks: number[], fault: { badToken: number } | null) {
+  private async draftThenVerify(seqs: Sequence[], ks: number[], fault: { badToken: number } | null): Promise<PassResult> {
     const drafts: Proposal[] = seqs.map(() => ({ tokens: [] }));
     const groups = new Map<Proposer, number[]>();
     seqs.forEach((s, i) => {
@@ -386,6 +401,16 @@ export class Engine implements EngineHandle {
     }))));
     return { drafts, states, logits };
   }
+}
+
+/** What a decode step's pass returns: each sequence's proposal, the constraint states along it (null: none), the
+ * target's logits at each verified position, and where the pass computed them (a fused sampled step), the request's
+ * p rows. */
+interface PassResult {
+  drafts: Proposal[];
+  states: (unknown[] | null)[];
+  logits: Float32Array[][];
+  targetProbs?: (Float32Array[] | undefined)[];
 }
 
 /** Cuts `draft` at its first token `constraint` refuses (or after one that completes it); returns the states before

@@ -287,10 +287,10 @@ export class Engine implements EngineHandle {
     }
     const seconds = (performance.now() - now) / 1000;
     const lasts = logits.map((rows) => rows[rows.length - 1]);
-    let probs: Float32Array[];
+    const rows = seqs.map((s, b) => (s.constraint ? maskLogits(lasts[b], s.constraint.allowed(s.constraintState)) : lasts[b]));
+    let probs: (Float32Array | null)[] = seqs.map(() => null);
     try {
-      probs = await rowProbabilities(seqs.map((s, b) => (s.constraint ? maskLogits(lasts[b], s.constraint.allowed(s.constraintState)) : lasts[b])),
-        seqs.map((s) => s.sampling));
+      if (seqs.some((s) => !isGreedy(s.sampling))) probs = await rowProbabilities(rows, seqs.map((s) => s.sampling));
     } catch (err) {
       for (const s of seqs) this.finish(s, err as Error);
       return;
@@ -299,8 +299,7 @@ export class Engine implements EngineHandle {
       const s = seqs[b];
       s.stats.prefillSeconds = seconds;
       s.stats.numTargetPasses++;
-      // (A greedy row is a point mass: sampleFrom takes it without a random number.)
-      this.commit(s, [sampleFrom(probs[b], s.rng)], [lasts[b]]);
+      this.commit(s, [isGreedy(s.sampling) ? argmax(rows[b]) : sampleFrom(probs[b]!, s.rng)], [lasts[b]]);
       s.proposer?.begin(s);
       this.running.push(s);
     }
@@ -335,7 +334,7 @@ export class Engine implements EngineHandle {
       // where it computed them (a fused sampled step), else all in one batch (runtime/batch-softmax.ts).
       const rows = seqs.map((s, i) => (states[i] ? logits[i].map((row, j) => maskLogits(row, s.constraint!.allowed(states[i]![j]))) : logits[i]));
       const need = seqs.flatMap((s, i) => (isGreedy(s.sampling) || targetProbs?.[i] ? [] : [i]));
-      const computed = await rowProbabilities(need.flatMap((i) => rows[i]), need.flatMap((i) => rows[i].map(() => seqs[i].sampling)));
+      const computed = need.length === 0 ? [] : await rowProbabilities(need.flatMap((i) => rows[i]), need.flatMap((i) => rows[i].map(() => seqs[i].sampling)));
       const p = seqs.map((_, i) => targetProbs?.[i] ?? null);
       let at = 0;
       for (const i of need) p[i] = computed.slice(at, (at += rows[i].length));

@@ -50,11 +50,22 @@ export function applyCutoffs(out: Float32Array, p: SamplingParams): Float32Array
   if (!truncating) return out;
   if (out.length > ID_SPAN) throw new Error(`sampling: a vocabulary of ${out.length} tokens is over ${ID_SPAN}`);
   const order = sortedHead(out, p);
+  const keep = keptLength(out, order, p);
+  const kept = new Float32Array(keep);
+  let total = 0;
+  for (let i = 0; i < keep; i++) total += kept[i] = out[order[i]];
+  out.fill(0);
+  for (let i = 0; i < keep; i++) out[order[i]] = kept[i] / total;
+  return out;
+}
+
+/** How many of the tokens in `order` (most likely first) top-k, then top-p, then min-p keep. */
+export function keptLength(probs: Float32Array, order: ArrayLike<number>, p: SamplingParams): number {
   let keep = p.topK > 0 ? Math.min(p.topK, order.length) : order.length;
   if (p.topP < 1) {
     let mass = 0;
     for (let i = 0; i < keep; i++) {
-      mass += out[order[i]];
+      mass += probs[order[i]];
       if (mass >= p.topP) {
         keep = i + 1;
         break;
@@ -62,15 +73,10 @@ export function applyCutoffs(out: Float32Array, p: SamplingParams): Float32Array
     }
   }
   if (p.minP > 0) {
-    const floor = p.minP * out[order[0]];
-    while (keep > 1 && out[order[keep - 1]] < floor) keep--;
+    const floor = p.minP * probs[order[0]];
+    while (keep > 1 && probs[order[keep - 1]] < floor) keep--;
   }
-  const kept = new Float32Array(keep);
-  let total = 0;
-  for (let i = 0; i < keep; i++) total += kept[i] = out[order[i]];
-  out.fill(0);
-  for (let i = 0; i < keep; i++) out[order[i]] = kept[i] / total;
-  return out;
+  return keep;
 }
 
 /**

@@ -16,10 +16,10 @@
 //
 // A sampled chain (`sampled: true`) draws each draft from q_t = softmax(logits_t / T) by inverse CDF: it takes inputs
 // temperature [1] and uniform.0..K-1 [B, 1, 1] (float32, one uniform per draft from the request's RNG, as sampleFrom
-// draws), and each step's draft is the first token whose cumulative probability reaches the uniform (CumSum,
-// GreaterOrEqual, ArgMax: five nodes more than a greedy step's ArgMax). It also returns draft_probs [B, K, V]
-// (float32), the q_t that rejection sampling needs. Computing them here costs less than in JS (a softmax over 512
-// tokens took ~20 us in JS, ~3 us here).
+// draws), and each step's draft is the first token whose cumulative probability reaches the uniform (Div, Softmax,
+// CumSum, GreaterOrEqual, Cast before the ArgMax: five nodes more than a greedy step). It also returns draft_probs
+// [B, K, V] (float32), the q_t that rejection sampling needs. Computing them here costs less than in JS (a softmax
+// over 512 tokens took ~20 us in JS, ~3 us here).
 import { DataType, graphOf, type Graph, type ModelProto, type NodeProto } from './onnx-proto.ts';
 import { makeTensor } from './graph-builder.ts';
 

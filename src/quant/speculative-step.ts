@@ -11,7 +11,7 @@
 //   outputs: draft.draft_ids [B, K], draft.present.N.*, logits [B, 1 + K, V], present.N.*
 // A sampled step's chain (draft-chain.ts, `sampled`) also takes draft.temperature and draft.uniform.0..K-1 and returns
 // draft.draft_probs; the target's part then also takes temperature and returns probs [B, 1 + K, V] (float32),
-// softmax(logits / T), the p rows of rejection sampling where the request asks for no top-k / top-p / min-p.
+// softmax(logits / T), from which the verifier's p rows come (the request's top-k / top-p / min-p cut in JS).
 import { buildDraftChain, type DraftChainOptions } from './draft-chain.ts';
 import { DataType, graphOf, type Graph, type ModelProto } from './onnx-proto.ts';
 

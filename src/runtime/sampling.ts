@@ -46,8 +46,7 @@ export function probabilities(logits: Float32Array, p: SamplingParams, out = new
 /** top-k, then top-p, then min-p, on softmax(logits / T) already computed (`out`, renormalized in place): the part of
  * `probabilities` after the softmax, for softmaxes computed elsewhere (runtime/batch-softmax.ts). */
 export function applyCutoffs(out: Float32Array, p: SamplingParams): Float32Array {
-  const truncating = (p.topK > 0 && p.topK < out.length) || p.topP < 1 || p.minP > 0;
-  if (!truncating) return out;
+  if (!truncates(p, out.length)) return out;
   if (out.length > ID_SPAN) throw new Error(`sampling: a vocabulary of ${out.length} tokens is over ${ID_SPAN}`);
   const order = sortedHead(out, p);
   const keep = keptLength(out, order, p);
@@ -57,6 +56,11 @@ export function applyCutoffs(out: Float32Array, p: SamplingParams): Float32Array
   out.fill(0);
   for (let i = 0; i < keep; i++) out[order[i]] = kept[i] / total;
   return out;
+}
+
+/** Whether top-k, top-p or min-p cut anything from a vocabulary of this size. */
+export function truncates(p: SamplingParams, vocabSize: number): boolean {
+  return (p.topK > 0 && p.topK < vocabSize) || p.topP < 1 || p.minP > 0;
 }
 
 /** How many of the tokens in `order` (most likely first) top-k, then top-p, then min-p keep. */

@@ -10,12 +10,12 @@
 //
 // Every EXPLORE_EVERY steps (more often while the measurements are young) it spends EXPLORE_STEPS steps in a row
 // (one step's time is noisy) on another k that might do better (the first step after a change of k is not recorded:
-// each k runs its own ONNX session, and the first run after a switch finds the caches cold): of those whose expected rate is within
-// EXPLORE_WITHIN of the best (for a k never measured, its cost interpolated between measured ones), the one measured
-// longest ago. A k far from paying is not explored (with sampled drafts at k = 8 a step costs several plain ones),
-// except that a neighbour of the choice, or the runner-up, is re-measured once its last measurement is STALE_AFTER
-// steps old, so that a choice made in a slow stretch of the machine gets revisited; measurements expire after
-// EXPIRE_AFTER steps.
+// each k runs its own ONNX session, and the first run after a switch finds the caches cold): of those whose expected
+// rate is within EXPLORE_WITHIN of the best (for a k never measured, its cost interpolated between measured ones),
+// the one measured longest ago. A k far from paying is not explored (with sampled drafts at k = 8 a step costs several
+// plain ones), except that a neighbour of the choice, or the runner-up, is re-measured once its last measurement is
+// STALE_AFTER steps old, so that a choice made in a slow stretch of the machine gets revisited; measurements expire
+// after EXPIRE_AFTER steps.
 //
 // Costs live in a CostMemory that the engine shares between the sequences of one kind (greedy or sampled), so that a
 // short request starts from what earlier ones measured. Acceptance is each sequence's own (it depends on the text),

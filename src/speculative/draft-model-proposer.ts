@@ -4,13 +4,13 @@
 // chain), and where the target is small too, drafts and verifies in one pass (proposeAndVerify, a fused step). So does
 // a lone sampled stream without a seed: its fused step draws the drafts in the graph from softmax(logits / T), one
 // uniform per draft from the request's RNG (quant/draft-chain.ts), and returns their distributions q for rejection
-// sampling, with the target's p. (A seeded request drafts as in a batch, one pass per token drawing from its RNG in
-// JS: its text must not depend on whether it ran alone, and float32 and float64 cumulative sums may part at a
-// boundary.) The draft samples from the temperature alone: rejection sampling is exact for any q, and the request's
-// top-k / top-p / min-p apply to the target's side.
+// sampling, with the target's softmax(logits / T), which the request's top-k / top-p / min-p cut here. The draft
+// samples from the temperature alone: rejection sampling is exact for any q. (A seeded request drafts as in a batch,
+// one pass per token drawing from its RNG in JS: its text must not depend on whether it ran alone, and float32 and
+// float64 cumulative sums may part at a boundary.)
 import type { Decoder } from '../runtime/decoder.ts';
 import type { KvCache } from '../runtime/kv-cache.ts';
-import { argmax, isGreedy, sampleFrom } from '../runtime/sampling.ts';
+import { applyCutoffs, argmax, isGreedy, sampleFrom } from '../runtime/sampling.ts';
 import { rowProbabilities } from '../runtime/batch-softmax.ts';
 import type { Proposal, ProposalContext, Proposer } from './proposer.ts';
 import { maskLogits } from '../runtime/structured/token-masker.ts';
@@ -128,10 +128,8 @@ export class DraftModelProposer implements Proposer {
       drafts.length = draftProbs!.length = cut;
       logits.length = targetProbs!.length = cut + 1;
     }
-    // The graph's p rows are the request's only without top-k / top-p / min-p; else the engine computes them.
-    const { topK, topP, minP } = seq.sampling;
-    const unfiltered = (topK <= 0 || topK >= logits[0].length) && topP >= 1 && minP <= 0;
-    return { tokens: drafts, probs: draftProbs, ...(unfiltered ? { targetProbs } : {}), logits };
+    // The pass computed softmax(logits / T); the request's top-k / top-p / min-p cut it here.
+    return { tokens: drafts, probs: draftProbs, targetProbs: targetProbs!.map((row) => applyCutoffs(row, seq.sampling)), logits };
   }
 
   /** The tokens of `seq` the draft has not seen; at least the last one (a second proposal from the same context feeds
@@ -179,7 +177,7 @@ export class DraftModelProposer implements Proposer {
       });
       // The sampled rows' q, in one batch (runtime/batch-softmax.ts).
       const sampledRows = round.flatMap((r, j) => (proposals[r.i].probs ? [j] : []));
-      const qs = await rowProbabilities(sampledRows.map((j) => lasts[j]), sampledRows.map((j) => round[j].seq.sampling));
+      const qs = sampledRows.length === 0 ? [] : await rowProbabilities(sampledRows.map((j) => lasts[j]), sampledRows.map((j) => round[j].seq.sampling));
       const qOf = new Map(sampledRows.map((j, n) => [j, qs[n]]));
       const next: typeof round = [];
       const nextInputs: number[][] = [];

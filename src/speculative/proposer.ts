@@ -42,7 +42,7 @@ export interface Proposer {
    * proposer cannot for this sequence; the engine then drafts and verifies apart. Afterwards `targetCache` holds the
    * pending token and every draft, as a separate target pass would leave it. Sampled drafts come with their
    * distributions (`probs`), as from propose(), and may come with the target's p at each position (`targetProbs`,
-   * the request's sampling distributions, computed in the pass).
+   * the request's sampling distributions, where the pass computed them).
    */
   proposeAndVerify?(seq: ProposalContext, k: number, target: Decoder, targetCache: KvCache):
     Promise<{ tokens: number[]; probs?: Float32Array[]; targetProbs?: Float32Array[]; logits: Float32Array[] } | null>;

@@ -84,8 +84,8 @@ describe.skipIf(!sharedModelsAvailable('speculative sampling distribution'))('sp
     expect(fair.pValue).toBeGreaterThan(P_THRESHOLD);
     expect(biased.pValue < P_THRESHOLD || biased.outside > 0).toBe(true);
   });
-  // Temperature alone: the pass's own p rows serve the verifier (cells of small probability pool into one). With
-  // top-k: the draft still draws from its temperature-only q, and p comes from JS with the cut.
+  // The verifier's p rows are the pass's softmax, cut by the request's top-k where it has one; the draft draws from its
+  // temperature-only q either way. (Cells of small probability pool into one.)
   it.each([
     ['temperature alone', { temperature: 1, topK: 0, topP: 1, minP: 0 }],
     ['top-k 4', { temperature: 1, topK: 4, topP: 1, minP: 0 }],

@@ -18,7 +18,7 @@ import { fmt, machine, median, randomBench, run, stories } from './lib.ts';
 // ~0.5 ms, so its loops are longer and more (a 128-step loop lasted 60 ms, and one hiccup moved a round by 10%). The
 // warm-up rounds measure the engine as a server runs it, after V8 has optimised its code: each of the engine's
 // functions runs once per step, and for the first few thousand steps of a process the time between two runs was
-// ~50-60 us against ~30 us after (BENCHMARKS.md, engine overhead). The first rows' overheads are printed too.
+// ~50-60 us against ~30 us after (BENCHMARKS.md, engine overhead). The warm-up rounds' overheads are printed too.
 const PLAN = { stories260K: { steps: 400, rounds: 15, warmup: 4 }, 'bench-100m': { steps: 128, rounds: 7, warmup: 1 } };
 
 /** The greedy token after the last of n positions. */
@@ -137,11 +137,12 @@ console.log('|---|---|---|---|---|---|---|---|---|---|');
 const warmups: string[] = [];
 for (const [name, dir, threads] of [['stories260K', stories(), 1], ['bench-100m', randomBench('bench-100m'), 2]] as const) {
   const prompt = [1, 403, 407, 261, 378];
-  const [bare, eng, bareDerived, derived] = [[], [], [], []] as number[][];
-  const cold = new Map<number[], number[]>();
+  const all = [[], [], [], []] as number[][];
+  const [bare, eng, bareDerived, derived] = all;
+  let cold: number[][] = [];
   const { steps, rounds, warmup } = PLAN[name];
   for (let r = 0; r < warmup + rounds; r++) {
-    if (r === warmup) for (const list of [bare, eng, bareDerived, derived]) cold.set(list, list.splice(0));
+    if (r === warmup) cold = all.map((list) => list.splice(0)); // the warm-up rounds' times, apart
     bare.push(await bareLoop(join(dir, 'onnx/model.onnx'), threads, prompt, steps));
     eng.push(await engineLoop(dir, threads, prompt, false, steps));
     bareDerived.push(await bareDerivedLoop(dir, threads, prompt, steps));
@@ -150,8 +151,8 @@ for (const [name, dir, threads] of [['stories260K', stories(), 1], ['bench-100m'
   const pct = (a: number[], b: number[]) => `${fmt((median(a.map((x, r) => x / b[r])) - 1) * 100, 1)}%`;
   console.log(`| ${name} | ${threads} | ${steps} x ${rounds} | ${fmt(median(bare), 3)} | ${fmt(median(eng), 3)} | ${pct(eng, bare)} | ` +
     `${fmt(median(bareDerived), 3)} | ${fmt(median(derived), 3)} | ${pct(derived, bareDerived)} | ${pct(derived, bare)} |`);
-  const c = (list: number[]) => cold.get(list)!;
-  warmups.push(`${name}: ${warmup} round${warmup === 1 ? '' : 's'}, file's graph ${pct(c(eng), c(bare))}, runtime's graph ${pct(c(derived), c(bareDerived))}`);
+  const [coldBare, coldEng, coldBareDerived, coldDerived] = cold;
+  warmups.push(`${name}: ${warmup} round${warmup === 1 ? '' : 's'}, file's graph ${pct(coldEng, coldBare)}, runtime's graph ${pct(coldDerived, coldBareDerived)}`);
 }
 console.log(`\nMedians of alternating rounds after warm-up rounds (not in the table; their overheads: ${warmups.join('; ')}); ` +
   'overheads are medians of per-round ratios. The engine path includes sampling, detokenization, stop checks and events; each overhead compares it with a bare loop on the same graph.');

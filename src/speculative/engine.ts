@@ -288,18 +288,21 @@ export class Engine implements EngineHandle {
     const seconds = (performance.now() - now) / 1000;
     const lasts = logits.map((rows) => rows[rows.length - 1]);
     const rows = seqs.map((s, b) => (s.constraint ? maskLogits(lasts[b], s.constraint.allowed(s.constraintState)) : lasts[b]));
-    let probs: (Float32Array | null)[] = seqs.map(() => null);
+    // The sampled rows' distributions, in one batch (runtime/batch-softmax.ts); greedy rows take their argmax.
+    const sampled = seqs.flatMap((s, b) => (isGreedy(s.sampling) ? [] : [b]));
+    let probs: Float32Array[] = [];
     try {
-      if (seqs.some((s) => !isGreedy(s.sampling))) probs = await rowProbabilities(rows, seqs.map((s) => s.sampling));
+      if (sampled.length > 0) probs = await rowProbabilities(sampled.map((b) => rows[b]), sampled.map((b) => seqs[b].sampling));
     } catch (err) {
       for (const s of seqs) this.finish(s, err as Error);
       return;
     }
+    let drawn = 0;
     for (let b = 0; b < seqs.length; b++) {
       const s = seqs[b];
       s.stats.prefillSeconds = seconds;
       s.stats.numTargetPasses++;
-      this.commit(s, [isGreedy(s.sampling) ? argmax(rows[b]) : sampleFrom(probs[b]!, s.rng)], [lasts[b]]);
+      this.commit(s, [isGreedy(s.sampling) ? argmax(rows[b]) : sampleFrom(probs[drawn++], s.rng)], [lasts[b]]);
       s.proposer?.begin(s);
       this.running.push(s);
     }

@@ -10,7 +10,6 @@ import { earlyExit, fmt, machine, median, randomBench, run, stories, storiesDraf
 
 const PROMPTS = ['Once upon a time', 'Tom and Sue went to the park', 'The little dog', 'Lily saw a big red ball. She', 'One day, a boy named Tim'];
 
-
 async function measure(target: Decoder, tokenizer: TextTokenizer, proposer: Proposer | null, k: number, adaptive: boolean,
   temperature: number, maxTokens: number, prompts: string[]) {
   const engine = new Engine({ target, tokenizer, proposer, numSpeculativeTokens: k, adaptiveDraftLength: adaptive, maxBatch: 1, maxQueue: 8 });

@@ -2,6 +2,8 @@
 // bare session.run loop on the same graph, same process. Two graphs: the model file's (Optimum I/O, present fed back
 // as past), and the one the runtime derives for small forge models (attention bias fed from JS, only the new
 // positions' KV returned into a buffer of the loop's own, one packed past: quant/bias-input.ts, quant/append-kv.ts).
+// On the runtime's graph also: the bare loop and the engine on direct sessions (runtime/ort-session.ts: a pass
+// without an event-loop turn, what the engine runs on the CPU) and the engine on onnxruntime-node's public ones.
 import ort from 'onnxruntime-node';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +12,7 @@ import { KV_NEW, PACKED_PAST, withAppendedKv } from '../src/quant/append-kv.ts';
 import { decodeModel, encodeModel } from '../src/quant/onnx-proto.ts';
 import { homeCapacity } from '../src/runtime/append-kv-cache.ts';
 import { CHAIN_MAX_BYTES, Decoder } from '../src/runtime/decoder.ts';
+import { createCpuSession, hasDirectRuns } from '../src/runtime/ort-session.ts';
 import { TextTokenizer } from '../src/runtime/tokenizer.ts';
 import { Engine } from '../src/speculative/engine.ts';
 import { fmt, machine, median, randomBench, run, stories } from './lib.ts';
@@ -59,14 +62,15 @@ async function bareLoop(modelPath: string, threads: number, prompt: number[], st
 /** The runtime's derived graph, bare: the cache in one buffer of capacity rounded up as the runtime's
  * (append-kv-cache.ts), the new positions' KV written into it after each run, the bias filled per step; fed as one
  * packed past for a file under 16 MB, else as a past per layer and part (views of the same buffer), as the runtime
- * does (runtime/decoder.ts). */
-async function bareDerivedLoop(dir: string, threads: number, prompt: number[], steps: number): Promise<number> {
+ * does (runtime/decoder.ts). `direct`: on a direct session (runtime/ort-session.ts) instead of the public API's. */
+async function bareDerivedLoop(dir: string, threads: number, prompt: number[], steps: number, direct = false): Promise<number> {
   const modelPath = join(dir, 'onnx/model.onnx');
   const blocks = 2 * (JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { num_hidden_layers: number }).num_hidden_layers;
   const packPast = statSync(modelPath).size < CHAIN_MAX_BYTES; // as runtime/decoder.ts decides
   const model = withBiasInput(decodeModel(readFileSync(modelPath)))!.model;
   if (!withAppendedKv(model, '', { packPast })) throw new Error('not a derivable graph');
-  const session = await ort.InferenceSession.create(encodeModel(model), { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const options = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' as const };
+  const session = direct ? await createCpuSession(encodeModel(model), options) : await ort.InferenceSession.create(encodeModel(model), options);
   const meta = session.inputMetadata.find((m) => m.name === (packPast ? PACKED_PAST : 'past_key_values.0.key')) as unknown as { shape: number[] };
   const [, kvHeads, , headDim] = meta.shape;
   let capacity = 0;
@@ -116,9 +120,10 @@ async function bareDerivedLoop(dir: string, threads: number, prompt: number[], s
 }
 
 /** `biasInput: false`: the engine runs the file's graph, as the bare loop does; true: the graph the runtime derives
- * for small forge models (runtime/decoder.ts), what a server runs. */
-async function engineLoop(dir: string, threads: number, prompt: number[], biasInput: boolean, steps: number): Promise<number> {
-  const target = await Decoder.open(dir, { threads, biasInput });
+ * for small forge models (runtime/decoder.ts), what a server runs. `directRuns: false`: on onnxruntime-node's public
+ * sessions. */
+async function engineLoop(dir: string, threads: number, prompt: number[], biasInput: boolean, steps: number, directRuns = true): Promise<number> {
+  const target = await Decoder.open(dir, { threads, biasInput, directRuns });
   let decodeSeconds = 0;
   let tokens = 0;
   const engine = new Engine({ target, tokenizer: TextTokenizer.load(dir), proposer: null, numSpeculativeTokens: 0, maxBatch: 1, maxQueue: 4,
@@ -132,13 +137,16 @@ async function engineLoop(dir: string, threads: number, prompt: number[], biasIn
 }
 
 console.log(`## bench:overhead — engine vs bare session.run loop, greedy (${machine()})\n`);
-console.log('| model | threads | decode steps x rounds | file\'s graph: bare ms/token | engine ms/token | overhead | runtime\'s graph: bare ms/token | engine ms/token | overhead | runtime\'s engine vs file\'s bare loop |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+if (!hasDirectRuns()) throw new Error('direct sessions unavailable (runtime/ort-session.ts): the engine would run on public ones');
+const head = '| model | threads | decode steps x rounds | file\'s graph: bare ms/token | engine ms/token | overhead | runtime\'s graph: bare ms/token | engine ms/token | overhead | runtime\'s engine vs file\'s bare loop |';
+const directHead = '| model | bare session.run ms/token | bare direct ms/token | engine, public sessions ms/token | engine, direct ms/token | direct engine over bare session.run | direct engine over bare direct | public engine over bare session.run |';
+const rows: string[] = [];
+const directRows: string[] = [];
 const warmups: string[] = [];
 for (const [name, dir, threads] of [['stories260K', stories(), 1], ['bench-100m', randomBench('bench-100m'), 2]] as const) {
   const prompt = [1, 403, 407, 261, 378];
-  const all = [[], [], [], []] as number[][];
-  const [bare, eng, bareDerived, derived] = all;
+  const all = [[], [], [], [], [], []] as number[][];
+  const [bare, eng, bareDerived, derived, bareDirect, derivedPublic] = all;
   let cold: number[][] = [];
   const { steps, rounds, warmup } = PLAN[name];
   for (let r = 0; r < warmup + rounds; r++) {
@@ -147,12 +155,20 @@ for (const [name, dir, threads] of [['stories260K', stories(), 1], ['bench-100m'
     eng.push(await engineLoop(dir, threads, prompt, false, steps));
     bareDerived.push(await bareDerivedLoop(dir, threads, prompt, steps));
     derived.push(await engineLoop(dir, threads, prompt, true, steps));
+    bareDirect.push(await bareDerivedLoop(dir, threads, prompt, steps, true));
+    derivedPublic.push(await engineLoop(dir, threads, prompt, true, steps, false));
   }
   const pct = (a: number[], b: number[]) => `${fmt((median(a.map((x, r) => x / b[r])) - 1) * 100, 1)}%`;
-  console.log(`| ${name} | ${threads} | ${steps} x ${rounds} | ${fmt(median(bare), 3)} | ${fmt(median(eng), 3)} | ${pct(eng, bare)} | ` +
+  rows.push(`| ${name} | ${threads} | ${steps} x ${rounds} | ${fmt(median(bare), 3)} | ${fmt(median(eng), 3)} | ${pct(eng, bare)} | ` +
     `${fmt(median(bareDerived), 3)} | ${fmt(median(derived), 3)} | ${pct(derived, bareDerived)} | ${pct(derived, bare)} |`);
-  const [coldBare, coldEng, coldBareDerived, coldDerived] = cold;
-  warmups.push(`${name}: ${warmup} round${warmup === 1 ? '' : 's'}, file's graph ${pct(coldEng, coldBare)}, runtime's graph ${pct(coldDerived, coldBareDerived)}`);
+  directRows.push(`| ${name} | ${fmt(median(bareDerived), 3)} | ${fmt(median(bareDirect), 3)} | ${fmt(median(derivedPublic), 3)} | ${fmt(median(derived), 3)} | ` +
+    `${pct(derived, bareDerived)} | ${pct(derived, bareDirect)} | ${pct(derivedPublic, bareDerived)} |`);
+  const [coldBare, coldEng, coldBareDerived, coldDerived, coldBareDirect, coldPublic] = cold;
+  warmups.push(`${name}: ${warmup} round${warmup === 1 ? '' : 's'}, file's graph ${pct(coldEng, coldBare)}, runtime's graph ${pct(coldDerived, coldBareDerived)} ` +
+    `(over bare direct ${pct(coldDerived, coldBareDirect)}, public engine ${pct(coldPublic, coldBareDerived)})`);
 }
-console.log(`\nMedians of alternating rounds after warm-up rounds (not in the table; their overheads: ${warmups.join('; ')}); ` +
+console.log([head, head.replace(/[^|]+/g, '---'), ...rows].join('\n'));
+console.log(`\nMedians of alternating rounds after warm-up rounds (not in the tables; their overheads: ${warmups.join('; ')}); ` +
   'overheads are medians of per-round ratios. The engine path includes sampling, detokenization, stop checks and events; each overhead compares it with a bare loop on the same graph.');
+console.log('\nThe runtime\'s graph, by kind of session (direct: runtime/ort-session.ts, no event-loop turn per pass; the engine runs on direct sessions):\n');
+console.log([directHead, directHead.replace(/[^|]+/g, '---'), ...directRows].join('\n'));

@@ -7,15 +7,16 @@
 import ort from 'onnxruntime-node';
 import { GraphBuilder } from '../quant/graph-builder.ts';
 import { DataType, encodeModel } from '../quant/onnx-proto.ts';
+import { createCpuSession, type OrtSession } from './ort-session.ts';
 import { applyCutoffs, isGreedy, probabilities, type SamplingParams } from './sampling.ts';
 
 export const ORT_SOFTMAX_FROM = 4096;
 
 // One small session per thread, built on first use and kept (like a compiled kernel): every engine in a thread shares
 // it, and a run does not outlive the call that awaits it.
-let session: Promise<ort.InferenceSession> | null = null;
+let session: Promise<OrtSession> | null = null;
 
-function softmaxSession(): Promise<ort.InferenceSession> {
+function softmaxSession(): Promise<OrtSession> {
   if (!session) {
     const g = new GraphBuilder();
     const logits = g.input('logits', DataType.FLOAT, ['rows', 'vocab']);
@@ -23,7 +24,7 @@ function softmaxSession(): Promise<ort.InferenceSession> {
     g.op1('Softmax', [g.op1('Div', [logits, temperature])], { axis: -1 }, 'probs');
     g.output('probs', DataType.FLOAT, ['rows', 'vocab']);
     const bytes = encodeModel(g.toModel({ opset: 13, producer: 'specserve', graphName: 'sampling_softmax' }));
-    session = ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+    session = createCpuSession(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
   }
   return session;
 }

@@ -14,6 +14,7 @@ import { withAppendedKv } from '../quant/append-kv.ts';
 import { decodeModel, encodeModel, type ModelProto } from '../quant/onnx-proto.ts';
 import { openModelFolder, type Dtype, type ModelFolder } from './model-folder.ts';
 import { createSession, type Device } from './execution-provider.ts';
+import type { OrtSession } from './ort-session.ts';
 import type { KvCache, KvType } from './kv-cache.ts';
 import { FeedScratch, type BiasValues } from './feed-scratch.ts';
 import type { ForwardRow, KvFeeds } from './kv-feeds.ts';
@@ -37,6 +38,9 @@ export interface DecoderOptions {
   /** With appended KV, run single sequences' passes on a second session whose graph takes one packed past. Default:
    * for files under 16 MB (it holds a second copy of the weights); false feeds a past per layer and part. */
   packedPast?: boolean;
+  /** CPU passes run without an event-loop turn each (ort-session.ts). Default true; false runs them through
+   * onnxruntime-node's public session (benches compare the two). */
+  directRuns?: boolean;
 }
 
 // Draft chains decode the graph in JS and hold one more session (a copy of the weights) per chain length: only for
@@ -60,19 +64,20 @@ export class Decoder {
   numForwards = 0;
 
   /** Draft chains (quant/draft-chain.ts) by number of steps, built on first use. */
-  private readonly chains = new Map<number, Promise<ort.InferenceSession>>();
+  private readonly chains = new Map<number, Promise<OrtSession>>();
   /** Fused speculative steps (quant/speculative-step.ts) of this draft with a target, by number of draft steps
    * (negative: sampled steps, quant/draft-chain.ts). */
-  private readonly fusedSteps = new Map<Decoder, Map<number, Promise<ort.InferenceSession>>>();
+  private readonly fusedSteps = new Map<Decoder, Map<number, Promise<OrtSession>>>();
   private threads = 0;
+  private directRuns = true;
 
-  private constructor(readonly folder: ModelFolder, readonly session: ort.InferenceSession, readonly device: 'cpu' | 'cuda',
+  private constructor(readonly folder: ModelFolder, readonly session: OrtSession, readonly device: 'cpu' | 'cuda',
     private readonly modelBytes: number,
     /** The derived graph's bias and kind; `bytes`: the graph (before appended KV) that chains and fused steps are built
      * from, kept for small models only. */
     private readonly derived: { bytes: Uint8Array | null; bias: BiasValues; append: boolean } | null,
     /** With appended KV: the same graph with one packed past input, for passes of a single sequence (quant/append-kv.ts). */
-    private readonly solo: ort.InferenceSession | null) {
+    private readonly solo: OrtSession | null) {
     const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
     const where = `${folder.modelPath}`;
     for (const required of ['input_ids', derived ? BIAS_INPUT : 'attention_mask']) {
@@ -118,13 +123,14 @@ export class Decoder {
     const derived = (o.biasInput ?? true) && (o.device ?? 'cpu') === 'cpu' && folder.layout === 'hf' && bytes < DERIVE_MAX_BYTES
       ? deriveGraphs(readFileSync(folder.modelPath), o.appendKv ?? true, o.packedPast ?? small) : null;
     const { session, device } = await createSession(derived?.run ?? folder.modelPath, bytes,
-      { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log });
-    let solo: ort.InferenceSession | null = null;
+      { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log, directRuns: o.directRuns });
+    let solo: OrtSession | null = null;
     try {
-      if (derived?.solo) solo = (await createSession(derived.solo, derived.solo.length, { device: 'cpu', threads: o.threads ?? 0 })).session;
+      if (derived?.solo) solo = (await createSession(derived.solo, derived.solo.length, { device: 'cpu', threads: o.threads ?? 0, directRuns: o.directRuns })).session;
       const kept = derived && { bytes: small ? derived.bytes : null, bias: derived.bias, append: derived.append };
       const decoder = new Decoder(folder, session, device, bytes, kept, solo);
       decoder.threads = o.threads ?? 0;
+      decoder.directRuns = o.directRuns ?? true;
       return decoder;
     } catch (err) {
       await solo?.release();
@@ -258,19 +264,19 @@ export class Decoder {
     await this.stepSession(target, steps, sampled);
   }
 
-  private chainSession(steps: number): Promise<ort.InferenceSession> {
+  private chainSession(steps: number): Promise<OrtSession> {
     let chain = this.chains.get(steps);
     if (!chain) {
       const model = buildDraftChain(this.graph(), steps);
       if (this.appendsKv) appended(model, '', true);
       const bytes = encodeModel(model);
-      chain = createSession(bytes, bytes.length, { device: 'cpu', threads: this.threads }).then((c) => c.session);
+      chain = createSession(bytes, bytes.length, { device: 'cpu', threads: this.threads, directRuns: this.directRuns }).then((c) => c.session);
       this.chains.set(steps, chain);
     }
     return chain;
   }
 
-  private stepSession(target: Decoder, steps: number, sampled: boolean): Promise<ort.InferenceSession> {
+  private stepSession(target: Decoder, steps: number, sampled: boolean): Promise<OrtSession> {
     let byTarget = this.fusedSteps.get(target);
     if (!byTarget) this.fusedSteps.set(target, (byTarget = new Map()));
     const key = sampled ? -steps : steps;
@@ -280,7 +286,7 @@ export class Decoder {
       if (this.appendsKv) appended(model, this.prefixed(''), true);
       if (target.appendsKv) appended(model, '', true);
       const bytes = encodeModel(model);
-      step = createSession(bytes, bytes.length, { device: 'cpu', threads: target.threads }).then((c) => c.session);
+      step = createSession(bytes, bytes.length, { device: 'cpu', threads: target.threads, directRuns: this.directRuns }).then((c) => c.session);
       byTarget.set(key, step);
     }
     return step;

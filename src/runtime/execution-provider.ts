@@ -1,6 +1,7 @@
 // Execution provider choice. onnxruntime-node does not fall back by itself: ['cuda', 'cpu'] fails outright when the
 // CUDA provider library is absent (it is not in the npm package), so `auto` tries CUDA alone first and then CPU.
 import ort from 'onnxruntime-node';
+import { createCpuSession, type OrtSession } from './ort-session.ts';
 
 export type Device = 'cpu' | 'cuda' | 'auto';
 export const DEVICES: Device[] = ['cpu', 'cuda', 'auto'];
@@ -10,6 +11,8 @@ export interface SessionOptions {
   /** Intra-op threads; 0 picks a default from the model size. */
   threads: number;
   log?: (message: string) => void;
+  /** CPU sessions run passes without an event-loop turn each (ort-session.ts). Default true. */
+  directRuns?: boolean;
 }
 
 // Small models are dominated by per-op overhead, where a second thread only adds synchronisation (measured on
@@ -21,16 +24,17 @@ export function defaultThreads(modelBytes: number, cores: number): number {
 }
 
 export async function createSession(modelPath: string | Uint8Array, modelBytes: number, o: SessionOptions):
-  Promise<{ session: ort.InferenceSession; device: 'cpu' | 'cuda' }> {
+  Promise<{ session: OrtSession; device: 'cpu' | 'cuda' }> {
   const base: ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: o.threads > 0 ? o.threads : defaultThreads(modelBytes, (await import('node:os')).availableParallelism()),
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
   };
-  const create = (ep: 'cpu' | 'cuda', quiet = false) =>
-    typeof modelPath === 'string'
-      ? ort.InferenceSession.create(modelPath, { ...base, executionProviders: [ep], ...(quiet ? { logSeverityLevel: 4 } : {}) })
-      : ort.InferenceSession.create(modelPath, { ...base, executionProviders: [ep], ...(quiet ? { logSeverityLevel: 4 } : {}) });
+  const create = (ep: 'cpu' | 'cuda', quiet = false): Promise<OrtSession> => {
+    if (ep === 'cpu' && (o.directRuns ?? true)) return createCpuSession(modelPath, base);
+    const options = { ...base, executionProviders: [ep], ...(quiet ? { logSeverityLevel: 4 as const } : {}) };
+    return typeof modelPath === 'string' ? ort.InferenceSession.create(modelPath, options) : ort.InferenceSession.create(modelPath, options);
+  };
   if (o.device === 'cpu') return { session: await create('cpu'), device: 'cpu' };
   try {
     return { session: await create('cuda', o.device === 'auto'), device: 'cuda' };

@@ -18,6 +18,10 @@ import type { ConstraintSpec, EngineListener, GeneratedTokenLogprob, GenerationR
 import type { FinishReason } from '../runtime/generation-output.ts';
 import type { Proposal, Proposer } from './proposer.ts';
 
+// Longest stretch of steps without an event-loop turn: a newcomer or a cancellation waits at most this (and a step)
+// for the engine to see it. A turn costs tens of microseconds; one per 2 ms cost ~6 us a step (~2%) on stories260K.
+const YIELD_AFTER_MS = 2;
+
 /** A pass's phase: prefill, plain decode, a proposer's drafting, the target's verification (a fused pass that drafts
  * and verifies in one session.run counts as verify). */
 export type ForwardPhase = 'prefill' | 'decode' | 'draft' | 'verify';
@@ -168,17 +172,33 @@ export class Engine implements EngineHandle {
     this.idle = new Promise((resolve) => {
       const loop = async () => {
         try {
-          // The event loop must serve I/O (health checks, new requests, disconnects) between steps. onnxruntime-node
-          // runs each session.run from a setImmediate, which gives it a turn already; a marker immediate tells whether
-          // one happened during the step, and only a step without one (no model pass) yields explicitly. Yielding after
-          // every step cost ~30 us a step on stories260K (one more event-loop turn).
+          // The event loop must serve I/O (new requests, cancellations, health checks) between steps, but a turn
+          // costs tens of microseconds, much of a small model's step time beyond its pass (bench:overhead). Passes on
+          // onnxruntime-node's public sessions take a turn each (it runs them from a setImmediate); direct ones
+          // (runtime/ort-session.ts) take none. So the loop yields only once YIELD_AFTER_MS have gone by without a
+          // turn; a marker immediate tells whether a step had one.
+          let marked = false;
           let turned = false;
-          const mark = () => (turned = true);
+          const mark = () => {
+            marked = false;
+            turned = true;
+          };
+          let lastTurn = performance.now();
           while (this.waiting.length > 0 || this.running.length > 0) {
-            turned = false;
-            setImmediate(mark);
+            if (!marked) {
+              marked = true;
+              setImmediate(mark);
+            }
             await this.step();
-            if (!turned) await new Promise((r) => setImmediate(r));
+            const now = performance.now();
+            if (turned) {
+              turned = false;
+              lastTurn = now;
+            } else if (now - lastTurn >= YIELD_AFTER_MS) {
+              await new Promise((r) => setImmediate(r));
+              turned = false;
+              lastTurn = performance.now();
+            }
           }
         } finally {
           this.looping = false;

@@ -2,9 +2,10 @@
 //
 // onnxruntime-node's `InferenceSession.run` calls its native binding's run, which is synchronous (it holds the calling
 // thread for the whole pass either way), from a `setImmediate`: every pass costs one turn of the event loop on top of
-// the pass. On stories260K that turn is ~25-30 us of a 0.3-0.45 ms plain step (bench:overhead). A session made here
-// holds the binding's own session and runs it at once; the engine gives the event loop its turns on a time budget
-// instead (speculative/engine.ts), so that I/O is still served every few milliseconds.
+// the pass. A session made here holds the binding's own session and runs it at once; the engine gives the event loop
+// its turns on a time budget instead (speculative/engine.ts), so that I/O is still served every few milliseconds. On
+// stories260K a bare decode loop on these sessions took 0.87-0.90x the time of a session.run loop, and the engine
+// 0.93-0.99x its time on public sessions (BENCHMARKS.md, Engine overhead): each run is 10-17 us shorter.
 //
 // The binding is onnxruntime-node's internal module (`dist/binding.js`, the package pinned at 1.30.0). Where it cannot
 // be loaded or does not have the expected shape, sessions come from the public API, whose runs keep their turn.

@@ -12,9 +12,11 @@ import { collect } from '../../helpers/engine-run.ts';
 import { sharedModelsAvailable } from '../../helpers/shared-models.ts';
 
 const available = sharedModelsAvailable('event-loop turns while the engine decodes');
-// Far above the engine's budget (2 ms plus a step) and far below the work: four requests of 480 tokens in a row
-// (one at a time) take hundreds of milliseconds on a fast machine.
-const MAX_GAP_MS = 100;
+// The longest stretch without a timer tick, as a share of the whole run: without turns the timer cannot fire until
+// the work ends (a gap of the whole run); with them gaps are the engine's budget (2 ms) plus a step, and four
+// requests of 480 tokens in a row (one at a time) take hundreds of milliseconds, so a quarter of that leaves room
+// for a busy machine's stalls.
+const MAX_GAP_SHARE = 0.25;
 
 describe.skipIf(!available)('event-loop turns while the engine decodes', () => {
   let target: Decoder;
@@ -46,8 +48,7 @@ describe.skipIf(!available)('event-loop turns while the engine decodes', () => {
       if (k) expect(outputs.reduce((n, o) => n + o.numAccepted, 0)).toBeGreaterThan(0);
       const times = [started, ...ticks.filter((t) => t < ended), ended];
       const gaps = times.slice(1).map((t, i) => t - times[i]);
-      expect(ended - started).toBeGreaterThan(2 * MAX_GAP_MS);
-      expect(Math.max(...gaps)).toBeLessThan(MAX_GAP_MS);
+      expect(Math.max(...gaps)).toBeLessThan(MAX_GAP_SHARE * (ended - started));
     });
   }
 });

@@ -8,7 +8,8 @@
 // 0.93-0.99x its time on public sessions (BENCHMARKS.md, Engine overhead): each run is 10-17 us shorter.
 //
 // The binding is onnxruntime-node's internal module (`dist/binding.js`, the package pinned at 1.30.0). Where it cannot
-// be loaded or does not have the expected shape, sessions come from the public API, whose runs keep their turn.
+// be loaded, does not have the expected shape or fails to load a model, sessions come from the public API, whose runs
+// keep their turn.
 import ort from 'onnxruntime-node';
 import { createRequire } from 'node:module';
 
@@ -108,13 +109,25 @@ function metadataOf(raw: RawMetadata[]): [string[], ort.InferenceSession.ValueMe
   return [names, metadata];
 }
 
-/** A CPU session over a model file or its bytes: direct runs where the binding allows, else the public API's. */
+/** A CPU session over a model file or its bytes: direct runs where the binding allows, else the public API's (also
+ * where the binding fails to load the model: a model that cannot load fails there with the public API's error). */
 export async function createCpuSession(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<OrtSession> {
   const b = nativeBinding();
   const cpu = { ...options, executionProviders: ['cpu'] };
-  if (!b) return typeof model === 'string' ? ort.InferenceSession.create(model, cpu) : ort.InferenceSession.create(model, cpu);
-  const native = new b.InferenceSession();
-  if (typeof model === 'string') native.loadModel(model, cpu);
-  else native.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, cpu);
-  return new DirectSession(native);
+  if (b) {
+    const native = new b.InferenceSession();
+    try {
+      if (typeof model === 'string') native.loadModel(model, cpu);
+      else native.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, cpu);
+      return new DirectSession(native);
+    } catch {
+      // Fall through: the public API loads it or says why not.
+      try {
+        native.dispose();
+      } catch {
+        // never loaded
+      }
+    }
+  }
+  return typeof model === 'string' ? ort.InferenceSession.create(model, cpu) : ort.InferenceSession.create(model, cpu);
 }

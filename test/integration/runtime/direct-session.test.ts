@@ -68,4 +68,8 @@ describe.skipIf(!available)('direct sessions', () => {
     await session.release(); // twice is harmless
     await expect(session.run({})).rejects.toThrow(/after release/);
   });
+
+  it('a model that cannot load fails with ONNX Runtime\'s own message', async () => {
+    await expect(createCpuSession(Uint8Array.of(8, 1, 18, 3, 1, 2), {})).rejects.toThrow(/protobuf|load model|Load model/i);
+  });
 });

@@ -74,6 +74,19 @@ async function table(title: string, target: Decoder, plainTarget: Decoder, token
   }
 }
 
+/** Records the k of every decode step of an adaptive engine's lone stream, for the head to head's summary. */
+const chosen = new Map<number, number[]>();
+function stepKs(maxK: number) {
+  const ks: number[] = [];
+  chosen.set(maxK, ks);
+  return {
+    onForward: (phase: string) => {
+      if (phase === 'decode') ks.push(0);
+    },
+    onVerify: (drafted: number) => ks.push(drafted),
+  };
+}
+
 // Issue 9 target 2 head to head: plain against the distilled draft at the best fixed lengths and adaptive, many short
 // alternating rounds (this machine's speed drifts by 20-40% within minutes). Each row keeps one engine for all its
 // rounds, as a running server does: the adaptive controller's cost measurements carry over between requests.
@@ -83,7 +96,7 @@ async function headToHead(target: Decoder, tokenizer: TextTokenizer, proposer: P
     ...[2, 3, 4, 5].map((k) => [`distilled draft, k=${k}`, new Engine({ target, tokenizer, proposer, numSpeculativeTokens: k,
       adaptiveDraftLength: false, maxBatch: 1, maxQueue: 8 })] as [string, Engine]),
     ...[4, 8].map((k) => [`distilled draft, adaptive <= ${k}${k === 4 ? ' (server default)' : ''}`, new Engine({ target, tokenizer, proposer,
-      numSpeculativeTokens: k, adaptiveDraftLength: true, maxBatch: 1, maxQueue: 8 })] as [string, Engine]),
+      numSpeculativeTokens: k, adaptiveDraftLength: true, maxBatch: 1, maxQueue: 8, hooks: stepKs(k) })] as [string, Engine]),
   ];
   const tps = engines.map(() => [] as number[]);
   const cpu = engines.map(() => [] as number[]);
@@ -117,6 +130,14 @@ async function headToHead(target: Decoder, tokenizer: TextTokenizer, proposer: P
       `${i === 0 ? '-' : `${ratios.filter((x) => x >= 1.3).length}/${rounds}`} | ${fmt(cpuRatio, 2)}x | ${fmt(passes[i].tokens / passes[i].passes, 2)} |`);
     await engine.close();
   }
+  // What the adaptive controller chose: the k of each decode step (a lone stream's step is a plain pass or a fused one).
+  for (const [maxK, ks] of chosen) {
+    const counts = Array.from({ length: maxK + 1 }, (_, k) => ks.filter((x) => x === k).length);
+    const switches = ks.filter((k, i) => i > 0 && k !== ks[i - 1]).length;
+    console.log(`\nadaptive <= ${maxK}: steps at k = 0..${maxK}: ${counts.map((c) => `${fmt((100 * c) / ks.length, 0)}%`).join(' / ')}; ` +
+      `k changed ${fmt((400 * switches) / ks.length, 0)} times per 400 steps (each change costs about half a step: the new k's session runs cold).`);
+  }
+  chosen.clear();
   // Tokens per target pass of the fixed-k rows, for the cost side's ceilings.
   return new Map(engines.flatMap(([name], i) => {
     const k = /k=(\d+)$/.exec(name);

@@ -14,7 +14,7 @@ import { withAppendedKv } from '../quant/append-kv.ts';
 import { decodeModel, encodeModel, type ModelProto } from '../quant/onnx-proto.ts';
 import { openModelFolder, type Dtype, type ModelFolder } from './model-folder.ts';
 import { createSession, type Device } from './execution-provider.ts';
-import type { OrtSession } from './ort-session.ts';
+import { runsDirectly, type OrtSession } from './ort-session.ts';
 import type { KvCache, KvType } from './kv-cache.ts';
 import { FeedScratch, type BiasValues } from './feed-scratch.ts';
 import type { ForwardRow, KvFeeds } from './kv-feeds.ts';
@@ -147,6 +147,11 @@ export class Decoder {
   /** Whether passes feed the attention bias computed in JS (a derived graph, quant/bias-input.ts). */
   get feedsAttentionBias(): boolean {
     return this.derived !== null;
+  }
+
+  /** Whether this decoder's passes run on direct sessions (ort-session.ts: no event-loop turn per pass). */
+  get runsDirectly(): boolean {
+    return runsDirectly(this.session);
   }
 
   get vocabSize(): number {

@@ -64,6 +64,11 @@ function nativeBinding(): NativeBinding | null {
   return binding;
 }
 
+/** Whether `session` runs its passes directly (made here), rather than through onnxruntime-node's public API. */
+export function runsDirectly(session: OrtSession): boolean {
+  return session instanceof DirectSession;
+}
+
 /** Whether CPU sessions can be made here (else createCpuSession falls back to the public API). */
 export function hasDirectRuns(): boolean {
   return nativeBinding() !== null;

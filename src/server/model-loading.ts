@@ -71,7 +71,7 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
     maxBatch: config.maxBatch, maxQueue, maxModelLen, hooks,
   });
   const name = config.servedModelName ?? basename(targetDir);
-  log(`serving ${name} (${config.dtype}, ${target.device}) with proposer ${proposer?.name ?? 'none'}${draftDevice ? ` (${draftSpec}; greedy single streams ${draftMode})` : ''}, ` +
+  log(`serving ${name} (${config.dtype}, ${target.device}${target.runsDirectly ? ', direct passes' : ''}) with proposer ${proposer?.name ?? 'none'}${draftDevice ? ` (${draftSpec}; greedy single streams ${draftMode})` : ''}, ` +
     `k <= ${config.numSpeculativeTokens}${config.adaptiveDraftLength ? ' adaptive' : ''} (off from ${config.speculativeDisableByBatchSize || 'never'} requests), max batch ${config.maxBatch}, context ${maxModelLen}`);
   return {
     engine,

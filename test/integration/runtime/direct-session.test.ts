@@ -41,6 +41,8 @@ describe.skipIf(!available)('direct sessions', () => {
   });
 
   it('a CPU decoder passes without an event-loop turn; on public sessions each pass takes one', async () => {
+    expect(direct.runsDirectly).toBe(true);
+    expect(viaPublic.runsDirectly).toBe(false);
     const prompt = tokenizer.encode('Once upon a time');
     expect(await turnedDuring(() => direct.forward([{ cache: direct.newCache(), tokens: prompt }]))).toBe(false);
     expect(await turnedDuring(() => viaPublic.forward([{ cache: viaPublic.newCache(), tokens: prompt }]))).toBe(true);

@@ -1,7 +1,7 @@
-// `specserve` command line: the forge (build, convert, derive-draft, quantize) and the server (serve).
+// `specserve` command line: the forge (build, convert, derive-draft, quantize, widen) and the server (serve).
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { buildRandomModel, convertLlama2c, deriveDraft, quantizeFolder, type Progress } from './quant/forge.ts';
+import { buildRandomModel, convertLlama2c, deriveDraft, quantizeFolder, widenModel, dtypeFiles, type ForgeDtype, type Progress } from './quant/forge.ts';
 import { parameterCount } from './quant/random-weights.ts';
 
 const USAGE = `usage:
@@ -10,6 +10,8 @@ const USAGE = `usage:
   specserve convert llama2c CHECKPOINT.bin --tokenizer TOK.bin --out DIR
   specserve derive-draft TARGET_DIR --layers N --out DIR
   specserve quantize DIR --dtype fp16|int8
+  specserve widen SOURCE --out DIR [--preset wide-100m|wide-1b] [--hidden N --intermediate N --layers N]
+                  [--tokenizer TOK.bin] [--dtype fp32,fp16,int8]   (SOURCE: a llama2.c checkpoint or a forge folder)
   specserve serve [options]   (see README)`;
 
 /** A progress bar on a terminal; nothing when output is piped (CI logs stay clean). */
@@ -88,6 +90,22 @@ async function forge(args: string[]): Promise<void> {
         console.log(`wrote ${values.out} (early-exit draft: first ${layers} layers of ${target})`);
         return;
       }
+      case 'widen': {
+        const source = positionals[0];
+        if (!source) throw new Error('missing SOURCE (a llama2.c checkpoint or a model folder)');
+        const dtypes = (values.dtype ?? 'fp32').split(',').map((d) => {
+          if (!(d in dtypeFiles)) throw new Error(`unknown --dtype "${d}" (expected a comma-separated list of ${Object.keys(dtypeFiles).join(', ')})`);
+          return d as ForgeDtype;
+        });
+        const config = widenModel(source, required(values.out, 'out'), {
+          preset: values.preset, hiddenSize: int(values.hidden, 'hidden'), intermediateSize: int(values.intermediate, 'intermediate'),
+          numLayers: int(values.layers, 'layers'), tokenizer: values.tokenizer, dtypes,
+        }, bar.progress);
+        bar.stop();
+        console.log(`wrote ${values.out} (${(parameterCount(config) / 1e6).toFixed(2)}M parameters: hidden ${config.hiddenSize}, ` +
+          `${config.numLayers} layers, ${config.numHeads} heads; ${dtypes.join(', ')})`);
+        return;
+      }
       case 'quantize': {
         const dir = positionals[0];
         if (!dir) throw new Error('missing DIR');
@@ -105,7 +123,7 @@ async function forge(args: string[]): Promise<void> {
 export async function main(argv: string[]): Promise<number> {
   const [command] = argv;
   try {
-    if (command === 'build' || command === 'convert' || command === 'derive-draft' || command === 'quantize') {
+    if (command === 'build' || command === 'convert' || command === 'derive-draft' || command === 'quantize' || command === 'widen') {
       await forge(argv);
       return 0;
     }

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { fromHfConfig, toHfConfig, validateLlamaConfig, type LlamaConfig } from './llama-config.ts';
 import type { LlamaWeights } from './llama-weights.ts';
 import { buildLlamaGraph, weightNames } from './llama-graph.ts';
-import { decodeModel, encodeModel, graphOf, tensorToFloat32, type ModelProto } from './onnx-proto.ts';
+import { decodeModel, graphOf, tensorToFloat32, type ModelProto } from './onnx-proto.ts';
+import { loadExternalData, modelFiles } from './external-data.ts';
+import { widenPresets, widenWeights, type WidenShape } from './widen.ts';
 import { randomWeights, randomPresets } from './random-weights.ts';
 import { readLlama2cCheckpoint } from './llama2c-checkpoint.ts';
 import { llama2cToTokenizerJson, llamaTokenizerConfig, readLlama2cTokenizer, type Llama2cVocab } from './llama2c-tokenizer.ts';
@@ -22,19 +24,22 @@ export const dtypeFiles = { fp32: 'model.onnx', fp16: 'model_fp16.onnx', int8: '
 export type ForgeDtype = keyof typeof dtypeFiles;
 
 function folderFiles(c: LlamaConfig, w: LlamaWeights, tokenizer: { json: Record<string, unknown>; config: Record<string, unknown> },
-  progress: Progress): FolderFiles {
-  progress('build graph', 0, 2);
-  const model = buildLlamaGraph(c, w);
-  progress('encode', 1, 2);
-  const bytes = encodeModel(model);
-  progress('encode', 2, 2);
-  return {
+  progress: Progress, dtypes: readonly ForgeDtype[] = ['fp32']): FolderFiles {
+  const files: FolderFiles = {
     'config.json': toHfConfig(c),
     'generation_config.json': { bos_token_id: c.bosTokenId, eos_token_id: c.eosTokenId, max_length: c.maxPositionEmbeddings },
     'tokenizer.json': tokenizer.json,
     'tokenizer_config.json': tokenizer.config,
-    'onnx/model.onnx': bytes,
   };
+  dtypes.forEach((dtype, i) => {
+    progress(`build ${dtype} graph`, i, dtypes.length);
+    // The builder's plain object has every repeated field present, as a decoded model does (the converters' input).
+    const graph = buildLlamaGraph(c, w) as ModelProto;
+    const model = dtype === 'fp16' ? convertToFp16(graph) : dtype === 'int8' ? quantizeToInt8(graph) : graph;
+    for (const [name, contents] of Object.entries(modelFiles(model, dtypeFiles[dtype]))) files[`onnx/${name}`] = contents;
+  });
+  progress('encode', dtypes.length, dtypes.length);
+  return files;
 }
 
 function vocabTokenizer(vocab: Llama2cVocab, maxLen: number) {
@@ -110,7 +115,7 @@ export function readForgedWeights(dir: string): { config: LlamaConfig; weights: 
 export function readModel(dir: string, dtype: ForgeDtype): ModelProto {
   const path = join(dir, 'onnx', dtypeFiles[dtype]);
   if (!existsSync(path)) throw new Error(`${path} not found`);
-  return decodeModel(readFileSync(path));
+  return loadExternalData(decodeModel(readFileSync(path)), join(dir, 'onnx'));
 }
 
 /** Self-speculative draft: the target's embedding, first N layers, final norm and head. */
@@ -137,7 +142,45 @@ export function quantizeFolder(dir: string, dtype: string, progress: Progress = 
   progress(dtype, 1, 3);
   const converted = dtype === 'fp16' ? convertToFp16(model) : quantizeToInt8(model);
   progress('write', 2, 3);
-  addFileAtomically(target, encodeModel(converted));
+  // The side file first: the graph's name is what makes the variant visible.
+  const files = Object.entries(modelFiles(converted, dtypeFiles[dtype])).reverse();
+  for (const [name, contents] of files) addFileAtomically(join(dir, 'onnx', name), contents);
   progress('write', 3, 3);
   return target;
+}
+
+export interface WidenOptions extends Partial<WidenShape> {
+  preset?: string;
+  /** The llama2.c tokenizer (tok*.bin) when the source is a llama2.c checkpoint. */
+  tokenizer?: string;
+  /** Variants to write (default fp32). */
+  dtypes?: ForgeDtype[];
+}
+
+/** A widened copy (quant/widen.ts) of a llama2.c checkpoint or a folder this forge wrote. */
+export function widenModel(source: string, out: string, o: WidenOptions, progress: Progress = silent): LlamaConfig {
+  assertOutputFree(out);
+  const preset = o.preset === undefined ? undefined : widenPresets[o.preset];
+  if (o.preset !== undefined && !preset) throw new Error(`unknown preset "${o.preset}" (known: ${Object.keys(widenPresets).join(', ')})`);
+  const shape = { ...preset, ...Object.fromEntries(Object.entries({ hiddenSize: o.hiddenSize, intermediateSize: o.intermediateSize,
+    numLayers: o.numLayers }).filter(([, v]) => v !== undefined)) } as Partial<WidenShape>;
+  let src: { config: LlamaConfig; weights: LlamaWeights };
+  let tokenizer: { json: Record<string, unknown>; config: Record<string, unknown> };
+  if (existsSync(join(source, 'config.json'))) {
+    src = readForgedWeights(source);
+    tokenizer = { json: readJson(join(source, 'tokenizer.json')), config: readJson(join(source, 'tokenizer_config.json')) };
+  } else {
+    if (!o.tokenizer) throw new Error(`${source} is not a model folder; for a llama2.c checkpoint give --tokenizer TOK.bin`);
+    const checkpoint = readLlama2cCheckpoint(readFileSync(source));
+    src = checkpoint;
+    tokenizer = vocabTokenizer(readLlama2cTokenizer(readFileSync(o.tokenizer), checkpoint.config.vocabSize), checkpoint.config.maxPositionEmbeddings);
+  }
+  const to: WidenShape = {
+    hiddenSize: shape.hiddenSize ?? src.config.hiddenSize,
+    intermediateSize: shape.intermediateSize ?? src.config.intermediateSize,
+    numLayers: shape.numLayers ?? src.config.numLayers,
+  };
+  const { config, weights } = widenWeights(src.config, src.weights, to);
+  writeModelFolder(out, folderFiles(config, weights, tokenizer, progress, o.dtypes ?? ['fp32']));
+  return config;
 }

@@ -1,12 +1,12 @@
 // A decoder-with-past ONNX session and its batched forward pass: many sequences with different cache lengths and
 // different numbers of new tokens in one session.run, logits for every new position of every sequence.
-// This is the primitive that batched speculative verification stands on. For forge models on the CPU it runs a graph
+// This is the primitive that batched speculative verification stands on. For forge models (CPU or CUDA) it runs a graph
 // derived by surgery on the model file: with the attention bias as an input (quant/bias-input.ts) and only the new
 // positions' keys and values as outputs (quant/append-kv.ts, with the cache in buffers of the runtime's own:
 // append-kv-cache.ts); for small ones also draft chains (quant/draft-chain.ts) and fused speculative steps
 // (quant/speculative-step.ts).
 import ort from 'onnxruntime-node';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { buildDraftChain } from '../quant/draft-chain.ts';
 import { buildSpeculativeStep } from '../quant/speculative-step.ts';
 import { BIAS_INPUT, withBiasInput } from '../quant/bias-input.ts';
@@ -41,6 +41,8 @@ export interface DecoderOptions {
   /** CPU passes run without an event-loop turn each (ort-session.ts). Default true; false runs them through
    * onnxruntime-node's public session (benches compare the two). */
   directRuns?: boolean;
+  /** Profile the main session's passes (execution-provider.ts); endProfiling writes the file. */
+  profilePrefix?: string;
 }
 
 // Draft chains decode the graph in JS and hold one more session (a copy of the weights) per chain length: only for
@@ -115,18 +117,25 @@ export class Decoder {
 
   static async open(dir: string, o: DecoderOptions = {}): Promise<Decoder> {
     const folder = openModelFolder(dir, o.dtype ?? 'fp32');
-    const bytes = statSync(folder.modelPath).size;
-    // A forge graph on the CPU runs with its attention bias fed from JS (quant/bias-input.ts: its ~14 mask nodes are a
-    // tenth of a small model's step) and, by default, returns only the new positions' KV (quant/append-kv.ts). Small
-    // ones also get a session with one packed past for single sequences (a second copy of the weights).
+    // Weights over 2 GB live in a side file (Optimum's `model.onnx_data`), which ONNX Runtime finds only beside a
+    // model loaded from its path: such a model runs as it is.
+    const sideFile = `${folder.modelPath}_data`;
+    const external = existsSync(sideFile);
+    const bytes = statSync(folder.modelPath).size + (external ? statSync(sideFile).size : 0);
+    // A forge graph runs with its attention bias fed from JS (quant/bias-input.ts: its ~14 mask nodes are a tenth of a
+    // small model's step) and, by default, returns only the new positions' KV (quant/append-kv.ts): on CUDA the latter
+    // also halves what crosses to the host per pass (Node feeds and fetches host tensors: the past goes to the device
+    // either way, but only the new positions come back). Small ones also get a session with one packed past for
+    // single sequences (a second copy of the weights).
     const small = bytes < CHAIN_MAX_BYTES;
-    const derived = (o.biasInput ?? true) && (o.device ?? 'cpu') === 'cpu' && folder.layout === 'hf' && bytes < DERIVE_MAX_BYTES
+    const derived = (o.biasInput ?? true) && folder.layout === 'hf' && !external && bytes < DERIVE_MAX_BYTES
       ? deriveGraphs(readFileSync(folder.modelPath), o.appendKv ?? true, o.packedPast ?? small) : null;
     const { session, device } = await createSession(derived?.run ?? folder.modelPath, bytes,
-      { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log, directRuns: o.directRuns });
+      { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log, directRuns: o.directRuns, profilePrefix: o.profilePrefix });
     let solo: OrtSession | null = null;
     try {
-      if (derived?.solo) solo = (await createSession(derived.solo, derived.solo.length, { device: 'cpu', threads: o.threads ?? 0, directRuns: o.directRuns })).session;
+      // On the device the main session got (an `auto` that fell back is on the CPU).
+      if (derived?.solo) solo = (await createSession(derived.solo, derived.solo.length, { device, threads: o.threads ?? 0, directRuns: o.directRuns })).session;
       const kept = derived && { bytes: small ? derived.bytes : null, bias: derived.bias, append: derived.append };
       const decoder = new Decoder(folder, session, device, bytes, kept, solo);
       decoder.threads = o.threads ?? 0;
@@ -152,6 +161,11 @@ export class Decoder {
   /** Whether this decoder's passes run on direct sessions (ort-session.ts: no event-loop turn per pass). */
   get runsDirectly(): boolean {
     return runsDirectly(this.session);
+  }
+
+  /** Writes the profile of a decoder opened with profilePrefix (its passes since it was opened). */
+  endProfiling(): void {
+    this.session.endProfiling?.();
   }
 
   get vocabSize(): number {

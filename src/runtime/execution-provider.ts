@@ -13,6 +13,9 @@ export interface SessionOptions {
   log?: (message: string) => void;
   /** CPU sessions run passes without an event-loop turn each (ort-session.ts). Default true. */
   directRuns?: boolean;
+  /** Write ONNX Runtime's profile (every node's kernel, with the provider that ran it) to `PREFIX_<time>.json`; such
+   * sessions use the public API, whose endProfiling writes the file. */
+  profilePrefix?: string;
 }
 
 // Small models are dominated by per-op overhead, where a second thread only adds synchronisation (measured on
@@ -30,8 +33,9 @@ export async function createSession(modelPath: string | Uint8Array, modelBytes: 
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
   };
+  if (o.profilePrefix) Object.assign(base, { enableProfiling: true, profileFilePrefix: o.profilePrefix });
   const create = (ep: 'cpu' | 'cuda', quiet = false): Promise<OrtSession> => {
-    if (ep === 'cpu' && (o.directRuns ?? true)) return createCpuSession(modelPath, base);
+    if (ep === 'cpu' && (o.directRuns ?? true) && !o.profilePrefix) return createCpuSession(modelPath, base);
     const options = { ...base, executionProviders: [ep], ...(quiet ? { logSeverityLevel: 4 as const } : {}) };
     return typeof modelPath === 'string' ? ort.InferenceSession.create(modelPath, options) : ort.InferenceSession.create(modelPath, options);
   };

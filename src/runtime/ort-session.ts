@@ -18,6 +18,8 @@ import { createRequire } from 'node:module';
 export type OrtSession = Pick<ort.InferenceSession, 'inputNames' | 'outputNames' | 'inputMetadata' | 'outputMetadata'> & {
   run(feeds: ort.InferenceSession.FeedsType): Promise<ort.InferenceSession.ReturnType>;
   release(): Promise<void>;
+  /** The public API's: writes the profile of a session made with enableProfiling. */
+  endProfiling?(): void;
 };
 
 interface RawMetadata {

@@ -14,6 +14,8 @@ export interface ServerConfig {
   dtype: Dtype;
   draftDtype: Dtype;
   device: Device;
+  /** The draft model's device; undefined: the target's. */
+  draftDevice?: Device;
   threads: number;
   draftThreads: number;
   numSpeculativeTokens: number;
@@ -54,6 +56,7 @@ export const OPTIONS: Record<string, OptionSpec> = {
   dtype: { key: 'dtype', env: 'SPECSERVE_DTYPE', kind: 'dtype', help: 'target weights: fp32, fp16, int8, q8, q4 (default fp32)' },
   'draft-dtype': { key: 'draftDtype', env: 'SPECSERVE_DRAFT_DTYPE', kind: 'dtype', help: 'draft weights (default fp32)' },
   device: { key: 'device', env: 'SPECSERVE_DEVICE', kind: 'device', help: 'cpu, cuda, or auto (CUDA, else CPU) (default cpu)' },
+  'draft-device': { key: 'draftDevice', env: 'SPECSERVE_DRAFT_DEVICE', kind: 'device', help: 'the draft model\'s device: cpu, cuda, or auto (default: --device)' },
   threads: { key: 'threads', env: 'SPECSERVE_THREADS', kind: 'int', help: 'ONNX Runtime intra-op threads; 0 picks by model size (default 0)' },
   'draft-threads': { key: 'draftThreads', env: 'SPECSERVE_DRAFT_THREADS', kind: 'int', help: 'draft model intra-op threads (default 1)' },
   'num-speculative-tokens': { key: 'numSpeculativeTokens', env: 'SPECSERVE_NUM_SPECULATIVE_TOKENS', kind: 'int', help: 'maximum draft length k (default 4)' },

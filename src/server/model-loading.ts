@@ -50,7 +50,9 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
     // One thread by default: ONNX Runtime's idle intra-op threads spin after each run, and two models taking turns on
     // two cores with a pool each steal each other's cores (measured on bench-100m: verify 2x slower). A 1-thread
     // draft has no pool to spin, and the target's spinning thread does not contend with it.
-    const draft = await Decoder.open(draftSpec, { dtype: config.draftDtype, device: config.device, threads: config.draftThreads, log });
+    // A small draft may be better on the CPU beside a CUDA target: its passes are a few microseconds of arithmetic,
+    // which a GPU pays for in kernel launches and copies, and on the CPU it drafts k tokens in one pass (draft chains).
+    const draft = await Decoder.open(draftSpec, { dtype: config.draftDtype, device: config.draftDevice ?? config.device, threads: config.draftThreads, log });
     if (draft.vocabSize !== target.vocabSize) {
       await draft.close();
       throw new Error(`--draft ${draftSpec}: vocabulary size ${draft.vocabSize} differs from the target's ${target.vocabSize}`);

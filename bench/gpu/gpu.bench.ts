@@ -34,6 +34,8 @@ const stage = positionals[0];
 const started = Date.now();
 const budgetMs = Number(args['budget-s']) * 1000;
 const device = args.device as 'cuda' | 'cpu';
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const range = (v: number[]) => [Math.min(...v), Math.max(...v)].map((x) => Number(x.toFixed(1)));
 const log = (m: string) => console.log(`[gpu ${((Date.now() - started) / 1000).toFixed(1)}s] ${m}`);
 
 interface ModelSpec {
@@ -164,6 +166,42 @@ async function placement(dir: string, dtype: Dtype, out: string) {
   return { graphDerived: decoder.feedsAttentionBias, appendsKv: decoder.appendsKv, nodes: nodes.size, byProvider, notOnCuda: offDevice };
 }
 
+// ---- host <-> device traffic ----------------------------------------------------------------------------------------
+
+/** Seconds per decode step (median of `steps`) of a batch on the GPU: the derived graph (attention bias fed, only the
+ * new positions' keys and values fetched) against the file as it is (Optimum's presents: the whole cache fetched back
+ * every pass), alternating, in one process. */
+async function kvTraffic(dir: string, dtype: Dtype, batches: number[], steps: number) {
+  const variants = [
+    { name: 'appended KV', decoder: await Decoder.open(dir, { dtype, device }) },
+    { name: 'Optimum presents', decoder: await Decoder.open(dir, { dtype, device, biasInput: false }) },
+  ];
+  const rows = [];
+  try {
+    for (const batch of batches) {
+      const ms: Record<string, number[]> = {};
+      for (let rep = 0; rep < 2; rep++) {
+        for (const { name, decoder } of variants) {
+          const caches = Array.from({ length: batch }, () => decoder.newCache());
+          await decoder.forward(caches.map((cache, b) => ({ cache, tokens: Array.from({ length: 16 }, (_, i) => 1 + ((b * 31 + i * 7) % 500)) })));
+          for (let step = 0; step < steps; step++) {
+            const t = performance.now();
+            await decoder.forward(caches.map((cache) => ({ cache, tokens: [100 + (step % 300)] })));
+            (ms[name] ??= []).push(performance.now() - t);
+          }
+          for (const c of caches) c.clear();
+        }
+      }
+      const row = { batch, pastPositions: [16, 16 + steps], ...Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Number(median(v).toFixed(2))])) };
+      log(`${dir.split('/').pop()} ${dtype} decode step, batch ${batch}: ${JSON.stringify(row)} ms`);
+      rows.push(row);
+    }
+  } finally {
+    for (const v of variants) await v.decoder.close();
+  }
+  return rows;
+}
+
 // ---- speed through HTTP ---------------------------------------------------------------------------------------------
 
 interface Server {
@@ -218,34 +256,36 @@ async function round(url: string, model: string, concurrency: number, maxTokens:
   return results.reduce((n, r) => n + r.tokens, 0) / ((performance.now() - t) / 1000);
 }
 
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-const range = (v: number[]) => [Math.min(...v), Math.max(...v)].map((x) => Number(x.toFixed(1)));
 
-async function speedTable(target: string, dtype: Dtype, draft: string, out: string, quick: boolean) {
+async function speedTable(target: string, dtype: Dtype, draft: string, out: string, quick: boolean,
+  o: { draftDevice?: 'cpu' | 'cuda'; concurrencies?: number[]; plain?: boolean } = {}) {
   const name = target.split('/').pop()!;
-  const server = await startServer(['--target', target, '--dtype', dtype, '--draft', draft, '--draft-device', 'cpu', '--device', device,
-    '--speculative-disable-by-batch-size', '0', '--max-batch', '16', '--log-level', 'info'], join(out, `serve-${name}.log`));
+  const draftDevice = o.draftDevice ?? 'cpu';
+  const server = await startServer(['--target', target, '--dtype', dtype, '--draft', draft, '--draft-device', draftDevice, '--device', device,
+    '--speculative-disable-by-batch-size', '0', '--max-batch', '16', '--log-level', 'info'], join(out, `serve-${name}-draft-${draftDevice}.log`));
   const rows = [];
   let sample: { text: string };
   try {
     sample = await complete(server.url, name, PROMPTS[0], 32, true);
     log(`${name}: served by specserve serve --device ${device}: ${JSON.stringify(sample.text)}`);
     const maxTokens = quick ? 32 : 128;
-    for (const concurrency of quick ? [1, 4] : [1, 4, 16]) {
-      await round(server.url, name, concurrency, 16, false);
+    const withPlain = o.plain ?? true;
+    for (const concurrency of o.concurrencies ?? (quick ? [1, 4] : [1, 4, 16])) {
+      if (withPlain) await round(server.url, name, concurrency, 16, false);
       await round(server.url, name, concurrency, 16, true);
       const plain: number[] = [];
       const spec: number[] = [];
       for (let r = 0; r < (quick ? 1 : 3); r++) {
-        plain.push(await round(server.url, name, concurrency, maxTokens, false));
+        if (withPlain) plain.push(await round(server.url, name, concurrency, maxTokens, false));
         spec.push(await round(server.url, name, concurrency, maxTokens, true));
       }
       const row = {
-        concurrency, plainTokensPerSecond: Number(median(plain).toFixed(1)), specTokensPerSecond: Number(median(spec).toFixed(1)),
-        plainRange: range(plain), specRange: range(spec), rounds: plain.length, maxTokens,
+        concurrency, ...(withPlain ? { plainTokensPerSecond: Number(median(plain).toFixed(1)) } : {}),
+        specTokensPerSecond: Number(median(spec).toFixed(1)),
+        ...(withPlain ? { plainRange: range(plain) } : {}), specRange: range(spec), rounds: spec.length, maxTokens, draftDevice,
       };
-      log(`${name} ${dtype} c=${concurrency}: plain ${row.plainTokensPerSecond} tok/s ${JSON.stringify(row.plainRange)}, ` +
-        `speculative ${row.specTokensPerSecond} tok/s ${JSON.stringify(row.specRange)} (${(row.specTokensPerSecond / row.plainTokensPerSecond).toFixed(2)}x)`);
+      log(`${name} ${dtype} c=${concurrency}, draft on ${draftDevice}: ` + (withPlain ? `plain ${median(plain).toFixed(1)} tok/s ${JSON.stringify(range(plain))}, ` : '') +
+        `speculative ${row.specTokensPerSecond} tok/s ${JSON.stringify(row.specRange)}` + (withPlain ? ` (${(median(spec) / median(plain)).toFixed(2)}x)` : ''));
       rows.push(row);
     }
   } finally {
@@ -340,6 +380,14 @@ async function main(): Promise<number> {
     }
     const speed = await step(`speed ${name}`, () => speedTable(dir(name), 'fp16', draft, out, args.quick!));
     if (speed) Object.assign(e, { rows: speed.rows, sampleCompletion: speed.sample.text });
+  }
+  if (!args.quick) {
+    const big = result.models.find((m) => m.name === 'wide-1b' && m.dtype === 'fp16')!;
+    const traffic = await step('kv traffic wide-1b', () => kvTraffic(dir('wide-1b'), 'fp16', [1, 16], 64));
+    if (traffic) big.decodeStepMs = traffic;
+    const onGpu = await step('draft on the GPU', () => speedTable(dir('wide-1b'), 'fp16', draft, out, false,
+      { draftDevice: device, concurrencies: [1, 4], plain: false }));
+    if (onGpu) big.draftOnGpuRows = onGpu.rows;
   }
   log(`wrote ${resultFile}${result.errors.length ? ` with ${result.errors.length} errors` : ''}`);
   return result.errors.length ? 1 : 0;

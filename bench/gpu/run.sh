@@ -157,6 +157,8 @@ check_gpu() {
 
 run() {
   [ -x "$NODE" ] || die 5 "Node is not unpacked: run prepare first"
+  # The tree is copied afresh for every call, which can drop the link that prepare made.
+  [ -e "$ROOT/node_modules" ] || ln -sfn "$GPU_HOME/node_modules" "$ROOT/node_modules"
   if [ -n "${SPECSERVE_GPU_DRY_RUN:-}" ]; then
     # Everything but the GPU: a rehearsal of the kit on a CPU machine (gpu.bench.ts --device cpu).
     say "dry run: no GPU or CUDA library checks"

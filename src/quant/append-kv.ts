@@ -46,9 +46,17 @@ export function withAppendedKv(model: ModelProto, prefix = '', o: { packPast?: b
   const [heads, headDim] = [Number(dims[1]?.dimValue ?? 0), Number(dims[3]?.dimValue ?? 0)];
   if (dims.length !== 4 || !(heads > 0) || !(headDim > 0)) return false;
 
-  // Each layer's Attention nodes in graph order (one per chain step), followed through present -> past.
+  // Each layer's Attention nodes in graph order (one per chain step), followed through present -> past, and through
+  // the Casts of fp16 variants (quant/fp16-conversion.ts: a float16 past is cast to float32 before Attention; then the
+  // new keys and values are float32 inside, and cast back to the cache type on the way out).
   const steps: { key: string; value: string }[][] = Array.from({ length: numLayers }, () => []);
+  let cast = false;
   for (const n of g.node) {
+    if (n.opType === 'Cast' && !n.domain && n.input.length === 1 && layerOf.has(n.input[0])) {
+      layerOf.set(n.output[0], layerOf.get(n.input[0])!);
+      cast = true;
+      continue;
+    }
     if (n.opType !== 'Attention' || n.domain || n.input.length < 6) continue;
     const layer = layerOf.get(n.input[4]);
     if (layer === undefined) continue;
@@ -64,7 +72,7 @@ export function withAppendedKv(model: ModelProto, prefix = '', o: { packPast?: b
   const output = prefix + KV_NEW;
   const packed = prefix + PACKED_PAST;
   const taken = (name: string) => g.input.some((i) => i.name === name) || g.node.some((n) => n.output.includes(name));
-  if (taken(output) || (o.packPast && taken(packed))) return false;
+  if (taken(output) || taken(`${output}_computed`) || (o.packPast && taken(packed))) return false;
 
   const INT = 2;
   const added: Graph['node'] = [];
@@ -81,7 +89,10 @@ export function withAppendedKv(model: ModelProto, prefix = '', o: { packPast?: b
       blocks.push(name);
     }
   }
-  added.push({ name: `${output}.Concat`, opType: 'Concat', domain: '', input: blocks, output: [output], attribute: [{ name: 'axis', type: INT, i: 0 }] });
+  const elemType = past!.type!.tensorType!.elemType!;
+  const concat = cast ? `${output}_computed` : output;
+  added.push({ name: `${output}.Concat`, opType: 'Concat', domain: '', input: blocks, output: [concat], attribute: [{ name: 'axis', type: INT, i: 0 }] });
+  if (cast) added.push({ name: `${output}.Cast`, opType: 'Cast', domain: '', input: [concat], output: [output], attribute: [{ name: 'to', type: INT, i: elemType }] });
   g.node.push(...added);
   const at = g.output.findIndex((o) => presents.has(o.name!));
   const outputs = g.output.filter((o) => !presents.has(o.name!));

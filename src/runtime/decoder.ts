@@ -6,7 +6,8 @@
 // append-kv-cache.ts); for small ones also draft chains (quant/draft-chain.ts) and fused speculative steps
 // (quant/speculative-step.ts).
 import ort from 'onnxruntime-node';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { buildDraftChain } from '../quant/draft-chain.ts';
 import { buildSpeculativeStep } from '../quant/speculative-step.ts';
 import { BIAS_INPUT, withBiasInput } from '../quant/bias-input.ts';
@@ -51,7 +52,8 @@ export const CHAIN_MAX_BYTES = 16 * 1024 * 1024;
 // Forge graphs up to this size are derived at load (attention bias from JS, appended KV: quant/bias-input.ts,
 // quant/append-kv.ts): decoding and re-encoding the protobuf takes ~0.7 s and ~3x the file in memory for a 500 MB
 // model, and pays back in every step (bench-100m, bare: 0.96x the time at batch 1 and 128 past positions, 0.88x at
-// 512, 0.84x at batch 8). Beyond it, the file runs as it is.
+// 512, 0.84x at batch 8). Beyond it, the file runs as it is, unless its weights are in a side file (external data):
+// then the graph alone is decoded, which is small.
 const DERIVE_MAX_BYTES = 1024 * 1024 * 1024;
 const KV_NAME = /^past_key_values\.(\d+)\.(key|value)$/;
 
@@ -72,6 +74,8 @@ export class Decoder {
   private readonly fusedSteps = new Map<Decoder, Map<number, Promise<OrtSession>>>();
   private threads = 0;
   private directRuns = true;
+  /** Weights in a side file: graphs built from this one's bytes (chains, fused steps) could not find them. */
+  private externalData = false;
 
   private constructor(readonly folder: ModelFolder, readonly session: OrtSession, readonly device: 'cpu' | 'cuda',
     private readonly modelBytes: number,
@@ -117,8 +121,8 @@ export class Decoder {
 
   static async open(dir: string, o: DecoderOptions = {}): Promise<Decoder> {
     const folder = openModelFolder(dir, o.dtype ?? 'fp32');
-    // Weights over 2 GB live in a side file (Optimum's `model.onnx_data`), which ONNX Runtime finds only beside a
-    // model loaded from its path: such a model runs as it is.
+    // Weights over 2 GB live in a side file (Optimum's `model.onnx_data`), which ONNX Runtime finds relative to the
+    // model's path: a graph derived from such a model is loaded from beside them (graphBeside).
     const sideFile = `${folder.modelPath}_data`;
     const external = existsSync(sideFile);
     const bytes = statSync(folder.modelPath).size + (external ? statSync(sideFile).size : 0);
@@ -128,18 +132,32 @@ export class Decoder {
     // either way, but only the new positions come back). Small ones also get a session with one packed past for
     // single sequences (a second copy of the weights).
     const small = bytes < CHAIN_MAX_BYTES;
-    const derived = (o.biasInput ?? true) && folder.layout === 'hf' && !external && bytes < DERIVE_MAX_BYTES
+    let derived = (o.biasInput ?? true) && folder.layout === 'hf' && (external || bytes < DERIVE_MAX_BYTES)
       ? deriveGraphs(readFileSync(folder.modelPath), o.appendKv ?? true, o.packedPast ?? small) : null;
-    const { session, device } = await createSession(derived?.run ?? folder.modelPath, bytes,
-      { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log, directRuns: o.directRuns, profilePrefix: o.profilePrefix });
+    const sessionOptions = { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log, directRuns: o.directRuns, profilePrefix: o.profilePrefix };
+    let opened = derived && external ? await graphBeside(derived.run, folder.modelPath, (path) => createSession(path, bytes, sessionOptions)) : null;
+    if (derived && external && !opened) {
+      o.log?.(`${folder.modelPath}: its folder is read-only, so the graph derived from it cannot sit beside its external data; running it as it is`);
+      derived = null;
+    }
+    opened ??= await createSession(derived?.run ?? folder.modelPath, bytes, sessionOptions);
+    const { session, device } = opened;
     let solo: OrtSession | null = null;
     try {
       // On the device the main session got (an `auto` that fell back is on the CPU).
-      if (derived?.solo) solo = (await createSession(derived.solo, derived.solo.length, { device, threads: o.threads ?? 0, directRuns: o.directRuns })).session;
+      if (derived?.solo) {
+        const soloBytes = derived.solo;
+        const soloOptions = { device, threads: o.threads ?? 0, directRuns: o.directRuns };
+        const made = external ? await graphBeside(soloBytes, folder.modelPath, (path) => createSession(path, bytes, soloOptions))
+          : await createSession(soloBytes, soloBytes.length, soloOptions);
+        if (!made) throw new Error(`${folder.modelPath}: its folder became read-only while loading`);
+        solo = made.session;
+      }
       const kept = derived && { bytes: small ? derived.bytes : null, bias: derived.bias, append: derived.append };
       const decoder = new Decoder(folder, session, device, bytes, kept, solo);
       decoder.threads = o.threads ?? 0;
       decoder.directRuns = o.directRuns ?? true;
+      decoder.externalData = external;
       return decoder;
     } catch (err) {
       await solo?.release();
@@ -189,7 +207,7 @@ export class Decoder {
 
   /** Whether greedy drafts can come from a draft chain: a small flat graph with Hugging Face layout on the CPU. */
   get canChain(): boolean {
-    return this.folder.layout === 'hf' && this.device === 'cpu' && this.modelBytes < CHAIN_MAX_BYTES;
+    return this.folder.layout === 'hf' && this.device === 'cpu' && this.modelBytes < CHAIN_MAX_BYTES && !this.externalData;
   }
 
   /**
@@ -342,6 +360,24 @@ function deriveGraphs(file: Uint8Array, appendKv: boolean, packSingle: boolean):
   const solo = appendKv && packSingle ? decodeModel(bytes) : null;
   const append = appendKv && (solo === null || withAppendedKv(solo, '', { packPast: true })) && withAppendedKv(model);
   return { bytes, run: append ? encodeModel(model) : bytes, solo: append && solo ? encodeModel(solo) : null, bias, append };
+}
+
+/** Runs `use` on the path of `graph`, a graph derived from `modelPath` whose weights stay in the side files beside it.
+ * ONNX Runtime reads external data relative to the model file and refuses paths (links included) that leave its
+ * folder, so the graph is written beside the original under a hidden temporary name and removed once loaded. Null
+ * where that folder is read-only (the caller runs the file as it is). */
+async function graphBeside<T>(graph: Uint8Array, modelPath: string, use: (path: string) => Promise<T>): Promise<T | null> {
+  const path = join(dirname(modelPath), `.${basename(modelPath)}.derived-${process.pid}-${Math.random().toString(36).slice(2)}.onnx`);
+  try {
+    writeFileSync(path, graph, { flag: 'wx' });
+  } catch {
+    return null;
+  }
+  try {
+    return await use(path);
+  } finally {
+    rmSync(path, { force: true });
+  }
 }
 
 /** Gives a chain or fused step built from an appending decoder's graph the same outputs (quant/append-kv.ts). */

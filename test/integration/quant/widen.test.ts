@@ -2,17 +2,18 @@
 // the original's on the oracle ids, the preset's shapes, quantized variants that load and agree, and external data for
 // weights too large for one protobuf message.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { specserve } from '../../helpers/cli.ts';
 import { argmax, ortGreedy, ortTeacherForced } from '../../helpers/ort-greedy.ts';
 import { scratchDir, stories, STORIES_ORACLE_IDS } from '../../helpers/shared-models.ts';
-import { randomConfig } from '../../../src/quant/forge.ts';
+import { buildRandomModel, randomConfig } from '../../../src/quant/forge.ts';
+import { Decoder } from '../../../src/runtime/decoder.ts';
 import { randomWeights, parameterCount } from '../../../src/quant/random-weights.ts';
 import { buildLlamaGraph } from '../../../src/quant/llama-graph.ts';
 import { modelFiles, loadExternalData } from '../../../src/quant/external-data.ts';
 import { decodeModel, graphOf, type ModelProto } from '../../../src/quant/onnx-proto.ts';
-import { writeModelFolder } from '../../../src/quant/model-folder-writer.ts';
+import { addFileAtomically, writeModelFolder } from '../../../src/quant/model-folder-writer.ts';
 import { widenWeights, padMatrix } from '../../../src/quant/widen.ts';
 
 describe('specserve widen on the real stories260K', () => {
@@ -103,6 +104,28 @@ describe('external data', () => {
     const original = decodeModel(readFileSync(join(base, 'inline/onnx/model.onnx')));
     const bytes = (m: ModelProto) => graphOf(m).initializer.map((t) => Buffer.from(t.rawData ?? []).toString('base64'));
     expect(bytes(back)).toEqual(bytes(original));
+  });
+
+  it('runs with the runtime\'s derived graph (attention bias from JS, appended KV) beside its external data, as without', async () => {
+    const dir = join(scratchDir('external'), 'model');
+    buildRandomModel(dir, { preset: 'tiny', seed: 4 });
+    const files = modelFiles(decodeModel(readFileSync(join(dir, 'onnx/model.onnx'))), 'model.onnx', 0);
+    for (const [name, contents] of Object.entries(files)) addFileAtomically(join(dir, 'onnx', name), contents);
+    const derived = await Decoder.open(dir);
+    const plain = await Decoder.open(dir, { biasInput: false });
+    expect([derived.feedsAttentionBias, derived.appendsKv, plain.feedsAttentionBias]).toEqual([true, true, false]);
+    expect(readdirSync(join(dir, 'onnx')).sort()).toEqual(['model.onnx', 'model.onnx_data']); // the derived file is gone
+    const run = async (d: Decoder) => {
+      const cache = d.newCache();
+      const first = (await d.forward([{ cache, tokens: [1, 5, 9, 200] }]))[0].map((l) => l.slice());
+      return [...first, ...(await d.forward([{ cache, tokens: [7] }]))[0]];
+    };
+    const [a, b] = [await run(derived), await run(plain)];
+    let worst = 0;
+    a.forEach((row, i) => row.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - b[i][j])))));
+    expect(worst).toBeLessThan(1e-4);
+    await derived.close();
+    await plain.close();
   });
 
   it('refuses an external location outside the model folder', () => {

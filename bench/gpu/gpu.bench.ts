@@ -6,6 +6,7 @@
 //
 //   node bin/run-ts.js bench/gpu/gpu.bench.ts build --shared DIR --models DIR
 //   node bin/run-ts.js bench/gpu/gpu.bench.ts run --shared DIR --models DIR --out DIR [--device cuda|cpu] [--quick]
+//   (and, one step alone: greedy|kv --model DIR --dtype D --device D --max-tokens N)
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -183,7 +184,7 @@ async function kvTraffic(dir: string, dtype: Dtype, batches: number[], steps: nu
       for (let rep = 0; rep < 2; rep++) {
         for (const { name, decoder } of variants) {
           const caches = Array.from({ length: batch }, () => decoder.newCache());
-          await decoder.forward(caches.map((cache, b) => ({ cache, tokens: Array.from({ length: 16 }, (_, i) => 1 + ((b * 31 + i * 7) % 500)) })));
+          await decoder.forward(caches.map((cache, b) => ({ cache, tokens: Array.from({ length: 64 }, (_, i) => 1 + ((b * 31 + i * 7) % 500)) })));
           for (let step = 0; step < steps; step++) {
             const t = performance.now();
             await decoder.forward(caches.map((cache) => ({ cache, tokens: [100 + (step % 300)] })));
@@ -192,7 +193,7 @@ async function kvTraffic(dir: string, dtype: Dtype, batches: number[], steps: nu
           for (const c of caches) c.clear();
         }
       }
-      const row = { batch, pastPositions: [16, 16 + steps], ...Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Number(median(v).toFixed(2))])) };
+      const row = { batch, pastPositions: [64, 64 + steps], ...Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Number(median(v).toFixed(2))])) };
       log(`${dir.split('/').pop()} ${dtype} decode step, batch ${batch}: ${JSON.stringify(row)} ms`);
       rows.push(row);
     }
@@ -308,6 +309,10 @@ async function main(): Promise<number> {
     mkdirSync(models, { recursive: true });
     writeFileSync(join(models, 'BUILDING'), String(process.pid));
     buildModels(shared, models);
+    return 0;
+  }
+  if (stage === 'kv') {
+    console.log(JSON.stringify(await kvTraffic(resolve(args.model!), args.dtype as Dtype, [1, 4], Number(args['max-tokens']))));
     return 0;
   }
   if (stage === 'greedy') {

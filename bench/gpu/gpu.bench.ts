@@ -394,6 +394,7 @@ async function main(): Promise<number> {
       { draftDevice: device, concurrencies: [1, 4], plain: false }));
     if (onGpu) big.draftOnGpuRows = onGpu.rows;
   }
+  save();
   log(`wrote ${resultFile}${result.errors.length ? ` with ${result.errors.length} errors` : ''}`);
   return result.errors.length ? 1 : 0;
 }

@@ -181,13 +181,13 @@ export async function loadServedModel(config: ServerConfig, metrics: Metrics, lo
     ? await RemoteEngine.start(config, hooks, log)
     : await openEngine(config, hooks, log);
   const tokenizer = TextTokenizer.load(info.targetDir);
-  metrics.modelInfo.set({ model: info.name, role: 'target', dtype: config.dtype, device: info.targetDevice }, 1);
+  metrics.modelInfo.set({ model: info.name, role: 'target', dtype: info.dtype, device: info.targetDevice }, 1);
   const draftName = info.draft === 'none' || info.draft === 'ngram' ? info.draft : basename(info.draft);
   if (info.draftDevice) metrics.modelInfo.set({ model: draftName, role: 'draft', dtype: config.draftDtype, device: info.draftDevice }, 1);
   return {
     name: info.name, engine, tokenizer, maxModelLen: info.maxModelLen, vocabSize: info.vocabSize,
     renderChat: chatRenderer(tokenizer, log),
     created: Math.floor(Date.now() / 1000),
-    description: { dtype: config.dtype, device: info.targetDevice, draft: draftName },
+    description: { dtype: info.dtype, device: info.targetDevice, draft: draftName },
   };
 }

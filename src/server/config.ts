@@ -11,7 +11,8 @@ export interface ServerConfig {
   target?: string;
   /** Draft model folder, 'ngram', or 'none'. */
   draft?: string;
-  dtype: Dtype;
+  /** Target weights; undefined: fp16 on CUDA where the folder has it, else fp32 (model-loading.ts). */
+  dtype?: Dtype;
   draftDtype: Dtype;
   device: Device;
   /** The draft model's device; undefined: the target's. */
@@ -53,7 +54,7 @@ export const OPTIONS: Record<string, OptionSpec> = {
   port: { key: 'port', env: 'PORT', kind: 'int', help: 'port (default 8000)' },
   target: { key: 'target', env: 'SPECSERVE_TARGET', kind: 'string', help: 'target model folder (default: the built-in demo pair)' },
   draft: { key: 'draft', env: 'SPECSERVE_DRAFT', kind: 'string', help: 'draft model folder, "ngram", or "none"' },
-  dtype: { key: 'dtype', env: 'SPECSERVE_DTYPE', kind: 'dtype', help: 'target weights: fp32, fp16, int8, q8, q4 (default fp32)' },
+  dtype: { key: 'dtype', env: 'SPECSERVE_DTYPE', kind: 'dtype', help: 'target weights: fp32, fp16, int8, q8, q4 (default fp32; fp16 with --device cuda where the folder has it)' },
   'draft-dtype': { key: 'draftDtype', env: 'SPECSERVE_DRAFT_DTYPE', kind: 'dtype', help: 'draft weights (default fp32)' },
   device: { key: 'device', env: 'SPECSERVE_DEVICE', kind: 'device', help: 'cpu, cuda, or auto (CUDA, else CPU) (default cpu)' },
   'draft-device': { key: 'draftDevice', env: 'SPECSERVE_DRAFT_DEVICE', kind: 'device', help: 'the draft model\'s device: cpu, cuda, or auto (default: --device)' },
@@ -81,7 +82,7 @@ export const OPTIONS: Record<string, OptionSpec> = {
 };
 
 export const DEFAULTS: ServerConfig = {
-  host: '127.0.0.1', port: 8000, dtype: 'fp32', draftDtype: 'fp32', device: 'cpu', threads: 0, draftThreads: 1, numSpeculativeTokens: 4,
+  host: '127.0.0.1', port: 8000, draftDtype: 'fp32', device: 'cpu', threads: 0, draftThreads: 1, numSpeculativeTokens: 4,
   adaptiveDraftLength: true, speculativeDisableByBatchSize: 2, maxBatch: 16, maxQueue: 256, publicHealth: true, publicMetrics: true, bodyLimitBytes: 1 << 20,
   maxN: 8, maxStop: 16, maxPrompts: 64, shutdownTimeoutMs: 30_000, logLevel: 'info', engineThread: 'worker',
 };

@@ -1,6 +1,9 @@
 // Opens target and draft, checks they belong together, and wires the proposers into an engine. Runs in the engine's
 // thread: the main thread (--engine-thread main) or the engine worker (the default).
-import { basename } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { DTYPE_FILES, type Dtype } from '../runtime/model-folder.ts';
+import type { Device } from '../runtime/execution-provider.ts';
 import { Decoder } from '../runtime/decoder.ts';
 import { TextTokenizer } from '../runtime/tokenizer.ts';
 import { Engine, type EngineHooks } from '../speculative/engine.ts';
@@ -18,10 +21,18 @@ export interface LoadedInfo {
   targetDir: string;
   /** 'none', 'ngram', or the draft folder. */
   draft: string;
+  /** The target's weights, as chosen (ServerConfig.dtype or its default). */
+  dtype: Dtype;
   targetDevice: string;
   draftDevice: string;
   maxModelLen: number;
   vocabSize: number;
+}
+
+/** fp16 on CUDA, where the folder has the variant (the GPU's arithmetic and memory traffic favour it; on the CPU it
+ * is no faster, ONNX Runtime lacking float16 kernels for most ops); fp32 otherwise. */
+export function defaultDtype(dir: string, device: Device): Dtype {
+  return device === 'cuda' && existsSync(join(dir, 'onnx', DTYPE_FILES.fp16)) ? 'fp16' : 'fp32';
 }
 
 export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: (m: string) => void,
@@ -29,7 +40,8 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
   const demo = config.target ? null : ensureDemoPair(log);
   const targetDir = config.target ?? demo!.target;
   const draftSpec = config.draft ?? demo?.draft ?? 'ngram';
-  const target = await Decoder.open(targetDir, { dtype: config.dtype, device: config.device, threads: config.threads, log });
+  const dtype = config.dtype ?? defaultDtype(targetDir, config.device);
+  const target = await Decoder.open(targetDir, { dtype, device: config.device, threads: config.threads, log });
   const tokenizer = TextTokenizer.load(targetDir);
   const modelLimit = target.folder.maxPositions;
   if (config.maxModelLen !== undefined && config.maxModelLen > modelLimit) {
@@ -73,10 +85,10 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
     maxBatch: config.maxBatch, maxQueue, maxModelLen, hooks,
   });
   const name = config.servedModelName ?? basename(targetDir);
-  log(`serving ${name} (${config.dtype}, ${target.device}${target.runsDirectly ? ', direct passes' : ''}) with proposer ${proposer?.name ?? 'none'}${draftDevice ? ` (${draftSpec}; greedy single streams ${draftMode})` : ''}, ` +
+  log(`serving ${name} (${dtype}, ${target.device}${target.runsDirectly ? ', direct passes' : ''}) with proposer ${proposer?.name ?? 'none'}${draftDevice ? ` (${draftSpec}; greedy single streams ${draftMode})` : ''}, ` +
     `k <= ${config.numSpeculativeTokens}${config.adaptiveDraftLength ? ' adaptive' : ''} (off from ${config.speculativeDisableByBatchSize || 'never'} requests), max batch ${config.maxBatch}, context ${maxModelLen}`);
   return {
     engine,
-    info: { name, targetDir, draft: draftSpec, targetDevice: target.device, draftDevice, maxModelLen, vocabSize: target.vocabSize },
+    info: { name, targetDir, draft: draftSpec, dtype, targetDevice: target.device, draftDevice, maxModelLen, vocabSize: target.vocabSize },
   };
 }

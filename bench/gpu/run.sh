@@ -10,6 +10,7 @@
 #   run       join the CUDA provider and put it beside the core, find the CUDA 13 libraries and the driver, check that
 #             they load and that there is a GPU, then run bench/gpu/gpu.bench.ts (its arguments follow)
 #   all       receive, prepare, run
+#   bench SCRIPT [ARGS]   `run`'s set-up, then another script (bench/gpu/webgpu.bench.ts)
 #   check-libs, check-gpu, join NAME   single steps of `run`
 #
 # Overrides (tests): SPECSERVE_GPU_KIT, SPECSERVE_GPU_HOME, SPECSERVE_CUDA_LIBRARY_PATH, SPECSERVE_LDCONFIG=false,
@@ -31,7 +32,7 @@ die() { local code=$1; shift; echo "gpu runner: $*" >&2; exit "$code"; }
 say() { echo "gpu runner: $*"; }
 
 usage() {
-  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -155,7 +156,9 @@ check_gpu() {
   fi
 }
 
-run() {
+# The provider beside the core, the libraries found, the GPU there; then `node bin/run-ts.js SCRIPT ARGS`.
+run_script() {
+  local script=$1; shift
   [ -x "$NODE" ] || die 5 "Node is not unpacked: run prepare first"
   # The tree is copied afresh for every call, which can drop the link that prepare made.
   [ -e "$ROOT/node_modules" ] || ln -sfn "$GPU_HOME/node_modules" "$ROOT/node_modules"
@@ -163,7 +166,7 @@ run() {
     # Everything but the GPU: a rehearsal of the kit on a CPU machine (gpu.bench.ts --device cpu).
     say "dry run: no GPU or CUDA library checks"
     cd "$ROOT"
-    exec "$NODE" bin/run-ts.js bench/gpu/gpu.bench.ts run --shared "$GPU_HOME/shared/models" --models "$GPU_HOME/models" "$@"
+    exec "$NODE" bin/run-ts.js "$script" "$@"
   fi
   check_gpu
   # The full provider where all its parts arrived, else the one trimmed to Hopper's code (bench/gpu/fatbin.ts).
@@ -179,8 +182,25 @@ run() {
   cp -f "$KIT/libonnxruntime_providers_shared.so" "$ORT_LIB_DIR/"
   say "provider: $provider_xz"
   check_libs
+  vulkan
   cd "$ROOT"
-  exec "$NODE" bin/run-ts.js bench/gpu/gpu.bench.ts run --shared "$GPU_HOME/shared/models" --models "$GPU_HOME/models" "$@"
+  exec "$NODE" bin/run-ts.js "$script" "$@"
+}
+
+# WebGPU (Dawn over Vulkan) needs a Vulkan loader, which the image lacks: Debian's, carried as .deb files in .gl/
+# (README.md of the device tool), unpacked into / ; the NVIDIA driver brings the ICD.
+vulkan() {
+  local deb
+  shopt -s nullglob
+  for deb in "$ROOT"/.gl/*.deb; do dpkg -x "$deb" /; done
+  ldconfig 2>/dev/null || true
+  local icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  [ -f "$icd" ] && export VK_DRIVER_FILES=$icd VK_ICD_FILENAMES=$icd
+  if ldconfig -p 2>/dev/null | grep -q libvulkan.so.1; then say "Vulkan loader present${VK_DRIVER_FILES:+ (ICD $VK_DRIVER_FILES)}"; fi
+}
+
+run() {
+  run_script bench/gpu/gpu.bench.ts run --shared "$GPU_HOME/shared/models" --models "$GPU_HOME/models" "$@"
 }
 
 stage=${1:-}
@@ -193,5 +213,6 @@ case "$stage" in
   check-libs) check_libs ;;
   check-gpu) check_gpu ;;
   join) [ $# -eq 1 ] || usage; join_file "$1" ;;
+  bench) [ $# -ge 1 ] || usage; if [ -d "$KIT_SRC" ]; then receive; fi; run_script "$@" ;;
   *) usage ;;
 esac

@@ -31,6 +31,15 @@ const ANY_OF_SHAPES: Record<string, string> = {
   guided_json: 'a JSON schema object or a JSON string',
 };
 
+/** A route's `config.access`: public always, or public as --public-health / --public-metrics say; absent: the API key
+ * is required (when one is set). */
+export type RouteAccess = 'public' | 'health' | 'metrics';
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: RouteAccess;
+  }
+}
+
 export interface AppOptions {
   config: ServerConfig;
   metrics: Metrics;
@@ -131,12 +140,20 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     if (lifecycle.draining) reply.header('connection', 'close');
   });
 
+  // API keys: decided by the route the router matched (its config), never by the raw URL, which a client can spell
+  // in ways the router decodes (percent-encoding, doubled slashes): every route is protected unless it says it is
+  // public, and so are unknown routes (401 before 404: nothing is probed without the key).
+  app.addHook('onRoute', (route) => {
+    // @fastify/swagger-ui's routes: the API's description is public, as vLLM's /docs is.
+    if (route.url === '/docs' || route.url.startsWith('/docs/')) route.config = { ...(route.config ?? {}), access: 'public' };
+  });
   if (config.apiKey) {
     const expected = digest(config.apiKey);
+    const isPublic = (access: RouteAccess | undefined) =>
+      access === 'public' || (access === 'health' && config.publicHealth) || (access === 'metrics' && config.publicMetrics);
     app.addHook('onRequest', async (req) => {
-      const path = req.url.split('?')[0];
-      const guarded = path.startsWith('/v1/') || (path === '/health' && !config.publicHealth) || (path === '/metrics' && !config.publicMetrics);
-      if (!guarded) return;
+      const matched = req.routeOptions.url !== undefined;
+      if (matched && isPublic(req.routeOptions.config?.access)) return;
       const header = req.headers.authorization ?? '';
       const token = header.startsWith('Bearer ') ? header.slice(7) : '';
       // Compare fixed-length digests in constant time: neither the key's content nor its length leaks through timing.

@@ -14,13 +14,13 @@ export function registerInfoRoutes(app: FastifyInstance, served: () => ServedMod
     };
   });
 
-  app.get('/health', { schema: { summary: '200 once models are loaded, 503 before', tags: ['Operations'] } }, async (_req, reply) => {
+  app.get('/health', { config: { access: 'health' }, schema: { summary: '200 once models are loaded, 503 before', tags: ['Operations'] } }, async (_req, reply) => {
     if (!served()) throw new ApiError('not_ready', 'models are still loading');
     reply.header('cache-control', 'no-store');
     return { status: 'ok' };
   });
 
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['Operations'] } }, async (_req, reply) => {
+  app.get('/metrics', { config: { access: 'metrics' }, schema: { summary: 'Prometheus metrics', tags: ['Operations'] } }, async (_req, reply) => {
     const m = served();
     const text = await metrics.render({
       running: m?.engine.numRunning ?? 0, waiting: m?.engine.numWaiting ?? 0, kvBytes: m?.engine.kvBytes ?? 0,

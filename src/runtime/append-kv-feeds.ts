@@ -24,7 +24,7 @@ export class AppendKvFeeds implements KvFeeds {
     const io = this.io;
     const B = rows.length;
     const S = Math.max(...rows.map((r) => r.tokens.length));
-    checkPositions(io, rows, S, extra);
+    checkPositions(io, rows, extra);
     const caches = rows.map((r) => r.cache as AppendKvCache);
     const home = AppendKvCache.homeFor(caches, S + extra);
     const C = home.capacity;

@@ -46,8 +46,13 @@ export interface KvFeeds {
   commit(rows: ForwardRow[], out: ort.InferenceSession.OnnxValueMapType, pass: Pass, extra: number, prefix: string): void;
 }
 
-export function checkPositions(io: GraphIo, rows: ForwardRow[], S: number, extra: number): void {
-  if (rows.some((r) => r.tokens.length === 0)) throw new Error('forward: every row needs at least one new token');
-  const longest = Math.max(...rows.map((r) => r.cache.length)) + S + extra;
-  if (longest > io.folder.maxPositions) throw new Error(`forward: ${longest} positions exceed the model's ${io.folder.maxPositions}`);
+/** Each row must fit the context with its own cache and new tokens (`extra`: a draft chain's own drafts); rows
+ * shorter than the pass's S are padded with token 0 at position 0 (the feeds' scratch starts zeroed), masked out,
+ * so a batch may hold a row at the limit beside a wide one. */
+export function checkPositions(io: GraphIo, rows: ForwardRow[], extra: number): void {
+  rows.forEach((r, b) => {
+    if (r.tokens.length === 0) throw new Error(`forward: row ${b} has no new token`);
+    const positions = r.cache.length + r.tokens.length + extra;
+    if (positions > io.folder.maxPositions) throw new Error(`forward: row ${b}: ${positions} positions exceed the model's ${io.folder.maxPositions}`);
+  });
 }

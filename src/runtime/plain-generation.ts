@@ -29,16 +29,15 @@ export interface GenerationResult {
 export async function generate(decoder: Decoder, tokenizer: TextTokenizer, promptIds: number[], o: GenerateOptions): Promise<GenerationResult> {
   if (promptIds.length === 0) throw new Error('generate: empty prompt');
   const rng = new Xoshiro128(o.seed);
-  const output = new GenerationOutput(tokenizer, promptIds, { maxTokens: o.maxTokens, stop: o.stop ?? [], eosTokenIds: decoder.folder.eosTokenIds });
+  // Prompt and output together fit the context window (as the engine bounds them).
+  const maxTokens = Math.min(o.maxTokens, decoder.folder.maxPositions - promptIds.length);
+  if (maxTokens < 1) throw new Error(`generate: a prompt of ${promptIds.length} tokens leaves no room in the context window of ${decoder.folder.maxPositions}`);
+  const output = new GenerationOutput(tokenizer, promptIds, { maxTokens, stop: o.stop ?? [], eosTokenIds: decoder.folder.eosTokenIds });
   const cache = decoder.newCache();
   try {
     let input = promptIds;
     let prefill = true;
     while (!output.done) {
-      if (cache.length + input.length > decoder.folder.maxPositions) {
-        output.finishReason = 'length';
-        break;
-      }
       const started = performance.now();
       const [logits] = await decoder.forward([{ cache, tokens: input }]);
       const seconds = (performance.now() - started) / 1000;

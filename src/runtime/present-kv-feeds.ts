@@ -37,7 +37,7 @@ export class PresentKvFeeds implements KvFeeds {
     const B = rows.length;
     const { numKvHeads: KV, headDim: hd } = io.folder;
     const S = Math.max(...rows.map((r) => r.tokens.length));
-    checkPositions(io, rows, S, extra);
+    checkPositions(io, rows, extra);
     const slots = caches.map((c) => c.reserve());
     // The same rows, in the same order, as a batched pass they all reside in: its present is this pass's past.
     const batch = caches[0].residence?.batch;

@@ -133,7 +133,10 @@ export class Engine implements EngineHandle {
     const costs = proposer === this.o.proposer ? this.costs[isGreedy(request.sampling) ? 'greedy' : 'sampled'] : undefined;
     // A request that names its draft length gets exactly that (where there is room); others, the engine's choice.
     const adaptive = request.numSpeculativeTokens === undefined && (this.o.adaptiveDraftLength ?? true);
-    const seq = new Sequence(id, request, this.o.tokenizer, this.o.target.folder.eosTokenIds, this.o.target.newCache(), proposer,
+    // The context window bounds prompt and output together (vLLM's max_model_len): a request asking for more ends
+    // with finish_reason "length" where the window is full, as the server's validation promises.
+    const bounded = { ...request, maxTokens: Math.min(request.maxTokens, this.maxPositions - request.promptIds.length) };
+    const seq = new Sequence(id, bounded, this.o.tokenizer, this.o.target.folder.eosTokenIds, this.o.target.newCache(), proposer,
       maxK, adaptive, listener, constraint, costs);
     this.waiting.push(seq);
     this.byId.set(id, seq);

@@ -181,6 +181,22 @@ export class Decoder {
     return runsDirectly(this.session);
   }
 
+  /** Whether a pass can append several positions to a cache that holds some already: what verifying drafts needs.
+   * Some exports cannot (onnxruntime-genai's attention-mask reshaping fails there); found by trying, on a scratch
+   * cache. */
+  async takesSeveralPositionsAfterPast(): Promise<boolean> {
+    const cache = this.newCache();
+    try {
+      await this.forward([{ cache, tokens: [0] }]);
+      await this.forward([{ cache, tokens: [0, 0] }]);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      cache.clear();
+    }
+  }
+
   /** Writes the profile of a decoder opened with profilePrefix (its passes since it was opened). */
   endProfiling(): void {
     this.session.endProfiling?.();

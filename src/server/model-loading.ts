@@ -52,7 +52,15 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
   let proposer: Proposer | null = null;
   let draftDevice = '';
   let draftMode = '';
-  if (draftSpec === 'ngram') proposer = new NgramProposer();
+  // Verification appends the pending token and the drafts to the cache in one pass; a graph that cannot is served
+  // plainly, whatever proposes (draft, n-gram, Predicted Outputs), rather than failing every speculative step.
+  const speculates = await target.takesSeveralPositionsAfterPast();
+  if (!speculates) {
+    log(`speculation off: ${targetDir}'s graph cannot take a past and several new positions in one pass, which verifying ` +
+      'drafts needs; it is served without speculation (drafts, n-gram and Predicted Outputs are ignored)');
+  }
+  if (!speculates) proposer = null;
+  else if (draftSpec === 'ngram') proposer = new NgramProposer();
   else if (draftSpec !== 'none') {
     const draftTokenizer = TextTokenizer.load(draftSpec);
     if (draftTokenizer.vocabFingerprint !== tokenizer.vocabFingerprint) {
@@ -78,7 +86,7 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
 
   const constraints = new JsonConstraints(tokenizer, target.folder.eosTokenIds);
   const engine = new Engine({
-    target, tokenizer, proposer, predictionProposer: new PredictionProposer(),
+    target, tokenizer, proposer, predictionProposer: speculates ? new PredictionProposer() : undefined,
     constraintFactory: (spec) => constraints.get(spec.schema),
     numSpeculativeTokens: config.numSpeculativeTokens, adaptiveDraftLength: config.adaptiveDraftLength,
     disableSpeculationAtBatch: config.speculativeDisableByBatchSize,

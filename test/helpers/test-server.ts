@@ -13,10 +13,10 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startServer(overrides: Partial<ServerConfig>, logger?: object): Promise<TestServer> {
+export async function startServer(overrides: Partial<ServerConfig>, logger?: object, log: (m: string) => void = () => {}): Promise<TestServer> {
   const config: ServerConfig = { ...DEFAULTS, port: 0, ...overrides };
   const metrics = new Metrics();
-  const served = await loadServedModel(config, metrics, () => {});
+  const served = await loadServedModel(config, metrics, log);
   const app = await buildApp({ config, metrics, served: () => served, logger });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();

@@ -177,6 +177,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     model: () => {
       const m = o.served();
       if (!m) throw new ApiError('not_ready', 'models are still loading');
+      if (!m.engine.healthy) throw new ApiError('not_ready', 'The engine is restarting after a failure. Retry shortly.', null, { 'retry-after': '1' });
       return m;
     },
   };

@@ -40,6 +40,8 @@ export interface ServerConfig {
   logLevel: string;
   /** Where the engine runs: a worker thread (keeps the HTTP thread responsive) or the main thread. */
   engineThread: 'worker' | 'main';
+  /** Wait before restarting an engine worker that died (later attempts back off, doubling up to 30 s). */
+  engineRestartDelayMs?: number;
 }
 
 interface OptionSpec {
@@ -78,6 +80,7 @@ export const OPTIONS: Record<string, OptionSpec> = {
   'max-tokens-per-request': { key: 'maxTokensPerRequest', env: 'SPECSERVE_MAX_TOKENS_PER_REQUEST', kind: 'int', help: 'largest max_tokens (default: max-model-len)' },
   'shutdown-timeout-ms': { key: 'shutdownTimeoutMs', env: 'SPECSERVE_SHUTDOWN_TIMEOUT_MS', kind: 'int', help: 'on SIGTERM, time for in-flight requests (default 30000)' },
   'engine-thread': { key: 'engineThread', env: 'SPECSERVE_ENGINE_THREAD', kind: 'thread', help: 'worker (default) or main: where inference runs' },
+  'engine-restart-delay-ms': { key: 'engineRestartDelayMs', env: 'SPECSERVE_ENGINE_RESTART_DELAY_MS', kind: 'int', help: 'wait before restarting an engine worker that died; repeated failures back off up to 30 s (default 0)' },
   'log-level': { key: 'logLevel', env: 'SPECSERVE_LOG_LEVEL', kind: 'string', help: 'pino level (default info)' },
 };
 

@@ -80,6 +80,12 @@ try {
       case 'fault':
         engine.faultInjection = m.fault;
         return;
+      case 'pause':
+        engine.pause();
+        return;
+      case 'resume':
+        engine.resume();
+        return;
       case 'close':
         await engine.close();
         post({ type: 'closed' });

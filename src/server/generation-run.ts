@@ -45,7 +45,9 @@ export class GenerationRun {
           onChoiceDone?.(outcome);
           resolve(outcome);
         } else {
-          reject(new ApiError('server_error', `The engine failed while generating: ${event.error.message.split('\n')[0]}`));
+          // An engine that stopped says so in its own terms (503, retry); anything else is the server's fault (500).
+          reject(event.error instanceof ApiError ? event.error
+            : new ApiError('server_error', `The engine failed while generating: ${event.error.message.split('\n')[0]}`));
         }
       }, { streaming: onToken !== undefined });
       if (id === null) {

@@ -15,7 +15,9 @@ export function registerInfoRoutes(app: FastifyInstance, served: () => ServedMod
   });
 
   app.get('/health', { config: { access: 'health' }, schema: { summary: '200 once models are loaded, 503 before', tags: ['Operations'] } }, async (_req, reply) => {
-    if (!served()) throw new ApiError('not_ready', 'models are still loading');
+    const m = served();
+    if (!m) throw new ApiError('not_ready', 'models are still loading');
+    if (!m.engine.healthy) throw new ApiError('not_ready', 'the engine is restarting after a failure');
     reply.header('cache-control', 'no-store');
     return { status: 'ok' };
   });

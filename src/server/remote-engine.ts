@@ -1,51 +1,112 @@
 // The HTTP thread's handle on the engine worker (engine-worker.ts), with the same surface as an in-thread Engine.
 // Admission (--max-queue) is decided here, synchronously, from the requests this side has outstanding.
+//
+// A worker that dies (a crash in native code, an uncaught error, terminate()) is noticed at once from its 'exit':
+// every request in flight fails with a 503, the handle reports itself unhealthy (/health 503, new requests 503 with
+// Retry-After) and a new worker is started, reloading the models, with a log line at each step. close() returns
+// whether the worker is alive, dead or restarting.
 import { Worker } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
 import type { EngineHandle, EngineHooks } from '../speculative/engine.ts';
 import type { EngineEvent, EngineListener, GenerationRequest } from '../speculative/generation-request.ts';
 import type { ServerConfig } from './config.ts';
 import type { LoadedInfo } from './model-loading.ts';
+import { ApiError } from './errors.ts';
 
 const WORKER_ENTRY = new URL('./engine-worker.ts', import.meta.url).href;
 const TS_WORKER = new URL('../../bin/ts-worker.js', import.meta.url);
+/** How long close() waits for the worker to finish its requests before terminating it. */
+const CLOSE_TIMEOUT_MS = 10_000;
+const MAX_RESTART_DELAY_MS = 30_000;
+
+const unavailable = (message: string) => new ApiError('not_ready', message, null, { 'retry-after': '1' });
+
+/** Starts a worker and waits for its models; its log lines go to `log` while it loads. */
+function spawnWorker(config: ServerConfig, log: (m: string) => void): Promise<{ worker: Worker; info: LoadedInfo }> {
+  // The worker runs TypeScript through tsx's loader, like the main thread (bin/specserve.js).
+  const worker = new Worker(TS_WORKER, { workerData: { entry: WORKER_ENTRY, config } });
+  return new Promise((resolve, reject) => {
+    const onMessage = (batch: any) => {
+      for (const m of batch.type === 'batch' ? batch.messages : [batch]) {
+        if (m.type === 'log') log(m.message);
+        if (m.type === 'ready' || m.type === 'failed') {
+          worker.off('message', onMessage);
+          worker.off('exit', onExit);
+          if (m.type === 'ready') resolve({ worker, info: m.info as LoadedInfo });
+          else void worker.terminate().then(() => reject(new Error(m.message)));
+          return;
+        }
+      }
+    };
+    const onExit = (code: number) => reject(new Error(`the engine worker exited (code ${code}) while loading the models`));
+    worker.on('message', onMessage);
+    worker.once('exit', onExit);
+    worker.once('error', (err) => log(`engine worker error while loading: ${err.message}`));
+  });
+}
 
 export class RemoteEngine implements EngineHandle {
   private readonly listeners = new Map<string, EngineListener>();
+  private worker!: Worker;
+  private alive = false;
+  private closing = false;
   private running = 0;
   private bytes = 0;
   private fault: { badToken: number } | null = null;
   private closed: (() => void) | null = null;
+  private restartTimer: NodeJS.Timeout | null = null;
 
-  private constructor(private readonly worker: Worker, private readonly capacity: number, private readonly hooks: EngineHooks,
-    private readonly log: (m: string) => void) {
-    worker.on('message', (m: any) => this.onMessage(m));
-    worker.on('error', (err) => {
-      this.log(`engine worker failed: ${err.message}`);
-      this.failAll(err);
-    });
+  private constructor(private readonly config: ServerConfig, private readonly capacity: number, private readonly hooks: EngineHooks,
+    private readonly log: (m: string) => void) {}
+
+  static async start(config: ServerConfig, hooks: EngineHooks, log: (m: string) => void): Promise<{ engine: RemoteEngine; info: LoadedInfo }> {
+    const { worker, info } = await spawnWorker(config, log);
+    // Capacity as an in-thread engine has it: a full batch running plus a full queue waiting.
+    const engine = new RemoteEngine(config, config.maxBatch + config.maxQueue, hooks, log);
+    engine.attach(worker);
+    return { engine, info };
   }
 
-  static start(config: ServerConfig, hooks: EngineHooks, log: (m: string) => void): Promise<{ engine: RemoteEngine; info: LoadedInfo }> {
-    // The worker runs TypeScript through tsx's loader, like the main thread (bin/specserve.js).
-    const worker = new Worker(TS_WORKER, { workerData: { entry: WORKER_ENTRY, config } });
-    // Capacity as an in-thread engine has it: a full batch running plus a full queue waiting.
-    const engine = new RemoteEngine(worker, config.maxBatch + config.maxQueue, hooks, log);
-    return new Promise((resolve, reject) => {
-      const onStart = (batch: any) => {
-        const m = batch.type === 'batch' ? batch.messages.find((x: any) => x.type === 'ready' || x.type === 'failed') ?? {} : batch;
-        if (m.type === 'ready') {
-          worker.off('message', onStart);
-          resolve({ engine, info: m.info as LoadedInfo });
-        } else if (m.type === 'failed') {
-          worker.off('message', onStart);
-          void worker.terminate();
-          reject(new Error(m.message));
-        }
-      };
-      worker.on('message', onStart);
-      worker.once('error', reject);
-    });
+  private attach(worker: Worker): void {
+    this.worker = worker;
+    this.alive = true;
+    worker.on('message', (m: any) => this.onMessage(m));
+    worker.on('error', (err) => this.log(`engine worker error: ${err.message}`));
+    worker.on('exit', (code) => this.onExit(worker, code));
+  }
+
+  private onExit(worker: Worker, code: number): void {
+    if (worker !== this.worker) return;
+    this.alive = false;
+    this.running = 0;
+    this.bytes = 0;
+    this.closed?.();
+    if (this.closing) return;
+    this.log(`engine worker exited (code ${code}): failing ${this.listeners.size} request(s) in flight and restarting it (the models reload)`);
+    this.failAll(unavailable('The engine stopped while generating; the request was not completed. Retry shortly.'));
+    this.restart(0);
+  }
+
+  private restart(attempt: number): void {
+    const first = this.config.engineRestartDelayMs ?? 0;
+    const delay = attempt === 0 ? first : Math.min(MAX_RESTART_DELAY_MS, Math.max(first, 1000) * 2 ** (attempt - 1));
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (this.closing) return;
+      spawnWorker(this.config, this.log).then(({ worker }) => {
+        if (this.closing) return void worker.terminate();
+        this.attach(worker);
+        if (this.fault) worker.postMessage({ type: 'fault', fault: this.fault });
+        this.log('engine worker restarted: serving again');
+      }, (err: Error) => {
+        this.log(`engine worker restart failed (${err.message}); trying again`);
+        this.restart(attempt + 1);
+      });
+    }, delay);
+  }
+
+  private post(message: unknown): void {
+    if (this.alive) this.worker.postMessage(message);
   }
 
   private onMessage(m: any): void {
@@ -80,8 +141,16 @@ export class RemoteEngine implements EngineHandle {
   private failAll(error: Error): void {
     for (const [id, listener] of this.listeners) {
       this.listeners.delete(id);
-      listener({ type: 'error', error });
+      try {
+        listener({ type: 'error', error });
+      } catch {
+        // one listener's failure is its own
+      }
     }
+  }
+
+  get healthy(): boolean {
+    return this.alive && !this.closing;
   }
 
   get numRunning(): number {
@@ -102,10 +171,24 @@ export class RemoteEngine implements EngineHandle {
 
   set faultInjection(fault: { badToken: number } | null) {
     this.fault = fault;
-    this.worker.postMessage({ type: 'fault', fault });
+    this.post({ type: 'fault', fault });
+  }
+
+  pause(): void {
+    this.post({ type: 'pause' });
+  }
+
+  resume(): void {
+    this.post({ type: 'resume' });
+  }
+
+  /** Stops the worker thread as a crash would (operators and tests: what a dead worker does to the server). */
+  async terminateWorker(): Promise<void> {
+    await this.worker.terminate();
   }
 
   submit(request: GenerationRequest, listener: EngineListener, opts: { streaming?: boolean } = {}): string | null {
+    if (!this.alive) throw unavailable('The engine is restarting after a failure. Retry shortly.');
     if (this.listeners.size >= this.capacity) return null;
     const id = randomUUID();
     this.listeners.set(id, listener);
@@ -115,19 +198,28 @@ export class RemoteEngine implements EngineHandle {
 
   cancel(id: string, error?: Error): void {
     if (!this.listeners.has(id)) return;
-    this.worker.postMessage({ type: 'cancel', id, error: error?.message });
+    this.post({ type: 'cancel', id, error: error?.message });
     // A client cancel gets no further event (the client is gone): forget it now so it stops counting as waiting.
     if (!error) this.listeners.delete(id);
   }
 
   abortAll(error: Error): void {
-    this.worker.postMessage({ type: 'abortAll', error: error.message });
+    this.post({ type: 'abortAll', error: error.message });
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    if (!this.alive) {
+      this.failAll(unavailable('The server is shutting down.'));
+      return;
+    }
     const done = new Promise<void>((resolve) => (this.closed = resolve));
     this.worker.postMessage({ type: 'close' });
-    await done;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)))]);
+    clearTimeout(timer);
     await this.worker.terminate();
+    this.failAll(unavailable('The server is shutting down.'));
   }
 }

@@ -14,7 +14,7 @@ import { maskLogits } from '../runtime/structured/token-masker.ts';
 import type { Constraint } from '../runtime/structured/constraint.ts';
 import { Sequence } from './sequence.ts';
 import { CostMemory } from './adaptive-draft-length.ts';
-import type { ConstraintSpec, EngineListener, GeneratedTokenLogprob, GenerationRequest, SequenceStats } from './generation-request.ts';
+import type { ConstraintSpec, EngineEvent, EngineListener, GeneratedTokenLogprob, GenerationRequest, SequenceStats } from './generation-request.ts';
 import type { FinishReason } from '../runtime/generation-output.ts';
 import type { Proposal, Proposer } from './proposer.ts';
 
@@ -46,8 +46,14 @@ export interface EngineHandle {
   readonly numRunning: number;
   readonly numWaiting: number;
   readonly kvBytes: number;
+  /** Serving: false once closed, or while a worker that died is restarting (RemoteEngine). */
+  readonly healthy: boolean;
   /** Test hook: the next target pass is fed this malformed token and fails (engine fault isolation). */
   faultInjection: { badToken: number } | null;
+  /** Holds the engine between steps until resume(): requests queue but do not run (tests force a situation with it
+   * instead of racing the engine). */
+  pause(): void;
+  resume(): void;
   close(): Promise<void>;
 }
 
@@ -93,6 +99,10 @@ export class Engine implements EngineHandle {
   private lastAlone: { seq: Sequence; drafted: number; started: number } | null = null;
   /** A prefill pass ran since the last decode step. */
   private prefilled = false;
+  /** The sequences of the step in progress (failed together if the step throws outside its passes). */
+  private stepping: Sequence[] = [];
+  /** Set while paused: the loop waits on it before each step. */
+  private gate: { promise: Promise<void>; open: () => void } | null = null;
 
   constructor(private readonly o: EngineOptions) {}
 
@@ -158,6 +168,22 @@ export class Engine implements EngineHandle {
     for (const id of [...this.byId.keys()]) this.cancel(id, error);
   }
 
+  get healthy(): boolean {
+    return !this.closed;
+  }
+
+  pause(): void {
+    if (this.gate) return;
+    let open!: () => void;
+    const promise = new Promise<void>((resolve) => (open = resolve));
+    this.gate = { promise, open };
+  }
+
+  resume(): void {
+    this.gate?.open();
+    this.gate = null;
+  }
+
   /** Resolves when no request is waiting or running. */
   async drain(): Promise<void> {
     while (this.looping) await this.idle;
@@ -166,6 +192,7 @@ export class Engine implements EngineHandle {
   async close(): Promise<void> {
     this.closed = true;
     this.abortAll(new Error('the engine is shutting down'));
+    this.resume();
     await this.drain();
   }
 
@@ -192,7 +219,14 @@ export class Engine implements EngineHandle {
               marked = true;
               setImmediate(mark);
             }
-            await this.step();
+            while (this.gate) await this.gate.promise;
+            try {
+              await this.step();
+            } catch (err) {
+              // A fault outside the passes (a proposer's or a constraint's bookkeeping, a hook) fails the requests of
+              // that step only; the engine serves on.
+              this.failStep(err as Error);
+            }
             const now = performance.now();
             if (turned) {
               turned = false;
@@ -215,18 +249,38 @@ export class Engine implements EngineHandle {
   private finish(seq: Sequence, error?: Error): void {
     const now = performance.now();
     seq.stats.decodeSeconds = seq.firstTokenAt ? (now - seq.firstTokenAt) / 1000 : 0;
-    seq.proposer?.end(seq);
-    seq.cache.clear();
-    if (this.lastAlone?.seq === seq) this.lastAlone = null;
     this.byId.delete(seq.id);
+    if (this.lastAlone?.seq === seq) this.lastAlone = null;
+    try {
+      seq.proposer?.end(seq);
+    } catch (err) {
+      error ??= err as Error; // the proposer's own state is dropped either way
+    }
+    seq.cache.clear();
     if (error) {
-      seq.listener({ type: 'error', error });
+      emit(seq, { type: 'error', error });
     } else if (!seq.cancelled) {
       this.o.hooks?.onFinish?.(seq.stats, seq.output.finishReason ?? 'length', (now - seq.submittedAt) / 1000);
-      seq.listener({
+      emit(seq, {
         type: 'done', finishReason: seq.output.finishReason ?? 'length', text: seq.output.text, tokens: seq.output.tokens, stats: seq.stats,
       });
     }
+  }
+
+  /** Fails `seq` alone with `error` (a fault in its own bookkeeping), wherever it is. */
+  private failOne(seq: Sequence, error: Error): void {
+    for (const list of [this.waiting, this.running]) {
+      const at = list.indexOf(seq);
+      if (at >= 0) list.splice(at, 1);
+    }
+    if (this.byId.has(seq.id)) this.finish(seq, error);
+  }
+
+  private failStep(error: Error): void {
+    const failed = this.stepping;
+    this.stepping = [];
+    this.lastAlone = null;
+    for (const seq of failed) this.failOne(seq, error);
   }
 
   private removeDone(): void {
@@ -268,7 +322,7 @@ export class Engine implements EngineHandle {
     }
     seq.lastTokenAt = now;
     seq.stats.numGeneratedTokens = seq.output.tokens.length;
-    seq.listener({ type: 'token', ids: emitted, text, ...(seq.request.logprobs !== undefined ? { logprobs } : {}) });
+    emit(seq, { type: 'token', ids: emitted, text, ...(seq.request.logprobs !== undefined ? { logprobs } : {}) });
   }
 
   private async timed<T>(phase: ForwardPhase, batchSize: number, run: () => Promise<T>): Promise<T> {
@@ -288,11 +342,13 @@ export class Engine implements EngineHandle {
       budget -= next.numPromptTokens;
       newcomers.push(this.waiting.shift()!);
     }
+    this.stepping = newcomers;
     if (newcomers.length > 0) {
       await this.prefill(newcomers);
       this.prefilled = true;
     }
     const decoding = this.running.filter((s) => !s.output.done && !s.cancelled && !newcomers.includes(s));
+    this.stepping = [...newcomers, ...decoding];
     if (decoding.length > 0) await this.decode(decoding);
     this.removeDone();
     this.o.hooks?.onStep?.();
@@ -310,23 +366,41 @@ export class Engine implements EngineHandle {
     }
     const seconds = (performance.now() - now) / 1000;
     const lasts = logits.map((rows) => rows[rows.length - 1]);
-    const rows = seqs.map((s, b) => (s.constraint ? maskLogits(lasts[b], s.constraint.allowed(s.constraintState)) : lasts[b]));
+    const rows = seqs.map((s, b) => {
+      if (!s.constraint) return lasts[b];
+      try {
+        return maskLogits(lasts[b], s.constraint.allowed(s.constraintState));
+      } catch (err) {
+        this.finish(s, err as Error);
+        return lasts[b];
+      }
+    });
     // The sampled rows' distributions, in one batch (runtime/batch-softmax.ts); greedy rows take their argmax.
     const sampled = seqs.flatMap((s, b) => (isGreedy(s.sampling) ? [] : [b]));
     let probs: Float32Array[] = [];
     try {
       if (sampled.length > 0) probs = await rowProbabilities(sampled.map((b) => rows[b]), sampled.map((b) => seqs[b].sampling));
     } catch (err) {
-      for (const s of seqs) this.finish(s, err as Error);
+      for (const s of seqs) if (this.byId.has(s.id)) this.finish(s, err as Error);
       return;
     }
     let drawn = 0;
     for (let b = 0; b < seqs.length; b++) {
       const s = seqs[b];
+      if (!this.byId.has(s.id)) {
+        if (!isGreedy(s.sampling)) drawn++; // failed on its own above; its row was drawn all the same
+        continue;
+      }
       s.stats.prefillSeconds = seconds;
       s.stats.numTargetPasses++;
-      this.commit(s, [isGreedy(s.sampling) ? argmax(rows[b]) : sampleFrom(probs[drawn++], s.rng)], [lasts[b]]);
-      s.proposer?.begin(s);
+      const token = isGreedy(s.sampling) ? argmax(rows[b]) : sampleFrom(probs[drawn++], s.rng);
+      try {
+        this.commit(s, [token], [lasts[b]]);
+        s.proposer?.begin(s);
+      } catch (err) {
+        this.finish(s, err as Error);
+        continue;
+      }
       this.running.push(s);
     }
   }
@@ -358,7 +432,15 @@ export class Engine implements EngineHandle {
       const { drafts, states, logits, targetProbs } = (await this.fusedPass(seqs, ks, fault)) ?? (await this.draftThenVerify(seqs, ks, fault));
       // The rows verification reads (masked under a constraint), and for sampled sequences their p rows: from the pass
       // where it computed them (a fused sampled step), else all in one batch (runtime/batch-softmax.ts).
-      const rows = seqs.map((s, i) => (states[i] ? logits[i].map((row, j) => maskLogits(row, s.constraint!.allowed(states[i]![j]))) : logits[i]));
+      const rows = seqs.map((s, i) => {
+        if (!states[i]) return logits[i];
+        try {
+          return logits[i].map((row, j) => maskLogits(row, s.constraint!.allowed(states[i]![j])));
+        } catch (err) {
+          this.failOne(s, err as Error);
+          return logits[i];
+        }
+      });
       const need = seqs.flatMap((s, i) => (isGreedy(s.sampling) || targetProbs?.[i] ? [] : [i]));
       const computed = need.length === 0 ? [] : await rowProbabilities(need.flatMap((i) => rows[i]), need.flatMap((i) => rows[i].map(() => seqs[i].sampling)));
       const p = seqs.map((_, i) => targetProbs?.[i] ?? null);
@@ -367,30 +449,37 @@ export class Engine implements EngineHandle {
       pass = { drafts, logits, rows, p };
     } catch (err) {
       // A failed pass fails the requests in it only; their caches are dropped and the engine serves on.
-      for (const s of seqs) {
-        this.running.splice(this.running.indexOf(s), 1);
-        this.finish(s, err as Error);
-      }
+      for (const s of seqs) this.failOne(s, err as Error);
       return;
     }
     const { drafts, logits, rows, p } = pass;
 
     seqs.forEach((s, i) => {
-      const draft = drafts[i];
-      const result = isGreedy(s.sampling)
-        ? verifyGreedy(draft.tokens, rows[i].map(argmax))
-        : verify(draft.tokens, draft.probs ?? null, p[i]!, s.rng);
-      // Keep the pending token and the accepted drafts; the rejected positions roll back.
-      s.cache.rollback(s.cache.length - draft.tokens.length + result.numAccepted);
-      s.stats.numTargetPasses++;
-      s.stats.numDrafted += draft.tokens.length;
-      s.stats.numAccepted += result.numAccepted;
-      if (draft.tokens.length > 0) this.o.hooks?.onVerify?.(draft.tokens.length, result.numAccepted);
-      s.draftLength.record(draft.tokens.length, result.numAccepted);
-      this.commit(s, result.tokens, logits[i]);
-      s.proposer?.accept(s);
-      if (seqs.length === 1) this.lastAlone = { seq: s, drafted: draft.tokens.length, started };
+      if (!this.byId.has(s.id)) return; // failed on its own earlier in this step
+      try {
+        this.verifyAndCommit(s, drafts[i], rows[i], p[i], logits[i], seqs.length === 1 ? started : null);
+      } catch (err) {
+        this.failOne(s, err as Error);
+      }
     });
+  }
+
+  /** One sequence's share of a decode step: verify its drafts against the pass, roll back, commit. */
+  private verifyAndCommit(s: Sequence, draft: Proposal, rows: Float32Array[], p: Float32Array[] | null, logits: Float32Array[],
+    aloneSince: number | null): void {
+    const result = isGreedy(s.sampling)
+      ? verifyGreedy(draft.tokens, rows.map(argmax))
+      : verify(draft.tokens, draft.probs ?? null, p!, s.rng);
+    // Keep the pending token and the accepted drafts; the rejected positions roll back.
+    s.cache.rollback(s.cache.length - draft.tokens.length + result.numAccepted);
+    s.stats.numTargetPasses++;
+    s.stats.numDrafted += draft.tokens.length;
+    s.stats.numAccepted += result.numAccepted;
+    if (draft.tokens.length > 0) this.o.hooks?.onVerify?.(draft.tokens.length, result.numAccepted);
+    s.draftLength.record(draft.tokens.length, result.numAccepted);
+    this.commit(s, result.tokens, logits);
+    s.proposer?.accept(s);
+    if (aloneSince !== null) this.lastAlone = { seq: s, drafted: draft.tokens.length, started: aloneSince };
   }
 
   /** A lone sequence whose proposer drafts and verifies in one fused pass (reported as a verify pass); null where
@@ -418,7 +507,17 @@ export class Engine implements EngineHandle {
     }
     // Under a constraint, a proposal is cut at its first token the constraint refuses (point-mass proposers do not
     // know the grammar); the states along the kept draft give each verified position its mask.
-    const states = seqs.map((s, i) => (s.constraint ? constrainDraft(s.constraint, s.constraintState, drafts[i]) : null));
+    const states = seqs.map((s, i) => {
+      if (!s.constraint) return null;
+      try {
+        return constrainDraft(s.constraint, s.constraintState, drafts[i]);
+      } catch (err) {
+        // That request alone fails; it stays in this pass (its row is computed and dropped) so the batch's layout holds.
+        this.failOne(s, err as Error);
+        drafts[i] = { tokens: [] };
+        return null;
+      }
+    });
     const speculating = drafts.some((d) => d.tokens.length > 0);
     const logits = await this.timed(speculating ? 'verify' : 'decode', seqs.length, () => this.o.target.forward(seqs.map((s, i) => ({
       cache: s.cache,
@@ -454,4 +553,13 @@ function constrainDraft(constraint: Constraint, start: unknown, draft: { tokens:
   draft.tokens.length = kept;
   if (draft.probs) draft.probs.length = kept;
   return states;
+}
+
+/** Hands `event` to the request's listener; a listener that throws harms no other request. */
+function emit(seq: Sequence, event: EngineEvent): void {
+  try {
+    seq.listener(event);
+  } catch {
+    // the listener's own failure (its client is gone, say): nothing for the engine to do
+  }
 }

@@ -21,14 +21,20 @@ describe('SIGTERM', () => {
       child.on('exit', () => rej(new Error(`server exited early: ${log}`)));
     });
     const url = `http://127.0.0.1:${port}/v1/completions`;
-    const body = JSON.stringify({ model: 'model', prompt: 'a b c', max_tokens: 600, ignore_eos: true });
+    const body = JSON.stringify({ model: 'model', prompt: 'a b c', max_tokens: 1000, ignore_eos: true });
     const inFlight = fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.json());
-    await new Promise((r) => setTimeout(r, 150)); // the request is running
+    // SIGTERM once the request is running (the server's own gauge says so), however slow the machine; 1000 tokens
+    // keep it running long after the gauge shows it.
+    let settled = false;
+    void inFlight.finally(() => (settled = true));
+    let running = false;
+    while (!running && !settled) running = /^specserve_num_requests_running 1$/m.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+    expect(running).toBe(true);
     const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
     child.kill('SIGTERM');
     const result = await inFlight;
     expect(result.choices[0].finish_reason).toBe('length');
-    expect(result.usage.completion_tokens).toBe(600);
+    expect(result.usage.completion_tokens).toBe(1000);
     // While draining, a request gets a clean 503 in OpenAI's shape (or, once closed, the connection is refused).
     const during = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(
       async (r) => ({ status: r.status, code: (await r.json()).error?.code }), () => ({ status: 0, code: 'refused' }));

@@ -309,7 +309,10 @@ export class Engine implements EngineHandle {
       }
       if (seq.constraint && !seq.output.done) {
         // Tokens reaching here were sampled or accepted under the constraint's mask, so the advance succeeds.
-        seq.constraintState = seq.constraint.advance(seq.constraintState, ids[i]);
+        const next = seq.constraint.advance(seq.constraintState, ids[i]);
+        // A mask that let through a token the automaton refuses would be a bug: that request fails, clearly.
+        if (next === null) throw new Error(`structured output: token ${ids[i]} was allowed by the mask but not by the schema's automaton`);
+        seq.constraintState = next;
         if (seq.constraint.isComplete(seq.constraintState)) text += seq.output.finish('stop');
       }
     }

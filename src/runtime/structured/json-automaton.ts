@@ -214,7 +214,9 @@ export function stateKey(s: JsonState, clampAt: number): string {
     const f = x.f;
     switch (f.k) {
       case 'value': parts.push(`v${f.node.id}:${f.ws}`); break;
-      case 'object': parts.push(`o${f.node.id}:${f.phase}:${f.used.join(',')}:${f.phase === 'colon' ? f.key : ''}:${f.ws}`); break;
+      // Property names and literal options are arbitrary text: JSON-encoded, so that no name can spell a separator
+      // ("a,b" against "a" and "b").
+      case 'object': parts.push(`o${f.node.id}:${f.phase}:${JSON.stringify(f.used)}:${f.phase === 'colon' ? JSON.stringify(f.key) : ''}:${f.ws}`); break;
       case 'array': parts.push(`a${f.node.id}:${f.phase}:${Math.min(f.count, Math.max(f.node.minItems, f.node.maxItems ?? 0))}:${f.ws}`); break;
       case 'string': {
         const min = f.node?.minLength ?? 0;
@@ -223,7 +225,7 @@ export function stateKey(s: JsonState, clampAt: number): string {
         break;
       }
       case 'number': parts.push(`n${f.integer ? 'i' : 'f'}:${f.phase}:${Math.min(MAX_DIGITS, f.digits)}`); break;
-      case 'literal': parts.push(`l${f.options.join('|')}:${f.text}`); break;
+      case 'literal': parts.push(`l${JSON.stringify(f.options)}:${JSON.stringify(f.text)}`); break;
       case 'done': parts.push('d'); break;
     }
   }

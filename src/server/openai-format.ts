@@ -66,7 +66,7 @@ export function commonParameters(body: CommonBody & { best_of?: number | null; s
     stop: stopList(body, config),
     sampling: samplingFrom(body),
     constraint: constraintFrom(body),
-    numSpeculativeTokens: speculativeTokens(body),
+    numSpeculativeTokens: speculativeTokens(body, config.numSpeculativeTokens),
     /** Choice j of a prompt gets seed + j: reproducible, yet different choices. */
     seedFor: (j: number) => (body.seed === undefined || body.seed === null ? undefined : body.seed + j),
   };
@@ -109,10 +109,15 @@ export function choicesPerPrompt(body: CommonBody, config: ServerConfig): number
   return n;
 }
 
-export function speculativeTokens(body: CommonBody): number | undefined {
+/** The request's draft length: undefined for the server's choice, 0 for none, or K, at most the server's maximum (the
+ * draft graphs for every K up to it are built at start-up; a larger K would build them on the request path). */
+export function speculativeTokens(body: CommonBody, max: number): number | undefined {
   if (body.speculative === undefined || body.speculative === true) return undefined;
   if (body.speculative === false) return 0;
-  return body.speculative.num_tokens;
+  const k = body.speculative.num_tokens;
+  if (k === undefined) return undefined;
+  if (k > max) throw badRequest(`'speculative.num_tokens' must be at most ${max} (the server's --num-speculative-tokens), got ${k}`, 'speculative');
+  return k;
 }
 
 /** max_tokens within the context window (vLLM's message), defaulting to `fallback` or the room left. */

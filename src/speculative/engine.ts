@@ -133,7 +133,8 @@ export class Engine implements EngineHandle {
     }
     if (this.waiting.length >= this.o.maxQueue) return null;
     const id = randomUUID();
-    const maxK = request.numSpeculativeTokens ?? this.o.numSpeculativeTokens;
+    // At most the engine's maximum, whose graphs were built at start-up (the server refuses more with a 400).
+    const maxK = Math.min(request.numSpeculativeTokens ?? this.o.numSpeculativeTokens, this.o.numSpeculativeTokens);
     const proposer = maxK === 0 ? null : request.prediction?.length ? this.o.predictionProposer ?? null : this.o.proposer;
     let constraint: Constraint | undefined;
     if (request.constraint) {
@@ -423,7 +424,9 @@ export class Engine implements EngineHandle {
     // Load counts every request the engine holds (running, just admitted, waiting), as vLLM counts its queue.
     const speculate = limit <= 0 || this.running.length + this.waiting.length < limit;
     const ks = seqs.map((s) => {
-      if (!speculate && !s.seededSampling) return 0;
+      // A request that names its draft length gets it at any load, as documented; so do seeded sampled requests,
+      // whose random draws must not depend on the load.
+      if (!speculate && !s.seededSampling && s.request.numSpeculativeTokens === undefined) return 0;
       const wanted = s.request.maxTokens - s.output.tokens.length - 1;
       const room = this.maxPositions - s.cache.length - 1;
       return Math.max(0, Math.min(s.draftLength.next(), wanted, room));

@@ -1,7 +1,7 @@
 // A byte-level pushdown automaton for JSON documents that match a compiled schema (json-schema.ts). States are
 // immutable (a linked stack of frames), so keeping an old state is a free rollback, and a state's key identifies
 // it for mask caching. Numbers end on the first byte that cannot continue them, which is then fed to the parent.
-import { ANY_VALUE, type SchemaNode } from './json-schema.ts';
+import { ANY_VALUE, MAX_SCHEMA_DEPTH, type SchemaNode } from './json-schema.ts';
 
 // Consecutive whitespace bytes allowed between tokens of the document: one space or newline, as in "{ \"a\": 1 }";
 // no room for a model to idle in whitespace forever.
@@ -46,7 +46,16 @@ function valueDone(up: JsonState | null, literal?: string): JsonState | null {
   return up; // done
 }
 
+/** Open objects and arrays above this state. */
+function nesting(s: JsonState | null): number {
+  let n = 0;
+  for (let x = s; x; x = x.up) if (x.f.k === 'object' || x.f.k === 'array') n++;
+  return n;
+}
+
 function startValue(node: SchemaNode, b: number, up: JsonState | null): JsonState | null {
+  // Free values (json_object, unconstrained items) could nest without end: documents nest as deep as schemas may.
+  if ((b === 0x7b || b === 0x5b) && nesting(up) > MAX_SCHEMA_DEPTH) return null;
   if (node.literals) return feed(push({ k: 'literal', options: node.literals, text: '' }, up), b);
   const t = node.types;
   if (b === 0x7b && t.has('object')) return push({ k: 'object', node, phase: 'open', used: [], key: '', ws: 0 }, up);

@@ -26,6 +26,10 @@ const ANNOTATIONS = new Set(['title', 'description', 'default', 'examples', '$sc
 const SUPPORTED = new Set(['type', 'properties', 'required', 'additionalProperties', 'enum', 'const', 'items', 'minItems',
   'maxItems', 'minLength', 'maxLength', ...ANNOTATIONS]);
 
+/** Schemas nest at most this deep (objects in objects, items in items): compiling and matching recurse per level, and
+ * a schema of thousands of levels would exhaust the stack. Documents nest at most as deep (json-automaton.ts). */
+export const MAX_SCHEMA_DEPTH = 32;
+
 export class SchemaError extends Error {
   constructor(readonly path: string, message: string) {
     super(`${message} (at ${path || '/'})`);
@@ -40,7 +44,8 @@ export function compileSchema(schema: unknown): SchemaNode {
   let nextId = 0;
   const anyValue = (): SchemaNode => ANY_VALUE;
 
-  const compile = (s: unknown, path: string): SchemaNode => {
+  const compile = (s: unknown, path: string, depth = 0): SchemaNode => {
+    if (depth > MAX_SCHEMA_DEPTH) throw new SchemaError(path.slice(0, 200), `schemas may nest at most ${MAX_SCHEMA_DEPTH} levels`);
     if (s === true || (typeof s === 'object' && s !== null && !Array.isArray(s) && Object.keys(s).every((k) => ANNOTATIONS.has(k)))) {
       return anyValue();
     }
@@ -72,7 +77,7 @@ export function compileSchema(schema: unknown): SchemaNode {
     if (node.types.has('object')) {
       if (o.properties !== undefined) {
         if (typeof o.properties !== 'object' || o.properties === null) throw new SchemaError(`${path}/properties`, 'properties must be an object');
-        node.properties = new Map(Object.entries(o.properties).map(([k, v]) => [k, compile(v, `${path}/properties/${k}`)]));
+        node.properties = new Map(Object.entries(o.properties).map(([k, v]) => [k, compile(v, `${path}/properties/${k}`, depth + 1)]));
       }
       if (o.additionalProperties !== undefined && typeof o.additionalProperties !== 'boolean') {
         throw new SchemaError(`${path}/additionalProperties`, 'only additionalProperties true or false is supported');
@@ -86,7 +91,7 @@ export function compileSchema(schema: unknown): SchemaNode {
       }
       if (!node.properties && node.required.size > 0) node.properties = new Map([...node.required].map((r) => [r, anyValue()]));
     }
-    if (node.types.has('array')) node.items = o.items === undefined ? anyValue() : compile(o.items, `${path}/items`);
+    if (node.types.has('array')) node.items = o.items === undefined ? anyValue() : compile(o.items, `${path}/items`, depth + 1);
     const count = (key: string): number | undefined => {
       const v = o[key];
       if (v === undefined) return undefined;

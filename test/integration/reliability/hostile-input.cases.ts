@@ -118,5 +118,24 @@ export function hostileCases(limits: { maxN: number; maxStop: number; maxPrompts
     ['POST', '/v2/completions'], ['GET', '/v1/models/../../etc/passwd'], ['POST', '/v1/completions/extra'], ['GET', '/%00']]) {
     add({ name: `${method} ${path}`, method, path, body: method === 'GET' || method === 'DELETE' ? undefined : base, status: [400, 404, 405] });
   }
+  // Schemas nested beyond the limit, under the body limit (a recursive compiler would exhaust its stack: 500). Written
+  // as text: JSON.stringify itself would run out of stack on the deepest.
+  const nested = (levels: number, leaf: string) => {
+    let open = '';
+    let close = '';
+    for (let i = 0; i < levels; i++) {
+      open += i % 2 ? '{"type":"array","items":' : '{"type":"object","properties":{"a":';
+      close = (i % 2 ? '}' : '}}') + close;
+    }
+    return open + leaf + close;
+  };
+  const withField = (body: Record<string, unknown>, field: string, json: string) => `${JSON.stringify(body).slice(0, -1)},"${field}":${json}}`;
+  for (const levels of [33, 1000, 5000]) {
+    add({ name: `guided_json nested ${levels} levels`, body: withField(base, 'guided_json', nested(levels, '{"type":"string"}')), status: 400, mentions: 'at most 32 levels' });
+    add({ name: `guided_json string nested ${levels} levels`, body: withField(base, 'guided_json', JSON.stringify(nested(levels, '{"type":"null"}'))),
+      status: 400, mentions: 'at most 32 levels' });
+    add({ name: `json_schema nested ${levels} levels`, path: '/v1/chat/completions', status: 400, mentions: 'at most 32 levels',
+      body: withField(chatBase, 'response_format', `{"type":"json_schema","json_schema":{"name":"x","schema":${nested(levels, '{"type":"integer"}')}}}`) });
+  }
   return cases;
 }

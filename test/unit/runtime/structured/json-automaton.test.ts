@@ -22,6 +22,14 @@ const person = {
 };
 
 describe('JSON automaton', () => {
+  it('lets free documents nest only as deep as schemas may (32 levels)', () => {
+    const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    expect(accepts({ type: 'array' }, deep(33))).toBe(true);
+    expect(prefixOk({ type: 'array' }, deep(34).slice(0, 34))).toBe(false);
+    expect(prefixOk({ type: 'object' }, '{"a":'.repeat(40))).toBe(false);
+    expect(prefixOk({ type: 'object' }, '{"a":'.repeat(33))).toBe(true);
+  });
+
   it.each([
     [person, '{"name":"Bo","age":3}', true],
     [person, '{ "age": -12, "name": "Al" }', true],

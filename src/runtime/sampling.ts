@@ -15,8 +15,12 @@ export interface SamplingParams {
 
 export const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1, minP: 0 };
 
+/** Temperatures below this are greedy (vLLM's _SAMPLING_EPS): dividing logits by a subnormal one overflows to
+ * Infinity - Infinity = NaN, and anything this cold is an argmax anyway. */
+export const MIN_TEMPERATURE = 1e-5;
+
 export function isGreedy(p: SamplingParams): boolean {
-  return p.temperature === 0 || p.topK === 1;
+  return p.temperature < MIN_TEMPERATURE || p.topK === 1;
 }
 
 export function argmax(logits: ArrayLike<number>): number {

@@ -1,6 +1,6 @@
 // OpenAI wire format <-> the engine's GenerationRequest: parameter checks shared by completions and chat, and
 // the logprobs objects. Pure functions; the routes do the I/O.
-import type { SamplingParams } from '../runtime/sampling.ts';
+import { MIN_TEMPERATURE, type SamplingParams } from '../runtime/sampling.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
 import type { ConstraintSpec, GeneratedTokenLogprob } from '../speculative/generation-request.ts';
 import { compileSchema, SchemaError } from '../runtime/structured/json-schema.ts';
@@ -88,8 +88,10 @@ export function checkUnsupported(body: CommonBody & { best_of?: number | null; s
 }
 
 export function samplingFrom(body: CommonBody): SamplingParams {
+  const temperature = body.temperature ?? 1;
   return {
-    temperature: body.temperature ?? 1,
+    // Below MIN_TEMPERATURE greedy, as vLLM does (a subnormal temperature would turn the softmax into NaN).
+    temperature: temperature < MIN_TEMPERATURE ? 0 : temperature,
     topP: body.top_p ?? 1,
     topK: body.top_k && body.top_k > 0 ? body.top_k : 0,
     minP: body.min_p ?? 0,

@@ -46,6 +46,10 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
       body.max_completion_tokens ? 'max_completion_tokens' : 'max_tokens');
     const predictionText = body.prediction ? text(body.prediction.content) : '';
     const prediction = predictionText ? model.tokenizer.encode(predictionText, false) : undefined;
+    // A prediction longer than the context could never be followed to its end, and following it costs engine time.
+    if (prediction && prediction.length > model.maxModelLen) {
+      throw badRequest(`'prediction' has ${prediction.length} tokens; at most ${model.maxModelLen} (the context window) are accepted`, 'prediction');
+    }
     const requests: GenerationRequest[] = Array.from({ length: n }, (_, j) => ({
       promptIds, maxTokens, sampling, stop, seed: seedFor(j), numSpeculativeTokens, constraint, prediction, ignoreEos: body.ignore_eos,
       logprobs: body.logprobs ? body.top_logprobs ?? 0 : undefined,

@@ -2,7 +2,7 @@
 // the logprobs objects. Pure functions; the routes do the I/O.
 import { MIN_TEMPERATURE, type SamplingParams } from '../runtime/sampling.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
-import type { ConstraintSpec, GeneratedTokenLogprob } from '../speculative/generation-request.ts';
+import type { ConstraintSpec, GeneratedTokenLogprob, SequenceStats } from '../speculative/generation-request.ts';
 import { compileSchema, SchemaError } from '../runtime/structured/json-schema.ts';
 import { ApiError, badRequest } from './errors.ts';
 import type { ServerConfig } from './config.ts';
@@ -179,28 +179,24 @@ export function chatLogprobs(tokenizer: TextTokenizer, logprobs: GeneratedTokenL
   return { content: logprobs.map((l) => ({ ...entry(l.id, l.logprob), top_logprobs: l.top.map((t) => entry(t.id, t.logprob)) })) };
 }
 
-export interface UsageCounts {
-  promptTokens: number;
-  completionTokens: number;
-  accepted: number;
-  rejected: number;
-}
-
-/** usage for a request whose prompts total `promptTokens`, from its choices' outcomes. */
-export function usageFor(promptTokens: number, outcomes: { tokens: number[]; stats: { numDrafted: number; numAccepted: number } }[]) {
-  return usageObject({
-    promptTokens,
-    completionTokens: outcomes.reduce((a, o) => a + o.tokens.length, 0),
-    accepted: outcomes.reduce((a, o) => a + o.stats.numAccepted, 0),
-    rejected: outcomes.reduce((a, o) => a + o.stats.numDrafted - o.stats.numAccepted, 0),
-  });
-}
-
-export function usageObject(u: UsageCounts) {
+/** usage for a request whose prompts total `promptTokens`, from its choices' outcomes. accepted / rejected
+ * prediction tokens keep OpenAI's meaning: tokens of the *prediction* that did or did not appear in the completion
+ * (0 without a prediction); every proposer's draft figures go in the `speculative_decoding` extension. */
+export function usageFor(promptTokens: number,
+  outcomes: { tokens: number[]; stats: Pick<SequenceStats, 'numDrafted' | 'numAccepted' | 'numPredictionTokens' | 'numPredictionAccepted'> }[]) {
+  const accepted = outcomes.reduce((a, o) => a + o.stats.numPredictionAccepted, 0);
+  const completionTokens = outcomes.reduce((a, o) => a + o.tokens.length, 0);
   return {
-    prompt_tokens: u.promptTokens,
-    completion_tokens: u.completionTokens,
-    total_tokens: u.promptTokens + u.completionTokens,
-    completion_tokens_details: { accepted_prediction_tokens: u.accepted, rejected_prediction_tokens: u.rejected },
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+    completion_tokens_details: {
+      accepted_prediction_tokens: accepted,
+      rejected_prediction_tokens: outcomes.reduce((a, o) => a + o.stats.numPredictionTokens, 0) - accepted,
+    },
+    speculative_decoding: {
+      draft_tokens: outcomes.reduce((a, o) => a + o.stats.numDrafted, 0),
+      accepted_draft_tokens: outcomes.reduce((a, o) => a + o.stats.numAccepted, 0),
+    },
   };
 }

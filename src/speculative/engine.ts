@@ -14,6 +14,7 @@ import { maskLogits } from '../runtime/structured/token-masker.ts';
 import type { Constraint } from '../runtime/structured/constraint.ts';
 import { Sequence } from './sequence.ts';
 import { CostMemory } from './adaptive-draft-length.ts';
+import { predictionMatches } from './prediction-proposer.ts';
 import type { ConstraintSpec, EngineEvent, EngineListener, GeneratedTokenLogprob, GenerationRequest, SequenceStats } from './generation-request.ts';
 import type { FinishReason } from '../runtime/generation-output.ts';
 import type { Proposal, Proposer } from './proposer.ts';
@@ -261,6 +262,7 @@ export class Engine implements EngineHandle {
     if (error) {
       emit(seq, { type: 'error', error });
     } else if (!seq.cancelled) {
+      if (seq.request.prediction?.length) seq.stats.numPredictionAccepted = predictionMatches(seq.request.prediction, seq.output.tokens);
       this.o.hooks?.onFinish?.(seq.stats, seq.output.finishReason ?? 'length', (now - seq.submittedAt) / 1000);
       emit(seq, {
         type: 'done', finishReason: seq.output.finishReason ?? 'length', text: seq.output.text, tokens: seq.output.tokens, stats: seq.stats,
@@ -296,13 +298,16 @@ export class Engine implements EngineHandle {
     }
   }
 
-  /** Commits tokens in order until the output finishes; emits one token event. */
-  private commit(seq: Sequence, ids: number[], logits: Float32Array[]): void {
+  /** Commits tokens in order until the output finishes; emits one token event with the tokens that entered the output
+   * (an EOS ends it without being part of it, as in its text and usage). Returns how many entered. */
+  private commit(seq: Sequence, ids: number[], logits: Float32Array[]): number {
     const emitted: number[] = [];
     const logprobs: GeneratedTokenLogprob[] = [];
     let text = '';
     for (let i = 0; i < ids.length && !seq.output.done; i++) {
+      const before = seq.output.tokens.length;
       text += seq.output.push(ids[i]);
+      if (seq.output.tokens.length === before) break;
       seq.tokens.push(ids[i]);
       emitted.push(ids[i]);
       if (seq.request.logprobs !== undefined) {
@@ -327,6 +332,7 @@ export class Engine implements EngineHandle {
     seq.lastTokenAt = now;
     seq.stats.numGeneratedTokens = seq.output.tokens.length;
     emit(seq, { type: 'token', ids: emitted, text, ...(seq.request.logprobs !== undefined ? { logprobs } : {}) });
+    return emitted.length;
   }
 
   private async timed<T>(phase: ForwardPhase, batchSize: number, run: () => Promise<T>): Promise<T> {
@@ -480,10 +486,11 @@ export class Engine implements EngineHandle {
     s.cache.rollback(s.cache.length - draft.tokens.length + result.numAccepted);
     s.stats.numTargetPasses++;
     s.stats.numDrafted += draft.tokens.length;
-    s.stats.numAccepted += result.numAccepted;
     if (draft.tokens.length > 0) this.o.hooks?.onVerify?.(draft.tokens.length, result.numAccepted);
     s.draftLength.record(draft.tokens.length, result.numAccepted);
-    this.commit(s, result.tokens, logits);
+    // Accepted drafts come first in result.tokens: those the output kept (before a stop string, max_tokens or EOS
+    // ended it) are the ones the request's usage counts.
+    s.stats.numAccepted += Math.min(result.numAccepted, this.commit(s, result.tokens, logits));
     s.proposer?.accept(s);
     if (aloneSince !== null) this.lastAlone = { seq: s, drafted: draft.tokens.length, started: aloneSince };
   }

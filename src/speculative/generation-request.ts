@@ -34,8 +34,14 @@ export interface GeneratedTokenLogprob extends TokenLogprob {
 export interface SequenceStats {
   numPromptTokens: number;
   numGeneratedTokens: number;
+  /** Tokens proposed (any proposer). */
   numDrafted: number;
+  /** Proposed tokens accepted that are part of the output (a stop string or max_tokens may cut accepted ones). */
   numAccepted: number;
+  /** The Predicted Output's length in tokens (0 without one). */
+  numPredictionTokens: number;
+  /** Output tokens that followed the prediction (speculative/prediction-proposer.ts), at the end. */
+  numPredictionAccepted: number;
   numTargetPasses: number;
   queueSeconds: number;
   prefillSeconds: number;

@@ -53,7 +53,8 @@ export class Sequence implements ProposalContext {
     this.seededSampling = request.seed !== undefined && !isGreedy(request.sampling);
     this.draftLength = new AdaptiveDraftLength(proposer ? maxDraftTokens : 0, adaptive, { costAware: !this.seededSampling, costs });
     this.stats = {
-      numPromptTokens: this.numPromptTokens, numGeneratedTokens: 0, numDrafted: 0, numAccepted: 0, numTargetPasses: 0,
+      numPromptTokens: this.numPromptTokens, numGeneratedTokens: 0, numDrafted: 0, numAccepted: 0,
+      numPredictionTokens: request.prediction?.length ?? 0, numPredictionAccepted: 0, numTargetPasses: 0,
       queueSeconds: 0, prefillSeconds: 0, firstTokenSeconds: 0, decodeSeconds: 0,
     };
   }

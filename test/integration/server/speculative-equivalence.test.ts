@@ -32,9 +32,9 @@ describe.skipIf(!sharedModelsAvailable('speculative vs plain through HTTP'))('gr
       expect(spec.status).toBe(200);
       expect(plain.status).toBe(200);
       expect(spec.json.choices[0].text).toBe(plain.json.choices[0].text);
-      expect(plain.json.usage.completion_tokens_details.accepted_prediction_tokens).toBe(0);
+      expect(plain.json.usage.speculative_decoding.accepted_draft_tokens).toBe(0);
     }
-    const accepted = results.filter((_, i) => i % 2 === 0).reduce((a, r) => a + r.json.usage.completion_tokens_details.accepted_prediction_tokens, 0);
+    const accepted = results.filter((_, i) => i % 2 === 0).reduce((a, r) => a + r.json.usage.speculative_decoding.accepted_draft_tokens, 0);
     expect(accepted).toBeGreaterThan(0);
   });
 });

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { ngramLookup, NgramProposer } from '../../../src/speculative/ngram-proposer.ts';
-import { PredictionProposer } from '../../../src/speculative/prediction-proposer.ts';
 import { GREEDY } from '../../../src/runtime/sampling.ts';
 import { Xoshiro128 } from '../../../src/runtime/rng.ts';
 import type { ProposalContext } from '../../../src/speculative/proposer.ts';
@@ -21,17 +20,5 @@ describe('ngramLookup', () => {
     const [p] = await new NgramProposer().propose([{ seq: ctx([1, 2, 3, 4, 1, 2]), k: 1 }]);
     expect(p.tokens).toEqual([3]);
     expect(p.probs).toBeUndefined();
-  });
-});
-
-describe('PredictionProposer', () => {
-  const proposer = new PredictionProposer();
-  it('proposes the head of the prediction first, then re-synchronises on the output', async () => {
-    const [first] = await proposer.propose([{ seq: ctx([1, 50], [10, 11, 12, 13], 2), k: 3 }]);
-    expect(first.tokens).toEqual([10, 11, 12]);
-    const [later] = await proposer.propose([{ seq: ctx([1, 50, 10, 11], [10, 11, 12, 13], 2), k: 3 }]);
-    expect(later.tokens).toEqual([12, 13]);
-    const [none] = await proposer.propose([{ seq: ctx([1, 50, 99], [10, 11], 2), k: 3 }]);
-    expect(none.tokens).toEqual([]);
   });
 });

@@ -74,7 +74,7 @@ export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void
         return {
           index: o.index,
           text: echo + o.text,
-          logprobs: body.logprobs === undefined || body.logprobs === null ? null : completionLogprobs(model.tokenizer, o.logprobs, echo.length),
+          logprobs: body.logprobs === undefined || body.logprobs === null ? null : completionLogprobs(model.tokenizer, o.logprobs, echo.length, o.text.length),
           finish_reason: o.finishReason,
         };
       }),
@@ -94,7 +94,7 @@ async function stream(
   const run = new GenerationRun(deps.model().engine, requests, (index, event) => {
     let lp: unknown = null;
     if (event.logprobs && body.logprobs !== undefined && body.logprobs !== null) {
-      lp = completionLogprobs(tokenizer, event.logprobs, offsets[index]);
+      lp = completionLogprobs(tokenizer, event.logprobs, offsets[index], event.text.length);
     }
     offsets[index] += event.text.length;
     if (event.text || lp) sse?.send(chunk(index, event.text, lp, null));

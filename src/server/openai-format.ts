@@ -149,33 +149,49 @@ export function checkTokenIds(ids: number[], vocabSize: number, param: string): 
   if (bad !== undefined) throw badRequest(`token id ${bad} is outside the vocabulary [0, ${vocabSize})`, param);
 }
 
-/** A token's text as OpenAI shows it: the vocabulary piece with SentencePiece / byte-level space marks undone. */
-export function tokenText(tokenizer: TextTokenizer, id: number): string {
-  const piece = tokenizer.idToToken(id) ?? '';
-  return piece.replaceAll('\u2581', ' ').replaceAll('\u0120', ' ').replaceAll('\u010a', '\n');
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A token as OpenAI's logprobs show it: the text its bytes make (byte-fallback and byte-level pieces decoded, a
+ * SentencePiece space mark as a space), or, where its bytes are part of a character, `bytes:\xNN...`; and those
+ * bytes. Special tokens (no bytes in the text) show their piece. */
+export function tokenEntry(tokenizer: TextTokenizer, id: number): { token: string; bytes: number[] } {
+  const raw = tokenizer.tokenBytes()[id];
+  if (!raw) {
+    const piece = tokenizer.idToToken(id) ?? '';
+    return { token: piece, bytes: Array.from(Buffer.from(piece, 'utf8')) };
+  }
+  let token: string;
+  try {
+    token = utf8.decode(raw);
+  } catch {
+    token = `bytes:${Array.from(raw, (b) => `\\x${b.toString(16).padStart(2, '0')}`).join('')}`;
+  }
+  return { token, bytes: Array.from(raw) };
 }
 
-export function completionLogprobs(tokenizer: TextTokenizer, logprobs: GeneratedTokenLogprob[], startOffset: number) {
-  const tokens = logprobs.map((l) => tokenText(tokenizer, l.id));
+/** Completions logprobs for tokens whose text starts at `start` of the choice's text: offsets count the characters
+ * their bytes complete (a token inside a character adds none until it ends), clamped to `textLength` characters where
+ * the returned text is shorter (a stop string cut it). */
+export function completionLogprobs(tokenizer: TextTokenizer, logprobs: GeneratedTokenLogprob[], start: number, textLength = Infinity) {
+  const bytes = tokenizer.tokenBytes();
+  const decoder = new TextDecoder('utf-8');
   const offsets: number[] = [];
-  let offset = startOffset;
-  for (const t of tokens) {
-    offsets.push(offset);
-    offset += t.length;
+  let offset = start;
+  for (const l of logprobs) {
+    offsets.push(Math.min(offset, start + textLength));
+    const b = bytes[l.id];
+    if (b) offset += decoder.decode(b, { stream: true }).length;
   }
   return {
-    tokens,
+    tokens: logprobs.map((l) => tokenEntry(tokenizer, l.id).token),
     token_logprobs: logprobs.map((l) => l.logprob),
-    top_logprobs: logprobs.map((l) => Object.fromEntries(l.top.map((t) => [tokenText(tokenizer, t.id), t.logprob]))),
+    top_logprobs: logprobs.map((l) => Object.fromEntries(l.top.map((t) => [tokenEntry(tokenizer, t.id).token, t.logprob]))),
     text_offset: offsets,
   };
 }
 
 export function chatLogprobs(tokenizer: TextTokenizer, logprobs: GeneratedTokenLogprob[]) {
-  const entry = (id: number, logprob: number) => {
-    const token = tokenText(tokenizer, id);
-    return { token, logprob, bytes: Array.from(Buffer.from(token, 'utf8')) };
-  };
+  const entry = (id: number, logprob: number) => ({ ...tokenEntry(tokenizer, id), logprob });
   return { content: logprobs.map((l) => ({ ...entry(l.id, l.logprob), top_logprobs: l.top.map((t) => entry(t.id, t.logprob)) })) };
 }
 

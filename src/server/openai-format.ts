@@ -68,7 +68,10 @@ export function commonParameters(body: CommonBody & { best_of?: number | null; s
     constraint: constraintFrom(body),
     numSpeculativeTokens: speculativeTokens(body, config.numSpeculativeTokens),
     /** Choice j of a prompt gets seed + j: reproducible, yet different choices. */
-    seedFor: (j: number) => (body.seed === undefined || body.seed === null ? undefined : body.seed + j),
+    seedFor: (j: number) => {
+      if (body.seed === undefined || body.seed === null) return undefined;
+      return body.seed + j <= Number.MAX_SAFE_INTEGER ? body.seed + j : body.seed - j; // still distinct, still safe
+    },
   };
 }
 

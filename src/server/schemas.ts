@@ -12,7 +12,8 @@ const samplingFields = {
   min_p: { type: ['number', 'null'], minimum: 0, maximum: 1, description: 'Extension (vLLM).' },
   n: { type: ['integer', 'null'], minimum: 1 },
   stop: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string', minLength: 1 } }, { type: 'null' }] },
-  seed: { type: ['integer', 'null'] },
+  // Seeds are used whole: JSON numbers beyond 2^53 cannot be told apart, so they are refused.
+  seed: { type: ['integer', 'null'], minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
   stream: { type: ['boolean', 'null'] },
   stream_options: {
     anyOf: [{ type: 'object', properties: { include_usage: { type: 'boolean' } }, additionalProperties: false }, { type: 'null' }],

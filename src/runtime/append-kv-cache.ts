@@ -45,6 +45,11 @@ export class AppendKvCache implements KvCache {
     return this.length * this.numLayers * 2 * this.numKvHeads * this.headDim * (this.type === 'float16' ? 2 : 4);
   }
 
+  /** Its home's buffer: its own, or a batch's shared with the other rows. */
+  buffers(): ArrayBufferLike[] {
+    return this.home ? [this.home.all.buffer] : [];
+  }
+
   rollback(length: number): void {
     if (length < 0 || length > this.length) throw new Error(`rollback to ${length} outside [0, ${this.length}]`);
     this.length = length;

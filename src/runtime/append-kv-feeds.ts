@@ -15,6 +15,10 @@ export class AppendKvFeeds implements KvFeeds {
     if (!io.bias) throw new Error('appended KV feeds need a graph with an attention_bias input');
   }
 
+  buffers(): ArrayBufferLike[] {
+    return []; // the caches' homes hold everything
+  }
+
   newCache(): KvCache {
     const { folder, kvType } = this.io;
     return new AppendKvCache(folder.numLayers, folder.numKvHeads, folder.headDim, kvType);

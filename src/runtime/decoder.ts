@@ -210,6 +210,11 @@ export class Decoder {
     return this.kv.newCache();
   }
 
+  /** KV memory this decoder keeps between passes beyond its caches' own (past buffers of batched passes). */
+  feedBuffers(): ArrayBufferLike[] {
+    return this.kv.buffers();
+  }
+
   /** One session.run for all rows (layout: prepare). Returns logits[row][position] and appends the new K/V to every
    * cache. */
   async forward(rows: ForwardRow[]): Promise<Float32Array[][]> {

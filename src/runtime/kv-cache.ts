@@ -8,8 +8,11 @@
 export interface KvCache {
   /** Valid positions (what the sequence sees). */
   readonly length: number;
-  /** Bytes held. */
+  /** Bytes of its valid positions and holes (what it would take alone). */
   readonly bytes: number;
+  /** The memory its slots live in: its own buffers, or those of a batch it shares with other caches (heldBytes counts
+   * each once). */
+  buffers(): ArrayBufferLike[];
   /** Drops positions from `length` on (speculative rollback). */
   rollback(length: number): void;
   /** Frees the cache (a finished or cancelled sequence). */
@@ -35,6 +38,20 @@ export type KvType = 'float32' | 'float16';
 
 export function allocKv(type: KvType, n: number): KvArray {
   return type === 'float16' ? new Uint16Array(n) : new Float32Array(n);
+}
+
+/** Bytes of memory that `caches` and `extra` buffers keep alive, each buffer counted once. */
+export function heldBytes(caches: Iterable<KvCache>, extra: ArrayBufferLike[] = []): number {
+  const seen = new Set<ArrayBufferLike>();
+  let total = 0;
+  const add = (b: ArrayBufferLike) => {
+    if (seen.has(b)) return;
+    seen.add(b);
+    total += b.byteLength;
+  };
+  for (const c of caches) for (const b of c.buffers()) add(b);
+  for (const b of extra) add(b);
+  return total;
 }
 
 export interface KvCacheOptions {
@@ -74,6 +91,11 @@ export class PresentKvCache implements KvCache {
   /** Bytes held (holes included). */
   get bytes(): number {
     return this.slots * this.numLayers * 2 * this.numKvHeads * this.headDim * (this.type === 'float16' ? 2 : 4);
+  }
+
+  buffers(): ArrayBufferLike[] {
+    const arrays = this.resident ? this.resident.batch.present : this.layers;
+    return arrays.flatMap((l) => [l.key.buffer, l.value.buffer]).filter((b) => b.byteLength > 0);
   }
 
   /** Drops positions from `length` on (speculative rollback): their slots become holes. */

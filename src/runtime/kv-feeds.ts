@@ -44,6 +44,8 @@ export interface KvFeeds {
   /** After the run: the caches take the new positions from `out`, whose KV names carry `prefix` (a fused step's
    * draft part: "draft."). */
   commit(rows: ForwardRow[], out: ort.InferenceSession.OnnxValueMapType, pass: Pass, extra: number, prefix: string): void;
+  /** KV memory the feeds keep between passes (past buffers reused by batched passes). */
+  buffers(): ArrayBufferLike[];
 }
 
 /** Each row must fit the context with its own cache and new tokens (`extra`: a draft chain's own drafts); rows

@@ -20,6 +20,10 @@ export class PresentKvFeeds implements KvFeeds {
     return new PresentKvCache(folder.numLayers, folder.numKvHeads, folder.headDim, kvType, { allowHoles: folder.layout !== 'genai' });
   }
 
+  buffers(): ArrayBufferLike[] {
+    return [...this.pastBuffers.values()].flatMap((arrays) => arrays.filter(Boolean).map((a) => a.buffer));
+  }
+
   private batchBuffer(index: number, size: number): KvArray {
     // Capacity in powers of two: the past grows by a position or so per step, and a view of the right length is fed.
     const capacity = 2 ** Math.ceil(Math.log2(Math.max(size, 1024)));

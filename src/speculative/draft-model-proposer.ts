@@ -9,7 +9,7 @@
 // one pass per token drawing from its RNG in JS: its text must not depend on whether it ran alone, and float32 and
 // float64 cumulative sums may part at a boundary.)
 import type { Decoder } from '../runtime/decoder.ts';
-import type { KvCache } from '../runtime/kv-cache.ts';
+import { heldBytes, type KvCache } from '../runtime/kv-cache.ts';
 import { applyCutoffs, argmax, isGreedy, sampleFrom } from '../runtime/sampling.ts';
 import { rowProbabilities } from '../runtime/batch-softmax.ts';
 import type { Proposal, ProposalContext, Proposer } from './proposer.ts';
@@ -76,9 +76,7 @@ export class DraftModelProposer implements Proposer {
   }
 
   get kvBytes(): number {
-    let total = 0;
-    for (const s of this.states.values()) total += s.cache.bytes;
-    return total;
+    return heldBytes([...this.states.values()].map((s) => s.cache), this.draft.feedBuffers());
   }
 
   begin(seq: ProposalContext): void {

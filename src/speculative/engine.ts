@@ -6,6 +6,7 @@
 // queue is full.
 import { randomUUID } from 'node:crypto';
 import type { Decoder } from '../runtime/decoder.ts';
+import { heldBytes } from '../runtime/kv-cache.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
 import { argmax, isGreedy, logprobOf, sampleFrom, topLogprobs } from '../runtime/sampling.ts';
 import { rowProbabilities } from '../runtime/batch-softmax.ts';
@@ -115,10 +116,10 @@ export class Engine implements EngineHandle {
     return this.waiting.length;
   }
 
+  /** KV memory held: the running sequences' buffers (a batch's shared ones once), the target's past buffers, and the
+   * proposer's caches. */
   get kvBytes(): number {
-    let total = 0;
-    for (const s of this.running) total += s.cache.bytes;
-    return total + (this.o.proposer?.kvBytes ?? 0);
+    return heldBytes(this.running.map((s) => s.cache), this.o.target.feedBuffers()) + (this.o.proposer?.kvBytes ?? 0);
   }
 
   get maxPositions(): number {

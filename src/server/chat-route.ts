@@ -66,7 +66,7 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
         const lp = event.logprobs && body.logprobs ? chatLogprobs(model.tokenizer, event.logprobs) : null;
         if (event.text || lp) sse?.send(chunk(index, { content: event.text }, lp, null));
       }, (o) => sse?.send(chunk(o.index, {}, null, o.finishReason)));
-      sse = new SseWriter(reply);
+      sse = new SseWriter(reply, deps.config.streamBufferBytes);
       sse.onClose(() => run.cancel());
       for (let i = 0; i < n; i++) sse.send(chunk(i, { role: 'assistant', content: '' }, null, null));
       try {

@@ -99,7 +99,7 @@ async function stream(
     offsets[index] += event.text.length;
     if (event.text || lp) sse?.send(chunk(index, event.text, lp, null));
   }, (outcome) => sse?.send(chunk(outcome.index, '', null, outcome.finishReason)));
-  sse = new SseWriter(reply);
+  sse = new SseWriter(reply, deps.config.streamBufferBytes);
   sse.onClose(() => run.cancel());
   requests.forEach((_, i) => {
     if (echoText(i)) sse!.send(chunk(i, echoText(i), null, null));

@@ -40,6 +40,8 @@ export interface ServerConfig {
   logLevel: string;
   /** Where the engine runs: a worker thread (keeps the HTTP thread responsive) or the main thread. */
   engineThread: 'worker' | 'main';
+  /** Bytes of stream frames held for a client that reads slower than tokens come, before it is cut off. */
+  streamBufferBytes: number;
   /** Wait before restarting an engine worker that died (later attempts back off, doubling up to 30 s). */
   engineRestartDelayMs?: number;
 }
@@ -80,6 +82,7 @@ export const OPTIONS: Record<string, OptionSpec> = {
   'max-tokens-per-request': { key: 'maxTokensPerRequest', env: 'SPECSERVE_MAX_TOKENS_PER_REQUEST', kind: 'int', help: 'largest max_tokens (default: max-model-len)' },
   'shutdown-timeout-ms': { key: 'shutdownTimeoutMs', env: 'SPECSERVE_SHUTDOWN_TIMEOUT_MS', kind: 'int', help: 'on SIGTERM, time for in-flight requests (default 30000)' },
   'engine-thread': { key: 'engineThread', env: 'SPECSERVE_ENGINE_THREAD', kind: 'thread', help: 'worker (default) or main: where inference runs' },
+  'stream-buffer-limit': { key: 'streamBufferBytes', env: 'SPECSERVE_STREAM_BUFFER_LIMIT', kind: 'int', help: 'bytes of a stream held for a client that reads too slowly before it is cut off and its request cancelled (default 4194304)' },
   'engine-restart-delay-ms': { key: 'engineRestartDelayMs', env: 'SPECSERVE_ENGINE_RESTART_DELAY_MS', kind: 'int', help: 'wait before restarting an engine worker that died; repeated failures back off up to 30 s (default 0)' },
   'log-level': { key: 'logLevel', env: 'SPECSERVE_LOG_LEVEL', kind: 'string', help: 'pino level (default info)' },
 };
@@ -87,7 +90,7 @@ export const OPTIONS: Record<string, OptionSpec> = {
 export const DEFAULTS: ServerConfig = {
   host: '127.0.0.1', port: 8000, draftDtype: 'fp32', device: 'cpu', threads: 0, draftThreads: 1, numSpeculativeTokens: 4,
   adaptiveDraftLength: true, speculativeDisableByBatchSize: 2, maxBatch: 16, maxQueue: 256, publicHealth: true, publicMetrics: true, bodyLimitBytes: 1 << 20,
-  maxN: 8, maxStop: 16, maxPrompts: 64, shutdownTimeoutMs: 30_000, logLevel: 'info', engineThread: 'worker',
+  maxN: 8, maxStop: 16, maxPrompts: 64, shutdownTimeoutMs: 30_000, streamBufferBytes: 4 * 1024 * 1024, logLevel: 'info', engineThread: 'worker',
 };
 
 function convert(flag: string, spec: OptionSpec, raw: string): unknown {

@@ -43,6 +43,28 @@ export function proposerContract(name: string, fixture: ProposerFixture): void {
       for (const s of [a, b, c]) p.end(s);
     });
 
+    it('a sequence\'s proposal in a batch equals its proposal alone (other rows differ in length, content and k)', async () => {
+      const alone = await fixture.make();
+      const a = fixture.context('a', false);
+      await alone.begin(a);
+      const [single] = await alone.propose([{ seq: a, k: 4 }]);
+      alone.end(a);
+
+      const batched = await fixture.make();
+      const base = fixture.context('b', false);
+      const output = base.tokens.slice(base.numPromptTokens);
+      // A shorter row, the same row again, and a longer one that repeats its output.
+      const b = { ...base, tokens: base.tokens.slice(0, Math.max(base.numPromptTokens + 1, base.tokens.length - 2)) };
+      const c = { ...fixture.context('c', false), tokens: [...base.tokens, ...output, ...output] };
+      const a2 = fixture.context('a2', false);
+      for (const s of [b, a2, c]) await batched.begin(s);
+      const proposals = await batched.propose([{ seq: b, k: 2 }, { seq: a2, k: 4 }, { seq: c, k: 6 }]);
+      expect(proposals[1].tokens).toEqual(single.tokens);
+      expect(proposals[0].tokens.length).toBeLessThanOrEqual(2);
+      expect(proposals[2].tokens.length).toBeLessThanOrEqual(6);
+      for (const s of [b, a2, c]) batched.end(s);
+    });
+
     it('a distribution, when given, has one normalised row per token, and the token has mass in it', async () => {
       const p = await fixture.make();
       const seq = fixture.context('s', true);

@@ -1,4 +1,4 @@
-// Real trained models in ../shared/models (read-only). Tests that need them skip with a printed reason elsewhere.
+// Real trained models in ../shared/models (read-only). Tests that need them fail where the folder is missing.
 import { existsSync, mkdtempSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -13,11 +13,13 @@ export const stories = {
   aidreamsTokenizer: join(SHARED_MODELS, 'aidreams260K/tok512.bin'),
 };
 
-/** True when ../shared/models is present; otherwise prints why the calling suite is skipped. */
-export function sharedModelsAvailable(suite: string): boolean {
-  const ok = existsSync(stories.checkpoint) && existsSync(stories.tokenizer);
-  if (!ok) console.warn(`[skip] ${suite}: ${SHARED_MODELS} is absent (the real trained models live there)`);
-  return ok;
+/** Checks that ../shared/models is present, for a suite that needs it: a missing folder fails the suite (CI always has
+ * it; a silent skip would pass a run that tested nothing). */
+export function requireSharedModels(suite: string): true {
+  if (!existsSync(stories.checkpoint) || !existsSync(stories.tokenizer)) {
+    throw new Error(`${suite}: ${SHARED_MODELS} is missing; the real trained models this suite needs live there (../shared/models)`);
+  }
+  return true;
 }
 
 /** Greedy ids from BOS listed in ../shared/models/stories260K/PROVENANCE.md. */

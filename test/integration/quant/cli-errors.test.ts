@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { specserve } from '../../helpers/cli.ts';
-import { scratchDir, sharedModelsAvailable, stories } from '../../helpers/shared-models.ts';
+import { scratchDir, requireSharedModels, stories } from '../../helpers/shared-models.ts';
+
+requireSharedModels('CLI errors on real checkpoints');
 
 function expectCleanFailure(r: ReturnType<typeof specserve>, message: RegExp, out?: string) {
   expect(r.status).not.toBe(0);
@@ -40,7 +42,7 @@ describe('forge CLI errors', () => {
     expectCleanFailure(specserve('convert', 'llama2c', bad, '--tokenizer', bad, '--out', out), /not a llama2.c checkpoint/, out);
   });
 
-  it.skipIf(!sharedModelsAvailable('CLI errors on real checkpoints'))('refuses a truncated checkpoint and a mismatched tokenizer', () => {
+  it('refuses a truncated checkpoint and a mismatched tokenizer', () => {
     const truncated = join(work, 'truncated.bin');
     writeFileSync(truncated, readFileSync(stories.checkpoint).subarray(0, 100_000));
     const out = join(work, 'from-truncated');

@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { llama2cToTokenizerJson, llamaTokenizerConfig, readLlama2cTokenizer } from '../../../src/quant/llama2c-tokenizer.ts';
 import { llama2cEncode, loadLlama2cVocab } from '../../helpers/llama2c-encode.ts';
-import { sharedModelsAvailable, stories } from '../../helpers/shared-models.ts';
+import { requireSharedModels, stories } from '../../helpers/shared-models.ts';
 
-const available = sharedModelsAvailable('llama2.c tokenizer conversion');
+requireSharedModels('llama2.c tokenizer conversion');
 
 const TEXTS = [
   'Once upon a time',
@@ -18,7 +18,7 @@ const TEXTS = [
   'x',
 ];
 
-describe.skipIf(!available)('tokenizer.json from tok512.bin', () => {
+describe('tokenizer.json from tok512.bin', () => {
   let tokenizer: Tokenizer;
   let vocab: ReturnType<typeof loadLlama2cVocab>;
   beforeAll(() => {

@@ -6,11 +6,11 @@ import { readFileSync } from 'node:fs';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { specserve } from '../../helpers/cli.ts';
 import { argmax, ortGreedy, ortTeacherForced } from '../../helpers/ort-greedy.ts';
-import { scratchDir, sharedModelsAvailable, stories, STORIES_ORACLE_IDS } from '../../helpers/shared-models.ts';
+import { scratchDir, requireSharedModels, stories, STORIES_ORACLE_IDS } from '../../helpers/shared-models.ts';
 
-const available = sharedModelsAvailable('stories260K conversion');
+requireSharedModels('stories260K conversion');
 
-describe.skipIf(!available)('stories260K through the forge CLI', () => {
+describe('stories260K through the forge CLI', () => {
   let dir: string;
   let fp32: Awaited<ReturnType<typeof ortGreedy>>;
 

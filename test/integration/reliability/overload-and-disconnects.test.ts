@@ -17,39 +17,32 @@ describe('overload', () => {
   afterAll(() => server.close());
 
   it('a burst beyond the queue: 429 with Retry-After without waiting for generation; the admitted complete', async () => {
-    // Admitted requests long enough that generating one outlasts the burst's HTTP handling: 200 connections on 2
-    // cores take ~0.7 s to answer, and 400 tokens of the tiny model now generate in ~0.5 s.
     const maxTokens = scale(400, 1200);
     const body = JSON.stringify({ model: 'model', prompt: 'a b c', max_tokens: maxTokens, ignore_eos: true });
     const burst = scale(40, 200);
-    // Baseline: as many requests as the server admits (batch 2 + queue 4), alone.
-    const baseline = await Promise.all(Array.from({ length: 6 }, async () => {
-      const started = performance.now();
-      await (await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: json, body })).json();
-      return performance.now() - started;
-    }));
-    const results = await Promise.all(Array.from({ length: burst }, async () => {
+    const capacity = 2 + 4; // batch + queue
+    // The engine is held through the burst: a refusal that came back waited for no generation, by construction.
+    server.served.engine.pause();
+    let settled = 0;
+    const results = Array.from({ length: burst }, async () => {
       const started = performance.now();
       const r = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: json, body });
       const payload = await r.json();
-      return { status: r.status, retryAfter: r.headers.get('retry-after'), ms: performance.now() - started, end: performance.now(), payload };
-    }));
-    const admitted = results.filter((r) => r.status === 200);
-    const refused = results.filter((r) => r.status === 429);
-    expect(admitted.length + refused.length).toBe(burst);
-    expect(admitted.length).toBeGreaterThanOrEqual(2 + 4 - 1); // batch + queue (the first step may already have admitted)
-    expect(refused.length).toBeGreaterThan(burst / 2);
+      settled++;
+      return { status: r.status, retryAfter: r.headers.get('retry-after'), ms: performance.now() - started, payload };
+    });
+    await waitFor(() => settled === burst - capacity, 60_000);
+    server.served.engine.resume();
+    const all = await Promise.all(results);
+    const admitted = all.filter((r) => r.status === 200);
+    const refused = all.filter((r) => r.status === 429);
+    expect(admitted.length).toBe(capacity);
+    expect(refused.length).toBe(burst - capacity);
     expect(refused.every((r) => r.retryAfter === '1' && r.payload.error.code === 'queue_full')).toBe(true);
     expect(admitted.every((r) => r.payload.usage.completion_tokens === maxTokens)).toBe(true);
-    // "Quickly": refusals do not wait for generation; the typical refusal is answered before any admitted request
-    // completes (with hundreds of connections on 2 cores, the last few refusals can trail the first completion).
-    const refusedMs = refused.map((r) => r.ms).sort((a, b) => a - b);
-    expect(refusedMs[Math.floor(refusedMs.length / 2)]).toBeLessThan(Math.min(...admitted.map((r) => r.ms)));
-    const sorted = admitted.map((r) => r.ms).sort((a, b) => a - b);
-    console.log(`[reliability] overload: burst ${burst}, admitted ${admitted.length}, refused ${refused.length}; ` +
-      `admitted latency p50 ${sorted[Math.floor(sorted.length / 2)].toFixed(0)} ms, p99 ${sorted[Math.floor(sorted.length * 0.99)].toFixed(0)} ms; ` +
-      `slowest refusal ${Math.max(...refused.map((r) => r.ms)).toFixed(0)} ms; the same 6 requests without the burst: p99 ` +
-      `${Math.max(...baseline).toFixed(0)} ms`);
+    const slowestRefusal = Math.max(...refused.map((r) => r.ms));
+    console.log(`[reliability] overload: burst ${burst}, admitted ${admitted.length}, refused ${refused.length}, all refusals ` +
+      `answered while the engine was held (slowest ${slowestRefusal.toFixed(0)} ms)`);
   });
 });
 

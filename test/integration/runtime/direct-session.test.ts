@@ -8,9 +8,9 @@ import { generate } from '../../../src/runtime/plain-generation.ts';
 import { GREEDY } from '../../../src/runtime/sampling.ts';
 import { createCpuSession, hasDirectRuns } from '../../../src/runtime/ort-session.ts';
 import { storiesModel } from '../../helpers/model-fixtures.ts';
-import { sharedModelsAvailable } from '../../helpers/shared-models.ts';
+import { requireSharedModels } from '../../helpers/shared-models.ts';
 
-const available = sharedModelsAvailable('direct sessions on stories260K');
+requireSharedModels('direct sessions on stories260K');
 
 /** Whether the event loop had a turn while `work` ran. */
 async function turnedDuring(work: () => Promise<unknown>): Promise<boolean> {
@@ -21,7 +21,7 @@ async function turnedDuring(work: () => Promise<unknown>): Promise<boolean> {
   return turned;
 }
 
-describe.skipIf(!available)('direct sessions', () => {
+describe('direct sessions', () => {
   let direct: Decoder;
   let viaPublic: Decoder;
   let tokenizer: TextTokenizer;

@@ -4,7 +4,7 @@ import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
 import { IncrementalDetokenizer } from '../../../src/runtime/incremental-detokenizer.ts';
 import { GenerationOutput } from '../../../src/runtime/generation-output.ts';
 import { storiesModel, tinyModel } from '../../helpers/model-fixtures.ts';
-import { sharedModelsAvailable } from '../../helpers/shared-models.ts';
+import { requireSharedModels } from '../../helpers/shared-models.ts';
 
 describe('IncrementalDetokenizer', () => {
   const tokenizer = TextTokenizer.load(tinyModel());
@@ -39,7 +39,7 @@ describe('IncrementalDetokenizer', () => {
 
 describe('IncrementalDetokenizer fast path (pieces appended without decoding)', () => {
   const tokenizers: Record<string, TextTokenizer> = { 'synthetic byte-fallback vocabulary': TextTokenizer.load(tinyModel()) };
-  if (sharedModelsAvailable('the fast detokenizer on the stories260K tokenizer')) tokenizers['stories260K (Llama 2 SentencePiece)'] = TextTokenizer.load(storiesModel());
+  if (requireSharedModels('the fast detokenizer on the stories260K tokenizer')) tokenizers['stories260K (Llama 2 SentencePiece)'] = TextTokenizer.load(storiesModel());
   it.each(Object.keys(tokenizers))('%s: emits exactly what window decoding emits, token by token', (name) => {
     const tokenizer = tokenizers[name];
     expect(tokenizer.streamingPieces()).not.toBeNull();

@@ -1,17 +1,16 @@
 // Loading model folders: ours in every dtype, onnxruntime-genai exports, and clear errors for what cannot run.
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Decoder } from '../../../src/runtime/decoder.ts';
 import { openModelFolder } from '../../../src/runtime/model-folder.ts';
 import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
 import { createSession } from '../../../src/runtime/execution-provider.ts';
 import { tinyModel } from '../../helpers/model-fixtures.ts';
-import { scratchDir, SHARED_MODELS } from '../../helpers/shared-models.ts';
+import { requireSharedModels, scratchDir, SHARED_MODELS } from '../../helpers/shared-models.ts';
 
 const fixtures = join(SHARED_MODELS, 'random-fixtures');
-const haveFixtures = existsSync(fixtures);
-if (!haveFixtures) console.warn(`[skip] foreign model folders: ${fixtures} is absent`);
+requireSharedModels('foreign model folders');
 
 describe('model folders', () => {
   const dir = tinyModel({ seed: 2 }, ['fp16', 'int8']);
@@ -64,7 +63,7 @@ describe('model folders', () => {
   });
 });
 
-describe.skipIf(!haveFixtures)('foreign folders (onnxruntime-genai random fixtures)', () => {
+describe('foreign folders (onnxruntime-genai random fixtures)', () => {
   it('loads the Llama fp16 export (com.microsoft ops, fp16 KV and logits) and runs a batched forward', async () => {
     const llama = join(fixtures, 'ortgenai-tiny-random-LlamaForCausalLM-fp16');
     const folder = openModelFolder(llama);

@@ -5,11 +5,11 @@ import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
 import { generate } from '../../../src/runtime/plain-generation.ts';
 import { GREEDY } from '../../../src/runtime/sampling.ts';
 import { storiesModel } from '../../helpers/model-fixtures.ts';
-import { sharedModelsAvailable, STORIES_ORACLE_IDS } from '../../helpers/shared-models.ts';
+import { requireSharedModels, STORIES_ORACLE_IDS } from '../../helpers/shared-models.ts';
 
-const available = sharedModelsAvailable('plain generation of stories260K');
+requireSharedModels('plain generation of stories260K');
 
-describe.skipIf(!available)('plain generation of stories260K', () => {
+describe('plain generation of stories260K', () => {
   let decoder: Decoder;
   let tokenizer: TextTokenizer;
   beforeAll(async () => {

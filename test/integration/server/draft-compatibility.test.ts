@@ -8,11 +8,13 @@ import { loadServedModel } from '../../../src/server/app.ts';
 import { DEFAULTS } from '../../../src/server/config.ts';
 import { Metrics } from '../../../src/server/metrics.ts';
 import { storiesModel, tinyModel } from '../../helpers/model-fixtures.ts';
-import { scratchDir, sharedModelsAvailable, stories } from '../../helpers/shared-models.ts';
+import { scratchDir, requireSharedModels, stories } from '../../helpers/shared-models.ts';
+
+requireSharedModels('draft compatibility');
 
 const load = (target: string, draft: string) => loadServedModel({ ...DEFAULTS, target, draft, engineThread: 'main' }, new Metrics(), () => {});
 
-describe.skipIf(!sharedModelsAvailable('draft compatibility'))('draft compatibility', () => {
+describe('draft compatibility', () => {
   // Built in beforeAll: a describe body runs at collection even when the suite is skipped (no ../shared).
   let target: string;
   beforeAll(() => {

@@ -3,9 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { startServer, type TestServer } from '../../helpers/test-server.ts';
 import { storiesDraftModel, storiesModel } from '../../helpers/model-fixtures.ts';
-import { sharedModelsAvailable } from '../../helpers/shared-models.ts';
+import { requireSharedModels } from '../../helpers/shared-models.ts';
 
-describe.skipIf(!sharedModelsAvailable('server with the openai client'))('OpenAI API through the official client', () => {
+requireSharedModels('server with the openai client');
+
+describe('OpenAI API through the official client', () => {
   let server: TestServer;
   let client: OpenAI;
   const model = 'stories260K';

@@ -3,13 +3,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { post, startServer, type TestServer } from '../../helpers/test-server.ts';
 import { storiesDraftModel, storiesModel } from '../../helpers/model-fixtures.ts';
-import { sharedModelsAvailable } from '../../helpers/shared-models.ts';
+import { requireSharedModels } from '../../helpers/shared-models.ts';
+
+requireSharedModels('speculative vs plain through HTTP');
 
 const PROMPTS = ['Once upon a time', 'Tom was sad because', 'The cat and the dog', 'Lily wanted to', 'One day, the sun',
   'Sam had a red ball.', 'The bird sang', 'Mom and Dad', 'There was a big tree', 'Ben liked to eat', 'The girl smiled and',
   'It was a rainy day.', 'A little fish', 'The king said', 'Max ran to the park', 'She found a box'];
 
-describe.skipIf(!sharedModelsAvailable('speculative vs plain through HTTP'))('greedy speculative text equals plain text over HTTP', () => {
+describe('greedy speculative text equals plain text over HTTP', () => {
   const servers: Record<string, TestServer> = {};
   beforeAll(async () => {
     const target = storiesModel();

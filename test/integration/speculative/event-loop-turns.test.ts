@@ -9,16 +9,16 @@ import { Engine } from '../../../src/speculative/engine.ts';
 import { DraftModelProposer } from '../../../src/speculative/draft-model-proposer.ts';
 import { storiesDraftModel, storiesModel } from '../../helpers/model-fixtures.ts';
 import { collect } from '../../helpers/engine-run.ts';
-import { sharedModelsAvailable } from '../../helpers/shared-models.ts';
+import { requireSharedModels } from '../../helpers/shared-models.ts';
 
-const available = sharedModelsAvailable('event-loop turns while the engine decodes');
+requireSharedModels('event-loop turns while the engine decodes');
 // The longest stretch without a timer tick, as a share of the whole run: without turns the timer cannot fire until
 // the work ends (a gap of the whole run); with them gaps are the engine's budget (2 ms) plus a step, and four
 // requests of 480 tokens in a row (one at a time) take hundreds of milliseconds, so a quarter of that leaves room
 // for a busy machine's stalls.
 const MAX_GAP_SHARE = 0.25;
 
-describe.skipIf(!available)('event-loop turns while the engine decodes', () => {
+describe('event-loop turns while the engine decodes', () => {
   let target: Decoder;
   let draft: Decoder;
   let tokenizer: TextTokenizer;

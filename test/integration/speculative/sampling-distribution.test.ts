@@ -13,7 +13,9 @@ import { DraftModelProposer } from '../../../src/speculative/draft-model-propose
 import { storiesDraftModel, storiesModel } from '../../helpers/model-fixtures.ts';
 import { collect } from '../../helpers/engine-run.ts';
 import { chiSquareTest } from '../../helpers/chi-square.ts';
-import { sharedModelsAvailable } from '../../helpers/shared-models.ts';
+import { requireSharedModels } from '../../helpers/shared-models.ts';
+
+requireSharedModels('speculative sampling distribution');
 
 const SAMPLING: SamplingParams = { temperature: 1, topK: 4, topP: 1, minP: 0 };
 const NUM_SAMPLES = 2000;
@@ -23,7 +25,7 @@ const P_THRESHOLD = 0.001;
 const FUSED_SAMPLES = 3000;
 const FUSED_P_THRESHOLD = 1e-4;
 
-describe.skipIf(!sharedModelsAvailable('speculative sampling distribution'))('speculative sampling distribution (stories260K + distilled draft)', () => {
+describe('speculative sampling distribution (stories260K + distilled draft)', () => {
   let target: Decoder;
   let draft: Decoder;
   let tokenizer: TextTokenizer;

@@ -15,7 +15,9 @@ import type { Proposer } from '../../../src/speculative/proposer.ts';
 import { earlyExitDraft, storiesDraftModel, storiesModel, tinyModel } from '../../helpers/model-fixtures.ts';
 import { collect } from '../../helpers/engine-run.ts';
 import { randomSchema } from '../../helpers/random-schema.ts';
-import { sharedModelsAvailable } from '../../helpers/shared-models.ts';
+import { requireSharedModels } from '../../helpers/shared-models.ts';
+
+requireSharedModels('constrained decoding on stories260K');
 
 const NUM_SCHEMAS = 24;
 const GREEDY = { temperature: 0, topK: 0, topP: 1, minP: 0 };
@@ -94,7 +96,7 @@ function suite(name: string, setup: () => Promise<Setup>) {
   });
 }
 
-describe.skipIf(!sharedModelsAvailable('constrained decoding on stories260K'))('stories260K', () => {
+describe('stories260K', () => {
   suite('stories260K + distilled draft', async () => {
     const dir = storiesModel();
     return { target: await Decoder.open(dir), tokenizer: TextTokenizer.load(dir), draft: await Decoder.open(storiesDraftModel()), prompt: 'Once upon a time' };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { acceptDraftToken, residual, verify, verifyGreedy } from '../../../src/speculative/rejection-sampler.ts';
+import { acceptDraftToken, verify, verifyGreedy } from '../../../src/speculative/rejection-sampler.ts';
 import { Xoshiro128, type Rng } from '../../../src/runtime/rng.ts';
 import { chiSquareTest } from '../../helpers/chi-square.ts';
 
@@ -27,35 +27,63 @@ describe('verify, greedy (point-mass target), as token-list tables', () => {
   });
 });
 
-/** The exact distribution of the first emitted token: sum over x ~ q of accept(x) 1{y=x} + reject(x) residual(y). */
-function firstTokenDistribution(p: Float32Array, q: Float32Array | null, pointMass?: number): number[] {
-  const out = new Array(p.length).fill(0);
-  const drafts = q ? Array.from(q.keys()).filter((x) => q[x] > 0) : [pointMass!];
-  for (const x of drafts) {
-    const qx = q ? q[x] : 1;
-    const weight = q ? q[x] : 1;
-    const accept = Math.min(1, p[x] / qx);
-    out[x] += weight * accept;
-    const r = residual(p, q, x);
-    for (let y = 0; y < p.length; y++) out[y] += weight * (1 - accept) * r[y];
-  }
+/** One speculative step as the engine runs it, then plain decoding for the positions the step did not emit: drafts
+ * x_i ~ q_i (or a point mass), verify() decides, and the first `depth + 1` tokens are returned. In this toy the target's
+ * distribution at each position does not depend on the tokens before it, so their joint is the product of the p's. */
+function stepThenPlain(p: Float32Array[], q: (Float32Array | null)[], pointMass: number[], rng: Rng): number[] {
+  const draft = q.map((qi, i) => (qi ? sample(qi, rng) : pointMass[i]));
+  const probs = q.every((qi) => qi) ? (q as Float32Array[]) : null;
+  const out = verify(draft, probs, p, rng).tokens;
+  while (out.length < p.length) out.push(sample(p[out.length], rng));
   return out;
 }
 
-describe('acceptance rule against exact enumeration', () => {
-  const cases: [number[], number[]][] = [
-    [[0.5, 0.3, 0.2, 0, 0], [0.2, 0.2, 0.2, 0.2, 0.2]],
-    [[0.1, 0.1, 0.1, 0.1, 0.6], [0.7, 0.1, 0.1, 0.05, 0.05]],
-    [[1, 0, 0, 0, 0], [0, 0, 0.5, 0.5, 0]], // greedy target, disjoint draft
-    [[0.25, 0.25, 0.25, 0.25, 0], [0.25, 0.25, 0.25, 0.25, 0]], // p == q: never rejects
-  ];
-  it.each(cases)('p=%j q=%j: accept-or-recover reproduces p exactly', (p, q) => {
-    firstTokenDistribution(f(p), f(q)).forEach((v, i) => expect(v).toBeCloseTo(p[i], 6));
+function sample(dist: Float32Array, rng: Rng): number {
+  let u = rng.next();
+  for (let i = 0; i < dist.length; i++) if ((u -= dist[i]) < 0) return i;
+  return dist.length - 1;
+}
+
+/** Chi-square of `n` runs of `run` against the product distribution of `p` (cells of the joint). */
+function jointTest(p: Float32Array[], n: number, run: () => number[]) {
+  const V = p[0].length;
+  const counts = new Array(V ** p.length).fill(0);
+  for (let i = 0; i < n; i++) counts[run().reduce((cell, t) => cell * V + t, 0)]++;
+  const expected = counts.map((_, cell) => {
+    let prob = 1;
+    for (let pos = p.length - 1; pos >= 0; pos--, cell = Math.floor(cell / V)) prob *= p[pos][cell % V];
+    return prob;
   });
-  it.each([0, 2, 4])('point-mass proposal of token %i reproduces p exactly', (x) => {
-    const p = [0.4, 0.3, 0.2, 0.1, 0];
-    firstTokenDistribution(f(p), null, x).forEach((v, i) => expect(v).toBeCloseTo(p[i], 6));
+  const outside = counts.reduce((a, c, cell) => a + (expected[cell] === 0 ? c : 0), 0);
+  return { ...chiSquareTest(counts, expected), outside };
+}
+
+describe('verify() measured, at depth 1 and 2 with the bonus token', () => {
+  // Truncated rows (zeros: a top-p / min-p cut) and a draft that proposes outside the target's support.
+  const p = [f([0.5, 0.3, 0.2, 0]), f([0, 0.6, 0.1, 0.3]), f([0.25, 0.25, 0, 0.5])];
+  const q = [f([0.1, 0.2, 0.3, 0.4]), f([0.4, 0.4, 0.2, 0]), f([0.7, 0.1, 0.1, 0.1])];
+
+  it.each([1, 2])('k = %i: the emitted tokens and the bonus follow the target jointly; always-accept does not', (k) => {
+    const rng = new Xoshiro128(100 + k);
+    const target = p.slice(0, k + 1);
+    const fair = jointTest(target, 60000, () => stepThenPlain(target, q.slice(0, k), [], rng));
+    expect(fair.outside).toBe(0);
+    expect(fair.pValue).toBeGreaterThan(0.001);
+    // The same harness with a rule that keeps every draft (q's tokens, then the bonus) fails it.
+    const biased = jointTest(target, 60000, () => {
+      const draft = q.slice(0, k).map((qi) => sample(qi, rng));
+      return [...draft, sample(target[k], rng)];
+    });
+    expect(biased.pValue < 1e-6 || biased.outside > 0).toBe(true);
   });
+
+  it.each([[[0, 1]], [[3, 3]], [[2, 0]]])('point-mass drafts %j (n-gram, prediction) keep the target\'s joint', (drafts) => {
+    const rng = new Xoshiro128(7);
+    const fair = jointTest(p, 60000, () => stepThenPlain(p, [null, null], drafts, rng));
+    expect(fair.outside).toBe(0);
+    expect(fair.pValue).toBeGreaterThan(0.001);
+  });
+
   it('acceptDraftToken draws no random number when the outcome is certain', () => {
     expect(acceptDraftToken(0.5, 0.5, noRng)).toBe(true);
     expect(acceptDraftToken(0.6, 0.2, noRng)).toBe(true);

@@ -1,6 +1,6 @@
 // The composition root: the Fastify app (error handling, auth, swagger, routes) and the wiring of models,
 // proposers and engine behind it.
-import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -92,6 +92,11 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: false, // answered below, in OpenAI's shape
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
+    // Errors Fastify raises before routing (a URL that does not decode, say) in OpenAI's shape too.
+    frameworkErrors: (err, _req, reply) => {
+      const e = err.statusCode && err.statusCode < 500 ? badRequest(err.message) : new ApiError('server_error', 'internal error');
+      void (reply as FastifyReply).code(e.status).send(e.toJSON());
+    },
   });
 
   // Only JSON is accepted (OpenAI's API is JSON-only): other media types get 415, not a confusing schema error.

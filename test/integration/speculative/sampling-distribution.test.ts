@@ -86,6 +86,45 @@ describe('speculative sampling distribution (stories260K + distilled draft)', ()
     expect(fair.pValue).toBeGreaterThan(P_THRESHOLD);
     expect(biased.pValue < P_THRESHOLD || biased.outside > 0).toBe(true);
   });
+  // Deeper than one draft: with k = 2 the second and third tokens come from acceptance at depth 1 and 2 (or the
+  // recovery after a rejection), with k = 1 the third is the bonus token after an accepted draft; under top-p and
+  // min-p, whose cuts the verifier applies to p (the draft's q is the same request's cut distribution).
+  it.each([1, 2])('k = %i, top-p 0.8 and min-p 0.05: the first three tokens follow the target jointly', async (k) => {
+    const sampling: SamplingParams = { temperature: 1, topK: 0, topP: 0.8, minP: 0.05 };
+    const expected = new Map<string, number>();
+    const rows = async (tokens: number[]) => {
+      const [l] = await target.forward([{ cache: target.newCache(), tokens }]);
+      return probabilities(l[l.length - 1], sampling);
+    };
+    const p1 = await rows(prompt);
+    for (let t1 = 0; t1 < p1.length; t1++) {
+      if (p1[t1] === 0) continue;
+      const p2 = await rows([...prompt, t1]);
+      for (let t2 = 0; t2 < p2.length; t2++) {
+        if (p2[t2] === 0) continue;
+        const p3 = await rows([...prompt, t1, t2]);
+        for (let t3 = 0; t3 < p3.length; t3++) if (p3[t3] > 0) expected.set(`${t1},${t2},${t3}`, p1[t1] * p2[t2] * p3[t3]);
+      }
+    }
+    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft), numSpeculativeTokens: k,
+      adaptiveDraftLength: false, maxBatch: 16, maxQueue: NUM_SAMPLES });
+    const runs = await Promise.all(Array.from({ length: NUM_SAMPLES }, (_, seed) =>
+      collect(engine, { promptIds: prompt, maxTokens: 4, sampling, seed: 10_000 + seed, stop: [], ignoreEos: true })));
+    await engine.close();
+    const counts = new Map<string, number>();
+    for (const r of runs) counts.set(r.tokens.slice(0, 3).join(','), (counts.get(r.tokens.slice(0, 3).join(',')) ?? 0) + 1);
+    const drafted = runs.reduce((a, r) => a + r.numDrafted, 0);
+    const accepted = runs.reduce((a, r) => a + r.numAccepted, 0);
+    const fair = test(counts, expected);
+    console.log(`[spec] depth ${k}, top-p/min-p: ${drafted} drafted, ${accepted} accepted; ${expected.size} cells, ` +
+      `chi2=${fair.statistic.toFixed(1)} dof=${fair.dof} p=${fair.pValue.toExponential(2)} (${fair.outside} outside)`);
+    expect(drafted).toBeGreaterThan(NUM_SAMPLES * k * 0.9); // the first decode step drafted k tokens
+    expect(accepted).toBeGreaterThan(0);
+    expect(accepted).toBeLessThan(drafted);
+    expect(fair.outside).toBe(0);
+    expect(fair.pValue).toBeGreaterThan(P_THRESHOLD);
+  });
+
   // The verifier's p rows are the pass's softmax, cut by the request's top-k where it has one; the draft draws from its
   // temperature-only q either way. (Cells of small probability pool into one.)
   it.each([

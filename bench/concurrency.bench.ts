@@ -3,9 +3,9 @@
 // speculation stops paying as the batch grows.
 import ort from 'onnxruntime-node';
 import { readFileSync } from 'node:fs';
-import { withBiasInput } from '../src/quant/bias-input.ts';
-import { PACKED_PAST, withAppendedKv } from '../src/quant/append-kv.ts';
-import { decodeModel, encodeModel } from '../src/quant/onnx-proto.ts';
+import { withBiasInput } from '../src/runtime/graphs/bias-input.ts';
+import { PACKED_PAST, withAppendedKv } from '../src/runtime/graphs/append-kv.ts';
+import { decodeModel, encodeModel } from '../src/onnx/onnx-proto.ts';
 import { Decoder } from '../src/runtime/decoder.ts';
 import { TextTokenizer } from '../src/runtime/tokenizer.ts';
 import { Engine } from '../src/speculative/engine.ts';
@@ -82,7 +82,7 @@ for (const temperature of [0, 0.8]) {
     for (let i = 0; i < 300; i++) await session.run(feeds);
     return (performance.now() - started) / 300;
   };
-  // The same on the graphs the runtime derives for this model (quant/bias-input.ts, quant/append-kv.ts): batch 1
+  // The same on the graphs the runtime derives for this model (graphs/bias-input.ts, graphs/append-kv.ts): batch 1
   // with one packed past, batch 16 with a past per layer and part, each returning only the new position's KV.
   const derive = (packPast: boolean) => {
     const model = withBiasInput(decodeModel(readFileSync(target.folder.modelPath)))!.model;

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cpus, totalmem } from 'node:os';
-import { buildRandomModel, convertLlama2c, deriveDraft, quantizeFolder } from '../src/quant/forge.ts';
+import { buildRandomModel, convertLlama2c, deriveDraft, quantizeFolder } from '../src/forge/forge.ts';
 import type { Engine } from '../src/speculative/engine.ts';
 import type { GenerationRequest, SequenceStats } from '../src/speculative/generation-request.ts';
 

@@ -1,15 +1,15 @@
 // npm run bench:overhead -- engine overhead per generated token: plain greedy decoding through the engine against a
 // bare session.run loop on the same graph, same process. Two graphs: the model file's (Optimum I/O, present fed back
 // as past), and the one the runtime derives for small forge models (attention bias fed from JS, only the new
-// positions' KV returned into a buffer of the loop's own, one packed past: quant/bias-input.ts, quant/append-kv.ts).
+// positions' KV returned into a buffer of the loop's own, one packed past: graphs/bias-input.ts, graphs/append-kv.ts).
 // On the runtime's graph also: the bare loop and the engine on direct sessions (runtime/ort-session.ts: a pass
 // without an event-loop turn, what the engine runs on the CPU) and the engine on onnxruntime-node's public ones.
 import ort from 'onnxruntime-node';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { withBiasInput } from '../src/quant/bias-input.ts';
-import { KV_NEW, PACKED_PAST, withAppendedKv } from '../src/quant/append-kv.ts';
-import { decodeModel, encodeModel } from '../src/quant/onnx-proto.ts';
+import { withBiasInput } from '../src/runtime/graphs/bias-input.ts';
+import { KV_NEW, PACKED_PAST, withAppendedKv } from '../src/runtime/graphs/append-kv.ts';
+import { decodeModel, encodeModel } from '../src/onnx/onnx-proto.ts';
 import { homeCapacity } from '../src/runtime/append-kv-cache.ts';
 import { CHAIN_MAX_BYTES, Decoder } from '../src/runtime/decoder.ts';
 import { createCpuSession, hasDirectRuns } from '../src/runtime/ort-session.ts';

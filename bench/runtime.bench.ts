@@ -5,7 +5,7 @@
 import { Decoder } from '../src/runtime/decoder.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { quantizeFolder } from '../src/quant/forge.ts';
+import { quantizeFolder } from '../src/forge/forge.ts';
 import { argmax } from '../src/runtime/sampling.ts';
 import { fmt, machine, median, randomBench } from './lib.ts';
 

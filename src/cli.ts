@@ -1,8 +1,8 @@
 // `specserve` command line: the forge (build, convert, derive-draft, quantize, widen) and the server (serve).
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { buildRandomModel, convertLlama2c, deriveDraft, quantizeFolder, widenModel, dtypeFiles, type ForgeDtype, type Progress } from './quant/forge.ts';
-import { parameterCount } from './quant/random-weights.ts';
+import { buildRandomModel, convertLlama2c, deriveDraft, quantizeFolder, widenModel, FORGE_DTYPES, type ForgeDtype, type Progress } from './forge/forge.ts';
+import { parameterCount } from './forge/random-weights.ts';
 
 const USAGE = `usage:
   specserve build random --out DIR [--preset tiny|bench-20m|bench-100m] [--hidden N --layers N --heads N
@@ -94,7 +94,7 @@ async function forge(args: string[]): Promise<void> {
         const source = positionals[0];
         if (!source) throw new Error('missing SOURCE (a llama2.c checkpoint or a model folder)');
         const dtypes = (values.dtype ?? 'fp32').split(',').map((d) => {
-          if (!(d in dtypeFiles)) throw new Error(`unknown --dtype "${d}" (expected a comma-separated list of ${Object.keys(dtypeFiles).join(', ')})`);
+          if (!(FORGE_DTYPES as readonly string[]).includes(d)) throw new Error(`unknown --dtype "${d}" (expected a comma-separated list of ${FORGE_DTYPES.join(', ')})`);
           return d as ForgeDtype;
         });
         const config = widenModel(source, required(values.out, 'out'), {
@@ -129,7 +129,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'serve') {
       const { serve } = await import('./server/serve.ts');
-      return await serve(argv.slice(1));
+      const { ensureDemoPair } = await import('./demo-models.ts');
+      return await serve(argv.slice(1), { defaultModels: ensureDemoPair });
     }
     console.error(USAGE);
     return command === undefined || command === '--help' || command === '-h' ? 0 : 2;

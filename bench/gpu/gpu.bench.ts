@@ -12,9 +12,9 @@ import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, re
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpus } from 'node:os';
-import { convertLlama2c, widenModel, type ForgeDtype } from '../../src/quant/forge.ts';
-import { parameterCount } from '../../src/quant/random-weights.ts';
-import { fromHfConfig } from '../../src/quant/llama-config.ts';
+import { convertLlama2c, widenModel, type ForgeDtype } from '../../src/forge/forge.ts';
+import { parameterCount } from '../../src/forge/random-weights.ts';
+import { fromHfConfig } from '../../src/forge/llama-config.ts';
 import { Decoder } from '../../src/runtime/decoder.ts';
 import { TextTokenizer } from '../../src/runtime/tokenizer.ts';
 import { generate } from '../../src/runtime/plain-generation.ts';

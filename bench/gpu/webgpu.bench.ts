@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openModelFolder, type Dtype } from '../../src/runtime/model-folder.ts';
 import { TextTokenizer } from '../../src/runtime/tokenizer.ts';
-import { halfToFloatArray } from '../../src/runtime/float16.ts';
+import { halfToFloatArray } from '../../src/onnx/float16.ts';
 
 const { values: args } = parseArgs({
   options: {

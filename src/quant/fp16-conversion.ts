@@ -2,9 +2,9 @@
 // inputs/outputs and logits in float16 as in onnx-community's model_fp16.onnx. Arithmetic stays float32: every
 // float16 weight feeds a Cast that ONNX Runtime constant-folds at load, and the graph casts at its edges, so the
 // graph runs on the CPU provider (which lacks float16 kernels for most ops) and on CUDA alike.
-import { DataType, graphOf, tensorDims, tensorToFloat32, type ModelProto, type Graph, type TensorProto } from './onnx-proto.ts';
-import { makeTensor } from './graph-builder.ts';
-import { toHalfArray } from './float16.ts';
+import { DataType, graphOf, tensorDims, tensorToFloat32, type ModelProto, type Graph, type TensorProto } from '../onnx/onnx-proto.ts';
+import { makeTensor } from '../onnx/graph-builder.ts';
+import { toHalfArray } from '../onnx/float16.ts';
 
 const isCacheOrLogits = (name: string) => name === 'logits' || name.startsWith('present.') || name.startsWith('past_key_values.');
 

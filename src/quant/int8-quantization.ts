@@ -5,8 +5,8 @@
 // depends on every other row of the batch, so a sequence's logits would change with what it is batched with and
 // speculative verification (k+1 rows) would disagree with plain decoding (1 row). Per row, integer GEMM is exact
 // and the result does not depend on the batch.
-import { DataType, graphOf, tensorDims, tensorToFloat32, type ModelProto, type Graph, type TensorProto } from './onnx-proto.ts';
-import { makeTensor } from './graph-builder.ts';
+import { DataType, graphOf, tensorDims, tensorToFloat32, type ModelProto, type Graph, type TensorProto } from '../onnx/onnx-proto.ts';
+import { makeTensor } from '../onnx/graph-builder.ts';
 
 export interface QuantizedMatrix {
   values: Int8Array; // [rows, cols]

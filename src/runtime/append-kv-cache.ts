@@ -1,5 +1,5 @@
 // One sequence's KV cache in buffers the runtime owns, for graphs that return only the new positions' keys and values
-// (quant/append-kv.ts). A pass feeds the buffers as the past, whole: [rows, kvHeads, capacity, headDim] per layer and
+// (graphs/append-kv.ts). A pass feeds the buffers as the past, whole: [rows, kvHeads, capacity, headDim] per layer and
 // part, where slots past a row's length are masked by the attention bias; after the pass the new positions are written
 // into the slots after the length.
 //
@@ -23,7 +23,7 @@ export function homeCapacity(needed: number): number {
 }
 
 /** Buffers shared by the rows of one pass: per layer and part (block 2l keys, 2l + 1 values) an array
- * [rows, kvHeads, capacity, headDim], the blocks consecutive in `all` (a packed past, quant/append-kv.ts).
+ * [rows, kvHeads, capacity, headDim], the blocks consecutive in `all` (a packed past, graphs/append-kv.ts).
  * `feeds`, `packedFeed`: the decoder's tensors over them, made once per home. */
 export interface KvHome {
   readonly all: KvArray;
@@ -97,7 +97,7 @@ export class AppendKvCache implements KvCache {
   }
 
   /**
-   * After a pass: appends `count` positions from `kvNew` ([2L * B, S, kvHeads * headDim], quant/append-kv.ts), row
+   * After a pass: appends `count` positions from `kvNew` ([2L * B, S, kvHeads * headDim], graphs/append-kv.ts), row
    * `b` of the pass, positions [0, count).
    */
   append(kvNew: KvArray, B: number, S: number, b: number, count: number): void {

@@ -1,16 +1,16 @@
-// Feeds for the graphs the runtime derives with appended KV outputs (quant/append-kv.ts), caches as AppendKvCache
+// Feeds for the graphs the runtime derives with appended KV outputs (graphs/append-kv.ts), caches as AppendKvCache
 // (append-kv-cache.ts): the rows' shared home whole as the past, [rows, kvHeads, capacity, headDim] per layer and
 // part (one packed input for a single row), row b's slots valid below its length; the new tokens follow at slots
 // capacity + i. No padding of the past: each row's slots start at 0 in its row.
 import ort from 'onnxruntime-node';
-import { BIAS_INPUT } from '../quant/bias-input.ts';
-import { KV_NEW, PACKED_PAST } from '../quant/append-kv.ts';
+import { BIAS_INPUT } from './graphs/bias-input.ts';
+import { KV_NEW, PACKED_PAST } from './graphs/append-kv.ts';
 import { AppendKvCache } from './append-kv-cache.ts';
 import type { KvArray, KvCache } from './kv-cache.ts';
 import { checkPositions, type ForwardRow, type GraphIo, type KvFeeds, type Pass } from './kv-feeds.ts';
 
 export class AppendKvFeeds implements KvFeeds {
-  /** `packSingle`: a single row's passes run graphs with one packed past input (small models: quant/append-kv.ts). */
+  /** `packSingle`: a single row's passes run graphs with one packed past input (small models: graphs/append-kv.ts). */
   constructor(private readonly io: GraphIo, private readonly packSingle: boolean) {
     if (!io.bias) throw new Error('appended KV feeds need a graph with an attention_bias input');
   }
@@ -44,7 +44,7 @@ export class AppendKvFeeds implements KvFeeds {
     }
     const feeds: Record<string, ort.Tensor> = { input_ids: io.scratch.intTensor(0, [B, S]) };
     if (io.hasPositionIds) feeds.position_ids = io.scratch.intTensor(B * S, [B, S]);
-    // Query i of row b sees its row's valid slots and the pass's new slots up to its own (quant/bias-input.ts).
+    // Query i of row b sees its row's valid slots and the pass's new slots up to its own (graphs/bias-input.ts).
     const { allowed, masked, type } = io.bias!;
     const bias = io.scratch.bias(B * S * T);
     for (let b = 0; b < B; b++) {

@@ -5,8 +5,8 @@
 // ORT_SOFTMAX_FROM stay in JS. The choice depends on the vocabulary alone, so a seeded request's rows go the same way
 // whether it runs alone or in a batch, and each row's result does not depend on the others in the run.
 import ort from 'onnxruntime-node';
-import { GraphBuilder } from '../quant/graph-builder.ts';
-import { DataType, encodeModel } from '../quant/onnx-proto.ts';
+import { GraphBuilder } from '../onnx/graph-builder.ts';
+import { DataType, encodeModel } from '../onnx/onnx-proto.ts';
 import { createCpuSession, type OrtSession } from './ort-session.ts';
 import { applyCutoffs, isGreedy, probabilities, type SamplingParams } from './sampling.ts';
 

@@ -1,18 +1,18 @@
 // A decoder-with-past ONNX session and its batched forward pass: many sequences with different cache lengths and
 // different numbers of new tokens in one session.run, logits for every new position of every sequence.
 // This is the primitive that batched speculative verification stands on. For forge models (CPU or CUDA) it runs a graph
-// derived by surgery on the model file: with the attention bias as an input (quant/bias-input.ts) and only the new
-// positions' keys and values as outputs (quant/append-kv.ts, with the cache in buffers of the runtime's own:
-// append-kv-cache.ts); for small ones also draft chains (quant/draft-chain.ts) and fused speculative steps
-// (quant/speculative-step.ts).
+// derived by surgery on the model file: with the attention bias as an input (graphs/bias-input.ts) and only the new
+// positions' keys and values as outputs (graphs/append-kv.ts, with the cache in buffers of the runtime's own:
+// append-kv-cache.ts); for small ones also draft chains (graphs/draft-chain.ts) and fused speculative steps
+// (graphs/speculative-step.ts).
 import ort from 'onnxruntime-node';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { buildDraftChain } from '../quant/draft-chain.ts';
-import { buildSpeculativeStep } from '../quant/speculative-step.ts';
-import { BIAS_INPUT, withBiasInput } from '../quant/bias-input.ts';
-import { withAppendedKv } from '../quant/append-kv.ts';
-import { decodeModel, encodeModel, type ModelProto } from '../quant/onnx-proto.ts';
+import { buildDraftChain } from './graphs/draft-chain.ts';
+import { buildSpeculativeStep } from './graphs/speculative-step.ts';
+import { BIAS_INPUT, withBiasInput } from './graphs/bias-input.ts';
+import { withAppendedKv } from './graphs/append-kv.ts';
+import { decodeModel, encodeModel, type ModelProto } from '../onnx/onnx-proto.ts';
 import { openModelFolder, type Dtype, type ModelFolder } from './model-folder.ts';
 import { createSession, type Device } from './execution-provider.ts';
 import { runsDirectly, type OrtSession } from './ort-session.ts';
@@ -21,7 +21,7 @@ import { FeedScratch, type BiasValues } from './feed-scratch.ts';
 import type { ForwardRow, KvFeeds } from './kv-feeds.ts';
 import { PresentKvFeeds } from './present-kv-feeds.ts';
 import { AppendKvFeeds } from './append-kv-feeds.ts';
-import { halfToFloatArray } from './float16.ts';
+import { halfToFloatArray } from '../onnx/float16.ts';
 
 export type { ForwardRow } from './kv-feeds.ts';
 
@@ -30,11 +30,11 @@ export interface DecoderOptions {
   device?: Device;
   threads?: number;
   log?: (message: string) => void;
-  /** Run a forge graph with its attention bias fed from JS where that applies (quant/bias-input.ts). Default true;
+  /** Run a forge graph with its attention bias fed from JS where that applies (graphs/bias-input.ts). Default true;
    * false runs the file as it is (tests compare the two). */
   biasInput?: boolean;
   /** Where the attention bias is fed from JS, also return only the new positions' keys and values and keep the cache
-   * in the runtime's buffers (quant/append-kv.ts). Default true; false keeps Optimum's present outputs. */
+   * in the runtime's buffers (graphs/append-kv.ts). Default true; false keeps Optimum's present outputs. */
   appendKv?: boolean;
   /** With appended KV, run single sequences' passes on a second session whose graph takes one packed past. Default:
    * for files under 16 MB (it holds a second copy of the weights); false feeds a past per layer and part. */
@@ -49,8 +49,8 @@ export interface DecoderOptions {
 // Draft chains decode the graph in JS and hold one more session (a copy of the weights) per chain length: only for
 // small drafts, where a pass is mostly fixed cost and chains pay. The same bound decides the packed-past session.
 export const CHAIN_MAX_BYTES = 16 * 1024 * 1024;
-// Forge graphs up to this size are derived at load (attention bias from JS, appended KV: quant/bias-input.ts,
-// quant/append-kv.ts): decoding and re-encoding the protobuf takes ~0.7 s and ~3x the file in memory for a 500 MB
+// Forge graphs up to this size are derived at load (attention bias from JS, appended KV: graphs/bias-input.ts,
+// graphs/append-kv.ts): decoding and re-encoding the protobuf takes ~0.7 s and ~3x the file in memory for a 500 MB
 // model, and pays back in every step (bench-100m, bare: 0.96x the time at batch 1 and 128 past positions, 0.88x at
 // 512, 0.84x at batch 8). Beyond it, the file runs as it is, unless its weights are in a side file (external data):
 // then the graph alone is decoded, which is small.
@@ -67,10 +67,10 @@ export class Decoder {
   /** Forward passes run so far (tests and metrics). */
   numForwards = 0;
 
-  /** Draft chains (quant/draft-chain.ts) by number of steps, built on first use. */
+  /** Draft chains (graphs/draft-chain.ts) by number of steps, built on first use. */
   private readonly chains = new Map<number, Promise<OrtSession>>();
-  /** Fused speculative steps (quant/speculative-step.ts) of this draft with a target, by number of draft steps
-   * (negative: sampled steps, quant/draft-chain.ts). */
+  /** Fused speculative steps (graphs/speculative-step.ts) of this draft with a target, by number of draft steps
+   * (negative: sampled steps, graphs/draft-chain.ts). */
   private readonly fusedSteps = new Map<Decoder, Map<number, Promise<OrtSession>>>();
   private threads = 0;
   private directRuns = true;
@@ -82,7 +82,7 @@ export class Decoder {
     /** The derived graph's bias and kind; `bytes`: the graph (before appended KV) that chains and fused steps are built
      * from, kept for small models only. */
     private readonly derived: { bytes: Uint8Array | null; bias: BiasValues; append: boolean } | null,
-    /** With appended KV: the same graph with one packed past input, for passes of a single sequence (quant/append-kv.ts). */
+    /** With appended KV: the same graph with one packed past input, for passes of a single sequence (graphs/append-kv.ts). */
     private readonly solo: OrtSession | null) {
     const inputs = new Map(session.inputMetadata.map((m) => [m.name, m]));
     const where = `${folder.modelPath}`;
@@ -126,8 +126,8 @@ export class Decoder {
     const sideFile = `${folder.modelPath}_data`;
     const external = existsSync(sideFile);
     const bytes = statSync(folder.modelPath).size + (external ? statSync(sideFile).size : 0);
-    // A forge graph runs with its attention bias fed from JS (quant/bias-input.ts: its ~14 mask nodes are a tenth of a
-    // small model's step) and, by default, returns only the new positions' KV (quant/append-kv.ts): on CUDA the latter
+    // A forge graph runs with its attention bias fed from JS (graphs/bias-input.ts: its ~14 mask nodes are a tenth of a
+    // small model's step) and, by default, returns only the new positions' KV (graphs/append-kv.ts): on CUDA the latter
     // also halves what crosses to the host per pass (Node feeds and fetches host tensors: the past goes to the device
     // either way, but only the new positions come back). Small ones also get a session with one packed past for
     // single sequences (a second copy of the weights).
@@ -166,12 +166,12 @@ export class Decoder {
     }
   }
 
-  /** Whether the cache lives in the runtime's buffers and passes return only new positions (quant/append-kv.ts). */
+  /** Whether the cache lives in the runtime's buffers and passes return only new positions (graphs/append-kv.ts). */
   get appendsKv(): boolean {
     return this.derived?.append ?? false;
   }
 
-  /** Whether passes feed the attention bias computed in JS (a derived graph, quant/bias-input.ts). */
+  /** Whether passes feed the attention bias computed in JS (a derived graph, graphs/bias-input.ts). */
   get feedsAttentionBias(): boolean {
     return this.derived !== null;
   }
@@ -232,7 +232,7 @@ export class Decoder {
   }
 
   /**
-   * Greedy drafting of `steps` tokens after `row.tokens` in one session.run (quant/draft-chain.ts). The cache ends
+   * Greedy drafting of `steps` tokens after `row.tokens` in one session.run (graphs/draft-chain.ts). The cache ends
    * up holding row.tokens and the first steps - 1 drafts, as if they had been fed one pass at a time.
    */
   async draftChain(row: ForwardRow, steps: number): Promise<number[]> {
@@ -252,9 +252,9 @@ export class Decoder {
   }
 
   /**
-   * One fused speculative step of a single stream (quant/speculative-step.ts): drafting of `steps` tokens after
+   * One fused speculative step of a single stream (graphs/speculative-step.ts): drafting of `steps` tokens after
    * `draftRow.tokens` with this draft, and the target's pass over `pending` and those drafts, in one session.run.
-   * Greedy drafts by default; with `sampled` (a temperature and one uniform per step, quant/draft-chain.ts) drafts
+   * Greedy drafts by default; with `sampled` (a temperature and one uniform per step, graphs/draft-chain.ts) drafts
    * drawn from softmax(logits / T), returned with those distributions (`draftProbs`) and the target's softmax(logits /
    * T) at each position (`targetProbs`). The draft cache ends up as draftChain leaves it; the target cache holds
    * pending and every draft (the caller rolls back what it rejects). Returns the drafts and the target's logits at
@@ -302,7 +302,7 @@ export class Decoder {
   }
 
   private readonly prefixedNames = new Map<string, string>();
-  /** A draft input or output's name inside a fused step (quant/speculative-step.ts), built once per name. */
+  /** A draft input or output's name inside a fused step (graphs/speculative-step.ts), built once per name. */
   private prefixed(name: string): string {
     let p = this.prefixedNames.get(name);
     if (p === undefined) this.prefixedNames.set(name, (p = `draft.${name}`));
@@ -368,7 +368,7 @@ function logitsOf(logitsTensor: ort.Tensor, rows: ForwardRow[], S: number): Floa
 }
 
 /** The graphs the runtime derives from a forge graph, encoded: `bytes` with an attention_bias input
- * (quant/bias-input.ts), `run` also with appended KV outputs where asked and possible, `solo` that with one packed
+ * (graphs/bias-input.ts), `run` also with appended KV outputs where asked and possible, `solo` that with one packed
  * past; and the bias values. Null where the graph is not one the derivation applies to. */
 function deriveGraphs(file: Uint8Array, appendKv: boolean, packSingle: boolean): { bytes: Uint8Array; run: Uint8Array;
   solo: Uint8Array | null; bias: BiasValues; append: boolean } | null {
@@ -376,7 +376,7 @@ function deriveGraphs(file: Uint8Array, appendKv: boolean, packSingle: boolean):
   if (!derived) return null;
   const { model, ...bias } = derived;
   const bytes = encodeModel(model);
-  // Appended KV outputs (quant/append-kv.ts) for batches, and (small models) with one packed past for single
+  // Appended KV outputs (graphs/append-kv.ts) for batches, and (small models) with one packed past for single
   // sequences; for a small model the packed form is required, so that all its single-sequence passes feed alike.
   const solo = appendKv && packSingle ? decodeModel(bytes) : null;
   const append = appendKv && (solo === null || withAppendedKv(solo, '', { packPast: true })) && withAppendedKv(model);
@@ -401,7 +401,7 @@ async function graphBeside<T>(graph: Uint8Array, modelPath: string, use: (path: 
   }
 }
 
-/** Gives a chain or fused step built from an appending decoder's graph the same outputs (quant/append-kv.ts). */
+/** Gives a chain or fused step built from an appending decoder's graph the same outputs (graphs/append-kv.ts). */
 function appended(model: ModelProto, prefix: string, packPast: boolean): void {
   if (!withAppendedKv(model, prefix, { packPast })) throw new Error(`appended KV: the ${prefix || 'target '}part of a derived graph has no KV outputs to replace`);
 }

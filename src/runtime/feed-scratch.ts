@@ -4,7 +4,7 @@ import ort from 'onnxruntime-node';
 
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
-/** The additive attention bias of a derived graph (quant/bias-input.ts): its values for an allowed and a masked key,
+/** The additive attention bias of a derived graph (graphs/bias-input.ts): its values for an allowed and a masked key,
  * float32 values or float16 bits. */
 export interface BiasValues {
   type: 'float32' | 'float16';

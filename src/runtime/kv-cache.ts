@@ -1,7 +1,7 @@
 // A sequence's KV cache. Two kinds, by what the graph returns:
 // - PresentKvCache (below): for graphs with Optimum's I/O, whose passes return every layer's `present` = past + new;
 // - AppendKvCache (append-kv-cache.ts): for graphs the runtime derives to return only the new positions
-//   (quant/append-kv.ts), with the cache in buffers of its own.
+//   (graphs/append-kv.ts), with the cache in buffers of its own.
 // The speculative engine sees only this interface: a length, rollback to a shorter length, and the bytes it holds.
 
 /** What the engine needs of a sequence's cache; the decoder that made it feeds it. */

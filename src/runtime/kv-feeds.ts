@@ -20,7 +20,7 @@ export interface GraphIo {
   presentNames: { key: string; value: string }[];
   hasMaskInput: boolean;
   hasPositionIds: boolean;
-  /** The derived graph's bias values, where the graph takes an attention_bias input (quant/bias-input.ts). */
+  /** The derived graph's bias values, where the graph takes an attention_bias input (graphs/bias-input.ts). */
   bias: BiasValues | null;
   scratch: FeedScratch;
 }

@@ -2,17 +2,9 @@
 // onnxruntime-genai (genai_config.json + the decoder file it names). Files are picked by transformers.js dtype names.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DTYPE_FILES, DTYPES, isDtype, type Dtype } from '../onnx/dtype-files.ts';
 
-/** transformers.js `dtype` -> file name under onnx/. */
-export const DTYPE_FILES = {
-  fp32: 'model.onnx',
-  fp16: 'model_fp16.onnx',
-  int8: 'model_int8.onnx',
-  q8: 'model_quantized.onnx',
-  q4: 'model_q4.onnx',
-} as const;
-export type Dtype = keyof typeof DTYPE_FILES;
-export const DTYPES = Object.keys(DTYPE_FILES) as Dtype[];
+export { DTYPE_FILES, DTYPES, isDtype, type Dtype };
 
 export interface ModelFolder {
   dir: string;
@@ -39,10 +31,6 @@ function readJson(path: string): Record<string, any> {
 }
 
 const asIds = (v: unknown): number[] => (Array.isArray(v) ? v.filter((x) => typeof x === 'number') : typeof v === 'number' ? [v] : []);
-
-export function isDtype(value: string): value is Dtype {
-  return value in DTYPE_FILES;
-}
 
 export function openModelFolder(dir: string, dtype: Dtype = 'fp32'): ModelFolder {
   if (!existsSync(dir)) throw new Error(`model folder ${dir} does not exist`);

@@ -3,7 +3,7 @@
 // holes left by rollbacks), its new tokens follow at the same slots for every row, and shorter rows are right-padded
 // (masked out). Positions come from each cache's valid length.
 import ort from 'onnxruntime-node';
-import { BIAS_INPUT } from '../quant/bias-input.ts';
+import { BIAS_INPUT } from './graphs/bias-input.ts';
 import { PresentKvCache, allocKv, type KvArray, type KvBatch, type KvCache } from './kv-cache.ts';
 import { checkPositions, type ForwardRow, type GraphIo, type KvFeeds, type Pass } from './kv-feeds.ts';
 
@@ -69,7 +69,7 @@ export class PresentKvFeeds implements KvFeeds {
     if (io.hasMaskInput) feeds.attention_mask = io.scratch.intTensor(maskAt, [B, T]);
     if (io.hasPositionIds) feeds.position_ids = io.scratch.intTensor(B * S, [B, S]);
     if (io.bias) {
-      // The graph's own rule (quant/bias-input.ts): query i, at slot P + i, sees slot j iff j <= P + i and the mask
+      // The graph's own rule (graphs/bias-input.ts): query i, at slot P + i, sees slot j iff j <= P + i and the mask
       // allows j.
       const { allowed, masked } = io.bias;
       const out = io.scratch.bias(B * S * T);

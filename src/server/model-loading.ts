@@ -13,7 +13,6 @@ import { PredictionProposer } from '../speculative/prediction-proposer.ts';
 import type { Proposer } from '../speculative/proposer.ts';
 import type { ServerConfig } from './config.ts';
 import { JsonConstraints } from '../runtime/structured/json-constraints.ts';
-import { ensureDemoPair } from './demo-models.ts';
 
 /** Plain data about the loaded models (crosses the worker boundary). */
 export interface LoadedInfo {
@@ -37,9 +36,9 @@ export function defaultDtype(dir: string, device: Device): Dtype {
 
 export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: (m: string) => void,
   maxQueue = config.maxQueue): Promise<{ engine: Engine; info: LoadedInfo }> {
-  const demo = config.target ? null : ensureDemoPair(log);
-  const targetDir = config.target ?? demo!.target;
-  const draftSpec = config.draft ?? demo?.draft ?? 'ngram';
+  if (!config.target) throw new Error('no target model: give --target DIR (the CLI fills in the built-in demo pair)');
+  const targetDir = config.target;
+  const draftSpec = config.draft ?? 'ngram';
   const dtype = config.dtype ?? defaultDtype(targetDir, config.device);
   const target = await Decoder.open(targetDir, { dtype, device: config.device, threads: config.threads, log });
   const tokenizer = TextTokenizer.load(targetDir);

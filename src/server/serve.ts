@@ -1,7 +1,7 @@
 // `specserve serve`: listen first (so /health answers 503 while loading, as vLLM does), load the models, serve;
 // on SIGTERM stop accepting, let in-flight requests finish within the deadline, then exit 0.
 import net from 'node:net';
-import { parseServerConfig, usage } from './config.ts';
+import { parseServerConfig, usage, type ServerConfig } from './config.ts';
 import { Metrics } from './metrics.ts';
 import { buildApp, loadServedModel } from './app.ts';
 import type { ServedModel } from './served-model.ts';
@@ -9,12 +9,17 @@ import type { ServedModel } from './served-model.ts';
 // Time between refusing requests (503) and closing the listener and idle connections, on SIGTERM.
 const DRAIN_GRACE_MS = 500;
 
-export async function serve(argv: string[]): Promise<number> {
+export interface ServeOptions {
+  /** The models to serve when no --target is given (the CLI's built-in demo pair), built on first use. */
+  defaultModels?: (log: (m: string) => void) => { target: string; draft: string };
+}
+
+export async function serve(argv: string[], o: ServeOptions = {}): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(usage());
     return 0;
   }
-  let config;
+  let config: ServerConfig;
   try {
     config = parseServerConfig(argv);
   } catch (err) {
@@ -28,6 +33,11 @@ export async function serve(argv: string[]): Promise<number> {
   const log = (m: string) => app.log.info(m);
   await app.listen({ host: config.host, port: config.port });
   try {
+    if (!config.target) {
+      if (!o.defaultModels) throw new Error('no --target given');
+      const demo = o.defaultModels(log);
+      config = { ...config, target: demo.target, draft: config.draft ?? demo.draft };
+    }
     served = await loadServedModel(config, metrics, log);
   } catch (err) {
     app.log.error(`could not load models: ${(err as Error).message}`);

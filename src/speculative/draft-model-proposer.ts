@@ -3,7 +3,7 @@
 // Its KV cache is rolled back to the tokens the target kept. A lone greedy stream drafts all k in one pass (a draft
 // chain), and where the target is small too, drafts and verifies in one pass (proposeAndVerify, a fused step). So does
 // a lone sampled stream without a seed: its fused step draws the drafts in the graph from softmax(logits / T), one
-// uniform per draft from the request's RNG (quant/draft-chain.ts), and returns their distributions q for rejection
+// uniform per draft from the request's RNG (graphs/draft-chain.ts), and returns their distributions q for rejection
 // sampling, with the target's softmax(logits / T), which the request's top-k / top-p / min-p cut here. The draft
 // samples from the temperature alone: rejection sampling is exact for any q. (A seeded request drafts as in a batch,
 // one pass per token drawing from its RNG in JS: its text must not depend on whether it ran alone, and float32 and

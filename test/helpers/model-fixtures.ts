@@ -1,7 +1,7 @@
 // Model folders built by the forge for tests: a tiny random Llama (always available) and the converted stories260K
 // (when ../shared/models is present). Built once per test file into a temporary folder.
 import { join } from 'node:path';
-import { buildRandomModel, convertLlama2c, deriveDraft, quantizeFolder, type RandomModelOptions } from '../../src/quant/forge.ts';
+import { buildRandomModel, convertLlama2c, deriveDraft, quantizeFolder, type RandomModelOptions } from '../../src/forge/forge.ts';
 import { scratchDir, stories } from './shared-models.ts';
 
 export function tinyModel(options: RandomModelOptions = {}, dtypes: ('fp16' | 'int8')[] = []): string {

@@ -1,7 +1,7 @@
 // A bare ONNX Runtime greedy loop (batch 1, present fed back as past): the forge's tests check models with it
 // independently of src/runtime's decoder.
 import ort from 'onnxruntime-node';
-import { halfToFloatArray } from '../../src/runtime/float16.ts';
+import { halfToFloatArray } from '../../src/onnx/float16.ts';
 
 export interface GreedyRun {
   ids: number[];

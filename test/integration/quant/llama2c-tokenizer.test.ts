@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { llama2cToTokenizerJson, llamaTokenizerConfig, readLlama2cTokenizer } from '../../../src/quant/llama2c-tokenizer.ts';
+import { llama2cToTokenizerJson, llamaTokenizerConfig, readLlama2cTokenizer } from '../../../src/forge/llama2c-tokenizer.ts';
 import { llama2cEncode, loadLlama2cVocab } from '../../helpers/llama2c-encode.ts';
 import { requireSharedModels, stories } from '../../helpers/shared-models.ts';
 

@@ -2,12 +2,12 @@
 // batch 1 and batch 3 with left padding, GQA and MHA, tied and untied heads.
 import { describe, expect, it } from 'vitest';
 import ort from 'onnxruntime-node';
-import { buildLlamaGraph } from '../../../src/quant/llama-graph.ts';
-import { encodeModel } from '../../../src/quant/onnx-proto.ts';
-import { randomConfig } from '../../../src/quant/forge.ts';
-import { randomWeights } from '../../../src/quant/random-weights.ts';
-import { referenceLogits } from '../../../src/quant/reference-llama.ts';
-import type { LlamaConfig } from '../../../src/quant/llama-config.ts';
+import { buildLlamaGraph } from '../../../src/forge/llama-graph.ts';
+import { encodeModel } from '../../../src/onnx/onnx-proto.ts';
+import { randomConfig } from '../../../src/forge/forge.ts';
+import { randomWeights } from '../../../src/forge/random-weights.ts';
+import { referenceLogits } from '../../helpers/reference-llama.ts';
+import type { LlamaConfig } from '../../../src/forge/llama-config.ts';
 import { maxDiff } from '../../helpers/float-diff.ts';
 
 const TOLERANCE = 1e-4;

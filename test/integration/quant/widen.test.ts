@@ -7,14 +7,14 @@ import { join } from 'node:path';
 import { specserve } from '../../helpers/cli.ts';
 import { argmax, ortGreedy, ortTeacherForced } from '../../helpers/ort-greedy.ts';
 import { scratchDir, stories, STORIES_ORACLE_IDS } from '../../helpers/shared-models.ts';
-import { buildRandomModel, randomConfig } from '../../../src/quant/forge.ts';
+import { buildRandomModel, randomConfig } from '../../../src/forge/forge.ts';
 import { Decoder } from '../../../src/runtime/decoder.ts';
-import { randomWeights, parameterCount } from '../../../src/quant/random-weights.ts';
-import { buildLlamaGraph } from '../../../src/quant/llama-graph.ts';
-import { modelFiles, loadExternalData } from '../../../src/quant/external-data.ts';
-import { decodeModel, graphOf, type ModelProto } from '../../../src/quant/onnx-proto.ts';
-import { addFileAtomically, writeModelFolder } from '../../../src/quant/model-folder-writer.ts';
-import { widenWeights, padMatrix } from '../../../src/quant/widen.ts';
+import { randomWeights, parameterCount } from '../../../src/forge/random-weights.ts';
+import { buildLlamaGraph } from '../../../src/forge/llama-graph.ts';
+import { modelFiles, loadExternalData } from '../../../src/onnx/external-data.ts';
+import { decodeModel, graphOf, type ModelProto } from '../../../src/onnx/onnx-proto.ts';
+import { addFileAtomically, writeModelFolder } from '../../../src/forge/model-folder-writer.ts';
+import { widenWeights, padMatrix } from '../../../src/forge/widen.ts';
 
 describe('specserve widen on the real stories260K', () => {
   let dir: string;

@@ -1,4 +1,4 @@
-// A forge graph run with its attention bias fed from JS (quant/bias-input.ts) against the same file run as it is,
+// A forge graph run with its attention bias fed from JS (graphs/bias-input.ts) against the same file run as it is,
 // with Optimum's attention_mask: identical logits and caches through batched passes with left padding, right padding
 // and rollback holes, for every dtype; a draft chain built from the derived graph agrees too.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

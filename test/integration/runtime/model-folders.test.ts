@@ -39,8 +39,8 @@ describe('model folders', () => {
     mkdirSync(join(bad, 'onnx'));
     writeFileSync(join(bad, 'config.json'), JSON.stringify({ num_attention_heads: 1, hidden_size: 2, num_hidden_layers: 1, vocab_size: 2 }));
     // A valid ONNX graph with the wrong interface: Identity(x) -> y.
-    const { GraphBuilder } = await import('../../../src/quant/graph-builder.ts');
-    const { encodeModel, DataType } = await import('../../../src/quant/onnx-proto.ts');
+    const { GraphBuilder } = await import('../../../src/onnx/graph-builder.ts');
+    const { encodeModel, DataType } = await import('../../../src/onnx/onnx-proto.ts');
     const g = new GraphBuilder();
     g.input('x', DataType.FLOAT, [1]);
     g.op1('Identity', ['x'], {}, 'y');

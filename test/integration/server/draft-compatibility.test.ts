@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { convertLlama2c } from '../../../src/quant/forge.ts';
+import { convertLlama2c } from '../../../src/forge/forge.ts';
 import { loadServedModel } from '../../../src/server/app.ts';
 import { DEFAULTS } from '../../../src/server/config.ts';
 import { Metrics } from '../../../src/server/metrics.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { floatToHalfBits } from '../../../src/quant/float16.ts';
+import { floatToHalfBits } from '../../../src/onnx/float16.ts';
 
 describe('floatToHalfBits', () => {
   it.each([

@@ -3,14 +3,14 @@
 // forge did not write (its mask semantics are unknown) or whose Attention nodes do not share one Where-made bias;
 // appended KV outputs only where every layer's past reaches an Attention node, and a packed past only from opset 18.
 import { describe, expect, it } from 'vitest';
-import { buildLlamaGraph } from '../../../src/quant/llama-graph.ts';
-import { randomConfig } from '../../../src/quant/forge.ts';
-import { randomWeights } from '../../../src/quant/random-weights.ts';
-import { decodeModel, encodeModel, graphOf, type ModelProto } from '../../../src/quant/onnx-proto.ts';
-import { buildSpeculativeStep } from '../../../src/quant/speculative-step.ts';
-import { BIAS_INPUT, withBiasInput } from '../../../src/quant/bias-input.ts';
-import { KV_NEW, PACKED_PAST, withAppendedKv } from '../../../src/quant/append-kv.ts';
-import { buildDraftChain } from '../../../src/quant/draft-chain.ts';
+import { buildLlamaGraph } from '../../../src/forge/llama-graph.ts';
+import { randomConfig } from '../../../src/forge/forge.ts';
+import { randomWeights } from '../../../src/forge/random-weights.ts';
+import { decodeModel, encodeModel, graphOf, type ModelProto } from '../../../src/onnx/onnx-proto.ts';
+import { buildSpeculativeStep } from '../../../src/runtime/graphs/speculative-step.ts';
+import { BIAS_INPUT, withBiasInput } from '../../../src/runtime/graphs/bias-input.ts';
+import { KV_NEW, PACKED_PAST, withAppendedKv } from '../../../src/runtime/graphs/append-kv.ts';
+import { buildDraftChain } from '../../../src/runtime/graphs/draft-chain.ts';
 
 function model(numLayers: number): ModelProto {
   const c = randomConfig({ preset: 'tiny', numLayers });

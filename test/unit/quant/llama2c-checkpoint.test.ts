@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pairsToHalves, readLlama2cCheckpoint } from '../../../src/quant/llama2c-checkpoint.ts';
+import { pairsToHalves, readLlama2cCheckpoint } from '../../../src/forge/llama2c-checkpoint.ts';
 import { quantizePerColumn } from '../../../src/quant/int8-quantization.ts';
 
 describe('pairsToHalves', () => {

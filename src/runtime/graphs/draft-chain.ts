@@ -20,8 +20,8 @@
 // CumSum, GreaterOrEqual, Cast before the ArgMax: five nodes more than a greedy step). It also returns draft_probs
 // [B, K, V] (float32), the q_t that rejection sampling needs. Computing them here costs less than in JS (a softmax
 // over 512 tokens took ~20 us in JS, ~3 us here).
-import { DataType, graphOf, type Graph, type ModelProto, type NodeProto } from './onnx-proto.ts';
-import { makeTensor } from './graph-builder.ts';
+import { DataType, graphOf, type Graph, type ModelProto, type NodeProto } from '../../onnx/onnx-proto.ts';
+import { makeTensor } from '../../onnx/graph-builder.ts';
 
 const PAST = /^past_key_values\.(\d+)\.(key|value)$/;
 

@@ -1,10 +1,10 @@
-// The built-in default model pair: a small random-weight Llama and its early-exit draft, built deterministically by
+// The built-in default model pair, which the CLI serves when no --target is given: a small random-weight Llama and its early-exit draft, built deterministically by
 // the forge into models/ on first start, so that `npm start` works on a fresh machine with no download.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { buildRandomModel, deriveDraft } from '../quant/forge.ts';
+import { buildRandomModel, deriveDraft } from './forge/forge.ts';
 
-export const MODELS_DIR = resolve(import.meta.dirname, '../../models');
+export const MODELS_DIR = resolve(import.meta.dirname, '../models');
 export const DEMO_TARGET = join(MODELS_DIR, 'specserve-demo');
 export const DEMO_DRAFT = join(MODELS_DIR, 'specserve-demo-draft');
 

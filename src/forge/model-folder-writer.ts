@@ -2,7 +2,7 @@
 // temporary folder that is renamed into place at the end, so a failure never leaves a half-written folder.
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { FileChunks } from './external-data.ts';
+import { FileChunks } from '../onnx/external-data.ts';
 
 export interface FolderFiles {
   /** Relative path -> contents (JSON values are pretty-printed; chunks are written in order). */

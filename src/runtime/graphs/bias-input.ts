@@ -4,7 +4,7 @@
 // information: on stories260K a step is ~10% faster (~50 us of ~450) with identical logits. The file on disk keeps
 // Optimum's I/O; only graphs the forge wrote (producer "specserve", whose mask semantics are known: query i of a pass
 // with P past slots sees slot j iff j <= P + i and attention_mask[j] = 1) are derived.
-import { graphOf, DataType, type ModelProto, type TensorProto } from './onnx-proto.ts';
+import { graphOf, DataType, type ModelProto, type TensorProto } from '../../onnx/onnx-proto.ts';
 
 export const BIAS_INPUT = 'attention_bias';
 

@@ -5,23 +5,25 @@ import { join } from 'node:path';
 import { fromHfConfig, toHfConfig, validateLlamaConfig, type LlamaConfig } from './llama-config.ts';
 import type { LlamaWeights } from './llama-weights.ts';
 import { buildLlamaGraph, weightNames } from './llama-graph.ts';
-import { decodeModel, graphOf, tensorToFloat32, type ModelProto } from './onnx-proto.ts';
-import { loadExternalData, modelFiles } from './external-data.ts';
+import { decodeModel, graphOf, tensorToFloat32, type ModelProto } from '../onnx/onnx-proto.ts';
+import { loadExternalData, modelFiles } from '../onnx/external-data.ts';
+import { DTYPE_FILES } from '../onnx/dtype-files.ts';
 import { widenPresets, widenWeights, type WidenShape } from './widen.ts';
 import { randomWeights, randomPresets } from './random-weights.ts';
 import { readLlama2cCheckpoint } from './llama2c-checkpoint.ts';
 import { llama2cToTokenizerJson, llamaTokenizerConfig, readLlama2cTokenizer, type Llama2cVocab } from './llama2c-tokenizer.ts';
 import { syntheticVocab } from './synthetic-vocab.ts';
 import { assertOutputFree, addFileAtomically, writeModelFolder, type FolderFiles } from './model-folder-writer.ts';
-import { convertToFp16 } from './fp16-conversion.ts';
-import { quantizeToInt8 } from './int8-quantization.ts';
+import { convertToFp16 } from '../quant/fp16-conversion.ts';
+import { quantizeToInt8 } from '../quant/int8-quantization.ts';
 
 export type Progress = (stage: string, done: number, total: number) => void;
 const silent: Progress = () => {};
 
 /** transformers.js dtype names -> file names under onnx/. */
-export const dtypeFiles = { fp32: 'model.onnx', fp16: 'model_fp16.onnx', int8: 'model_int8.onnx' } as const;
-export type ForgeDtype = keyof typeof dtypeFiles;
+/** The variants the forge writes (DTYPE_FILES names their files). */
+export const FORGE_DTYPES = ['fp32', 'fp16', 'int8'] as const;
+export type ForgeDtype = (typeof FORGE_DTYPES)[number];
 
 function folderFiles(c: LlamaConfig, w: LlamaWeights, tokenizer: { json: Record<string, unknown>; config: Record<string, unknown> },
   progress: Progress, dtypes: readonly ForgeDtype[] = ['fp32']): FolderFiles {
@@ -36,7 +38,7 @@ function folderFiles(c: LlamaConfig, w: LlamaWeights, tokenizer: { json: Record<
     // The builder's plain object has every repeated field present, as a decoded model does (the converters' input).
     const graph = buildLlamaGraph(c, w) as ModelProto;
     const model = dtype === 'fp16' ? convertToFp16(graph) : dtype === 'int8' ? quantizeToInt8(graph) : graph;
-    for (const [name, contents] of Object.entries(modelFiles(model, dtypeFiles[dtype]))) files[`onnx/${name}`] = contents;
+    for (const [name, contents] of Object.entries(modelFiles(model, DTYPE_FILES[dtype]))) files[`onnx/${name}`] = contents;
   });
   progress('encode', dtypes.length, dtypes.length);
   return files;
@@ -113,7 +115,7 @@ export function readForgedWeights(dir: string): { config: LlamaConfig; weights: 
 }
 
 export function readModel(dir: string, dtype: ForgeDtype): ModelProto {
-  const path = join(dir, 'onnx', dtypeFiles[dtype]);
+  const path = join(dir, 'onnx', DTYPE_FILES[dtype]);
   if (!existsSync(path)) throw new Error(`${path} not found`);
   return loadExternalData(decodeModel(readFileSync(path)), join(dir, 'onnx'));
 }
@@ -135,7 +137,7 @@ export function deriveDraft(targetDir: string, numLayers: number, out: string, p
 
 export function quantizeFolder(dir: string, dtype: string, progress: Progress = silent): string {
   if (dtype !== 'fp16' && dtype !== 'int8') throw new Error(`unknown --dtype "${dtype}" (expected fp16 or int8)`);
-  const target = join(dir, 'onnx', dtypeFiles[dtype]);
+  const target = join(dir, 'onnx', DTYPE_FILES[dtype]);
   if (existsSync(target)) throw new Error(`${target} already exists; remove it first`);
   progress('read', 0, 3);
   const model = readModel(dir, 'fp32');
@@ -143,7 +145,7 @@ export function quantizeFolder(dir: string, dtype: string, progress: Progress = 
   const converted = dtype === 'fp16' ? convertToFp16(model) : quantizeToInt8(model);
   progress('write', 2, 3);
   // The side file first: the graph's name is what makes the variant visible.
-  const files = Object.entries(modelFiles(converted, dtypeFiles[dtype])).reverse();
+  const files = Object.entries(modelFiles(converted, DTYPE_FILES[dtype])).reverse();
   for (const [name, contents] of files) addFileAtomically(join(dir, 'onnx', name), contents);
   progress('write', 3, 3);
   return target;
@@ -157,7 +159,7 @@ export interface WidenOptions extends Partial<WidenShape> {
   dtypes?: ForgeDtype[];
 }
 
-/** A widened copy (quant/widen.ts) of a llama2.c checkpoint or a folder this forge wrote. */
+/** A widened copy (forge/widen.ts) of a llama2.c checkpoint or a folder this forge wrote. */
 export function widenModel(source: string, out: string, o: WidenOptions, progress: Progress = silent): LlamaConfig {
   assertOutputFree(out);
   const preset = o.preset === undefined ? undefined : widenPresets[o.preset];

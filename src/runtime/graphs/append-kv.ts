@@ -19,7 +19,7 @@
 // copy costs less than the inputs it saves: stories260K at 100 past positions ran 0.75x the time of the unpacked
 // graph's 0.92x *(ad hoc)*; at a batch of 16 the copy costs more (0.74x against 0.60x), so only single-sequence
 // passes use it.
-import { graphOf, type Graph, type ModelProto } from './onnx-proto.ts';
+import { graphOf, type Graph, type ModelProto } from '../../onnx/onnx-proto.ts';
 
 export const KV_NEW = 'kv_new';
 export const PACKED_PAST = 'past_key_values';

@@ -13,7 +13,7 @@
 // draft.draft_probs; the target's part then also takes temperature and returns probs [B, 1 + K, V] (float32),
 // softmax(logits / T), from which the verifier's p rows come (the request's top-k / top-p / min-p cut in JS).
 import { buildDraftChain, type DraftChainOptions } from './draft-chain.ts';
-import { DataType, graphOf, type Graph, type ModelProto } from './onnx-proto.ts';
+import { DataType, graphOf, type Graph, type ModelProto } from '../../onnx/onnx-proto.ts';
 
 const PREFIX = 'draft.';
 

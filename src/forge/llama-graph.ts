@@ -4,8 +4,8 @@
 // RMSNormalization, RotaryEmbedding (Hugging Face rotate-half layout, positions from position_ids) and Attention
 // (grouped-query heads, past/present K/V, an additive causal+padding mask). On stories260K this cut a 1-position
 // step by about 25% (most of its cost is per-node dispatch); the maths is unchanged (same reference tests).
-import { GraphBuilder } from './graph-builder.ts';
-import { DataType } from './onnx-proto.ts';
+import { GraphBuilder } from '../onnx/graph-builder.ts';
+import { DataType } from '../onnx/onnx-proto.ts';
 import type { LlamaConfig } from './llama-config.ts';
 import { checkWeights, type LlamaWeights } from './llama-weights.ts';
 import type { onnx } from 'onnx-proto';

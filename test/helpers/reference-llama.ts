@@ -1,8 +1,8 @@
 // A plain TypeScript forward pass of the Llama decoder (no cache, one sequence): the oracle the ONNX graph is
 // checked against. Written for clarity, not speed.
-import type { LlamaConfig } from './llama-config.ts';
-import type { LlamaWeights } from './llama-weights.ts';
-import { ropeTables } from './llama-graph.ts';
+import type { LlamaConfig } from '../../src/forge/llama-config.ts';
+import type { LlamaWeights } from '../../src/forge/llama-weights.ts';
+import { ropeTables } from '../../src/forge/llama-graph.ts';
 
 function matmul(x: Float32Array, rows: number, inner: number, w: Float32Array, cols: number): Float32Array {
   const out = new Float32Array(rows * cols);

@@ -1,7 +1,7 @@
 // Model folders as users download them: Hugging Face / onnx-community (config.json + onnx/model*.onnx) or
 // onnxruntime-genai (genai_config.json + the decoder file it names). Files are picked by transformers.js dtype names.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { DTYPE_FILES, DTYPES, isDtype, type Dtype } from '../onnx/dtype-files.ts';
 
 export { DTYPE_FILES, DTYPES, isDtype, type Dtype };
@@ -22,13 +22,19 @@ export interface ModelFolder {
   layout: 'hf' | 'genai';
 }
 
-function readJson(path: string): Record<string, any> {
+type Json = Record<string, unknown>;
+
+function readJson(path: string): Json {
+  let value: unknown;
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    value = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
     throw new Error(`${path}: ${(err as Error).message}`);
   }
+  return asObject(value);
 }
+
+const asObject = (v: unknown): Json => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
 
 const asIds = (v: unknown): number[] => (Array.isArray(v) ? v.filter((x) => typeof x === 'number') : typeof v === 'number' ? [v] : []);
 
@@ -64,10 +70,12 @@ export function openModelFolder(dir: string, dtype: Dtype = 'fp32'): ModelFolder
     };
   }
   if (existsSync(genaiConfig)) {
-    const m = readJson(genaiConfig).model ?? {};
-    const d = m.decoder ?? {};
+    const m = asObject(readJson(genaiConfig).model);
+    const d = asObject(m.decoder);
     if (dtype !== 'fp32') throw new Error(`${dir} is an onnxruntime-genai folder with a single decoder file; --dtype ${dtype} does not apply`);
-    const modelPath = join(dir, String(d.filename ?? 'model.onnx'));
+    const filename = String(d.filename ?? 'model.onnx');
+    if (filename !== basename(filename)) throw new Error(`${genaiConfig}: decoder file "${filename}" must be a file in ${dir}`);
+    const modelPath = join(dir, filename);
     if (!existsSync(modelPath)) throw new Error(`${genaiConfig} names decoder ${d.filename}, which is not in ${dir}`);
     return {
       dir, modelPath, dtype, layout: 'genai',

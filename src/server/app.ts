@@ -200,10 +200,10 @@ export async function loadServedModel(config: ServerConfig, metrics: Metrics, lo
     onTokens: (n, seconds) => metrics.onTokens(n, seconds),
     onFinish: (stats, finishReason, totalSeconds) => metrics.onFinish(stats, finishReason, totalSeconds),
   };
-  const { engine, info } = config.engineThread === 'worker'
-    ? await RemoteEngine.start(config, hooks, log)
+  // The HTTP thread needs the tokenizer too: the worker's cannot cross, an in-thread engine's is shared.
+  const { engine, info, tokenizer } = config.engineThread === 'worker'
+    ? await RemoteEngine.start(config, hooks, log).then((r) => ({ ...r, tokenizer: TextTokenizer.load(r.info.targetDir) }))
     : await openEngine(config, hooks, log);
-  const tokenizer = TextTokenizer.load(info.targetDir);
   metrics.modelInfo.set({ model: info.name, role: 'target', dtype: info.dtype, device: info.targetDevice }, 1);
   const draftName = info.draft === 'none' || info.draft === 'ngram' ? info.draft : basename(info.draft);
   if (info.draftDevice) metrics.modelInfo.set({ model: draftName, role: 'draft', dtype: config.draftDtype, device: info.draftDevice }, 1);

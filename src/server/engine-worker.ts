@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ServerConfig } from './config.ts';
 import { openEngine } from './model-loading.ts';
-import type { EngineEvent } from '../speculative/generation-request.ts';
+import { toWire, type FromWorker, type FromWorkerOne, type ToWorker } from './worker-protocol.ts';
 
 const port = parentPort!;
 const config = workerData.config as ServerConfig;
@@ -13,7 +13,7 @@ const config = workerData.config as ServerConfig;
 // non-streamed requests, which only gather logprobs) waits up to FLUSH_MS for company. A postMessage and the HTTP
 // thread's wake-up cost tens of microseconds each: paid every step, they slowed a tiny model's decoding by ~15%.
 const FLUSH_MS = 20;
-let outbox: unknown[] = [];
+let outbox: FromWorkerOne[] = [];
 let flushTimer: NodeJS.Timeout | null = null;
 let flushQueued = false;
 const flush = () => {
@@ -21,10 +21,11 @@ const flush = () => {
   flushTimer = null;
   flushQueued = false;
   if (outbox.length === 0) return;
-  port.postMessage(outbox.length === 1 ? outbox[0] : { type: 'batch', messages: outbox });
+  const message: FromWorker = outbox.length === 1 ? outbox[0] : { type: 'batch', messages: outbox };
+  port.postMessage(message);
   outbox = [];
 };
-const post = (message: unknown, urgent = true) => {
+const post = (message: FromWorkerOne, urgent = true) => {
   outbox.push(message);
   if (urgent && !flushQueued) {
     flushQueued = true;
@@ -48,14 +49,13 @@ try {
   const { engine, info } = await openEngine(config, hooks, (message) => post({ type: 'log', message }), Number.MAX_SAFE_INTEGER);
   const ids = new Map<string, string>();
   state = () => post({ type: 'state', running: engine.numRunning, waiting: engine.numWaiting, kvBytes: engine.kvBytes }, false);
-  const serialize = (e: EngineEvent) => (e.type === 'error' ? { type: 'error', message: e.error.message } : e);
 
-  port.on('message', async (m: any) => {
+  port.on('message', async (m: ToWorker) => {
     switch (m.type) {
       case 'submit': {
         try {
           const engineId = engine.submit(m.request, (event) => {
-            post({ type: 'event', id: m.id, event: serialize(event) }, m.streaming || event.type !== 'token');
+            post({ type: 'event', id: m.id, event: toWire(event) }, m.streaming || event.type !== 'token');
             if (event.type !== 'token') {
               ids.delete(m.id);
               state();

@@ -35,7 +35,7 @@ export function defaultDtype(dir: string, device: Device): Dtype {
 }
 
 export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: (m: string) => void,
-  maxQueue = config.maxQueue): Promise<{ engine: Engine; info: LoadedInfo }> {
+  maxQueue = config.maxQueue): Promise<{ engine: Engine; info: LoadedInfo; tokenizer: TextTokenizer }> {
   if (!config.target) throw new Error('no target model: give --target DIR (the CLI fills in the built-in demo pair)');
   const targetDir = config.target;
   const draftSpec = config.draft ?? 'ngram';
@@ -95,7 +95,7 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
   log(`serving ${name} (${dtype}, ${target.device}${target.runsDirectly ? ', direct passes' : ''}) with proposer ${proposer?.name ?? 'none'}${draftDevice ? ` (${draftSpec}; greedy single streams ${draftMode})` : ''}, ` +
     `k <= ${config.numSpeculativeTokens}${config.adaptiveDraftLength ? ' adaptive' : ''} (off from ${config.speculativeDisableByBatchSize || 'never'} requests), max batch ${config.maxBatch}, context ${maxModelLen}`);
   return {
-    engine,
+    engine, tokenizer,
     info: { name, targetDir, draft: draftSpec, dtype, targetDevice: target.device, draftDevice, maxModelLen, vocabSize: target.vocabSize },
   };
 }

@@ -8,10 +8,11 @@
 import { Worker } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
 import type { EngineHandle, EngineHooks } from '../speculative/engine.ts';
-import type { EngineEvent, EngineListener, GenerationRequest } from '../speculative/generation-request.ts';
+import type { EngineListener, GenerationRequest } from '../speculative/generation-request.ts';
 import type { ServerConfig } from './config.ts';
 import type { LoadedInfo } from './model-loading.ts';
 import { ApiError } from './errors.ts';
+import { fromWire, unbatch, type FromWorker, type FromWorkerOne, type ToWorker } from './worker-protocol.ts';
 
 const WORKER_ENTRY = new URL('./engine-worker.ts', import.meta.url).href;
 const TS_WORKER = new URL('../../bin/ts-worker.js', import.meta.url);
@@ -26,13 +27,13 @@ function spawnWorker(config: ServerConfig, log: (m: string) => void): Promise<{ 
   // The worker runs TypeScript through tsx's loader, like the main thread (bin/specserve.js).
   const worker = new Worker(TS_WORKER, { workerData: { entry: WORKER_ENTRY, config } });
   return new Promise((resolve, reject) => {
-    const onMessage = (batch: any) => {
-      for (const m of batch.type === 'batch' ? batch.messages : [batch]) {
+    const onMessage = (batch: FromWorker) => {
+      for (const m of unbatch(batch)) {
         if (m.type === 'log') log(m.message);
         if (m.type === 'ready' || m.type === 'failed') {
           worker.off('message', onMessage);
           worker.off('exit', onExit);
-          if (m.type === 'ready') resolve({ worker, info: m.info as LoadedInfo });
+          if (m.type === 'ready') resolve({ worker, info: m.info });
           else void worker.terminate().then(() => reject(new Error(m.message)));
           return;
         }
@@ -70,7 +71,9 @@ export class RemoteEngine implements EngineHandle {
   private attach(worker: Worker): void {
     this.worker = worker;
     this.alive = true;
-    worker.on('message', (m: any) => this.onMessage(m));
+    worker.on('message', (m: FromWorker) => {
+      for (const one of unbatch(m)) this.onMessage(one);
+    });
     worker.on('error', (err) => this.log(`engine worker error: ${err.message}`));
     worker.on('exit', (code) => this.onExit(worker, code));
   }
@@ -96,7 +99,7 @@ export class RemoteEngine implements EngineHandle {
       spawnWorker(this.config, this.log).then(({ worker }) => {
         if (this.closing) return void worker.terminate();
         this.attach(worker);
-        if (this.fault) worker.postMessage({ type: 'fault', fault: this.fault });
+        if (this.fault) this.post({ type: 'fault', fault: this.fault });
         this.log('engine worker restarted: serving again');
       }, (err: Error) => {
         this.log(`engine worker restart failed (${err.message}); trying again`);
@@ -105,19 +108,16 @@ export class RemoteEngine implements EngineHandle {
     }, delay);
   }
 
-  private post(message: unknown): void {
+  private post(message: ToWorker): void {
     if (this.alive) this.worker.postMessage(message);
   }
 
-  private onMessage(m: any): void {
+  private onMessage(m: FromWorkerOne): void {
     switch (m.type) {
-      case 'batch':
-        for (const message of m.messages) this.onMessage(message);
-        return;
       case 'event': {
         const listener = this.listeners.get(m.id);
         if (!listener) return;
-        const event: EngineEvent = m.event.type === 'error' ? { type: 'error', error: new Error(m.event.message) } : m.event;
+        const event = fromWire(m.event);
         if (event.type !== 'token') this.listeners.delete(m.id);
         listener(event);
         return;
@@ -127,7 +127,7 @@ export class RemoteEngine implements EngineHandle {
         this.bytes = m.kvBytes;
         return;
       case 'hook':
-        (this.hooks as Record<string, (...a: unknown[]) => void>)[m.name]?.(...m.args);
+        (this.hooks[m.name] as ((...a: unknown[]) => void) | undefined)?.(...m.args);
         return;
       case 'log':
         this.log(m.message);
@@ -135,6 +135,9 @@ export class RemoteEngine implements EngineHandle {
       case 'closed':
         this.closed?.();
         return;
+      case 'ready':
+      case 'failed':
+        return; // start-up's, handled by spawnWorker
     }
   }
 
@@ -192,7 +195,7 @@ export class RemoteEngine implements EngineHandle {
     if (this.listeners.size >= this.capacity) return null;
     const id = randomUUID();
     this.listeners.set(id, listener);
-    this.worker.postMessage({ type: 'submit', id, request, streaming: opts.streaming ?? false });
+    this.post({ type: 'submit', id, request, streaming: opts.streaming ?? false });
     return id;
   }
 
@@ -215,7 +218,7 @@ export class RemoteEngine implements EngineHandle {
       return;
     }
     const done = new Promise<void>((resolve) => (this.closed = resolve));
-    this.worker.postMessage({ type: 'close' });
+    this.post({ type: 'close' });
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)))]);
     clearTimeout(timer);

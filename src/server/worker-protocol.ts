@@ -1,0 +1,44 @@
+// The messages between the HTTP thread (remote-engine.ts) and the engine worker (engine-worker.ts), typed once for
+// both ends. Everything is plain data (structured clone): errors cross as messages.
+import type { EngineEvent, GenerationRequest } from '../speculative/generation-request.ts';
+import type { LoadedInfo } from './model-loading.ts';
+
+/** HTTP thread -> worker. */
+export type ToWorker =
+  | { type: 'submit'; id: string; request: GenerationRequest; streaming: boolean }
+  | { type: 'cancel'; id: string; error?: string }
+  | { type: 'abortAll'; error: string }
+  | { type: 'fault'; fault: { badToken: number } | null }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  | { type: 'close' };
+
+/** An engine event as it crosses: an error as its message. */
+export type WireEvent = Exclude<EngineEvent, { type: 'error' }> | { type: 'error'; message: string };
+
+export type HookName = 'onForward' | 'onVerify' | 'onTokens' | 'onFinish';
+
+/** Worker -> HTTP thread (one at a time, or several in a batch). */
+export type FromWorkerOne =
+  | { type: 'ready'; info: LoadedInfo }
+  | { type: 'failed'; message: string }
+  | { type: 'event'; id: string; event: WireEvent }
+  | { type: 'state'; running: number; waiting: number; kvBytes: number }
+  | { type: 'hook'; name: HookName; args: unknown[] }
+  | { type: 'log'; message: string }
+  | { type: 'closed' };
+
+export type FromWorker = FromWorkerOne | { type: 'batch'; messages: FromWorkerOne[] };
+
+/** The messages of a batch, or the message itself. */
+export function unbatch(m: FromWorker): FromWorkerOne[] {
+  return m.type === 'batch' ? m.messages : [m];
+}
+
+export function toWire(event: EngineEvent): WireEvent {
+  return event.type === 'error' ? { type: 'error', message: event.error.message } : event;
+}
+
+export function fromWire(event: WireEvent): EngineEvent {
+  return event.type === 'error' ? { type: 'error', error: new Error(event.message) } : event;
+}

@@ -5,23 +5,19 @@
 // positions' keys and values as outputs (graphs/append-kv.ts, with the cache in buffers of the runtime's own:
 // append-kv-cache.ts); for small ones also draft chains (graphs/draft-chain.ts) and fused speculative steps
 // (graphs/speculative-step.ts).
-import ort from 'onnxruntime-node';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { buildDraftChain } from './graphs/draft-chain.ts';
-import { buildSpeculativeStep } from './graphs/speculative-step.ts';
-import { BIAS_INPUT, withBiasInput } from './graphs/bias-input.ts';
-import { withAppendedKv } from './graphs/append-kv.ts';
-import { decodeModel, encodeModel, type ModelProto } from '../onnx/onnx-proto.ts';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { BIAS_INPUT } from './graphs/bias-input.ts';
+import { deriveGraphs, graphBeside } from './graphs/derive.ts';
+import { decodeModel, type ModelProto } from '../onnx/onnx-proto.ts';
 import { openModelFolder, type Dtype, type ModelFolder } from './model-folder.ts';
 import { createSession, type Device } from './execution-provider.ts';
 import { runsDirectly, type OrtSession } from './ort-session.ts';
 import type { KvCache, KvType } from './kv-cache.ts';
 import { FeedScratch, type BiasValues } from './feed-scratch.ts';
-import type { ForwardRow, KvFeeds } from './kv-feeds.ts';
+import { logitsOf, type ForwardRow, type KvFeeds } from './kv-feeds.ts';
+import { DraftPasses, type FusedStepResult, type PassIo } from './draft-passes.ts';
 import { PresentKvFeeds } from './present-kv-feeds.ts';
 import { AppendKvFeeds } from './append-kv-feeds.ts';
-import { halfToFloatArray } from '../onnx/float16.ts';
 
 export type { ForwardRow } from './kv-feeds.ts';
 
@@ -67,11 +63,8 @@ export class Decoder {
   /** Forward passes run so far (tests and metrics). */
   numForwards = 0;
 
-  /** Draft chains (graphs/draft-chain.ts) by number of steps, built on first use. */
-  private readonly chains = new Map<number, Promise<OrtSession>>();
-  /** Fused speculative steps (graphs/speculative-step.ts) of this draft with a target, by number of draft steps
-   * (negative: sampled steps, graphs/draft-chain.ts). */
-  private readonly fusedSteps = new Map<Decoder, Map<number, Promise<OrtSession>>>();
+  /** Draft chains and fused steps of this decoder as a draft, built on first use. */
+  private readonly draftPasses = new DraftPasses(this);
   private threads = 0;
   private directRuns = true;
   /** Weights in a side file: graphs built from this one's bytes (chains, fused steps) could not find them. */
@@ -235,13 +228,8 @@ export class Decoder {
    * Greedy drafting of `steps` tokens after `row.tokens` in one session.run (graphs/draft-chain.ts). The cache ends
    * up holding row.tokens and the first steps - 1 drafts, as if they had been fed one pass at a time.
    */
-  async draftChain(row: ForwardRow, steps: number): Promise<number[]> {
-    const session = await this.chainSession(steps);
-    const pass = this.kv.prepare([row], steps - 1);
-    const out = await session.run(pass.feeds);
-    this.numForwards++;
-    this.kv.commit([row], out, pass, steps - 1, '');
-    return Array.from(out.draft_ids.data as BigInt64Array, Number);
+  draftChain(row: ForwardRow, steps: number): Promise<number[]> {
+    return this.draftPasses.chain(row, steps);
   }
 
   /** Whether this draft and `target` can run fused speculative steps (speculativeStep): both small flat graphs
@@ -251,62 +239,30 @@ export class Decoder {
     return target !== this && this.canChain && target.canChain;
   }
 
-  /**
-   * One fused speculative step of a single stream (graphs/speculative-step.ts): drafting of `steps` tokens after
-   * `draftRow.tokens` with this draft, and the target's pass over `pending` and those drafts, in one session.run.
-   * Greedy drafts by default; with `sampled` (a temperature and one uniform per step, graphs/draft-chain.ts) drafts
-   * drawn from softmax(logits / T), returned with those distributions (`draftProbs`) and the target's softmax(logits /
-   * T) at each position (`targetProbs`). The draft cache ends up as draftChain leaves it; the target cache holds
-   * pending and every draft (the caller rolls back what it rejects). Returns the drafts and the target's logits at
-   * each of its steps + 1 positions.
-   */
-  async speculativeStep(target: Decoder, draftRow: ForwardRow, targetCache: KvCache, pending: number, steps: number,
-    sampled?: { temperature: number; uniforms: number[] }):
-    Promise<{ drafts: number[]; logits: Float32Array[]; draftProbs?: Float32Array[]; targetProbs?: Float32Array[] }> {
-    const session = await this.stepSession(target, steps, sampled !== undefined);
-    const targetRow: ForwardRow = { cache: targetCache, tokens: new Array<number>(steps + 1).fill(pending) };
-    const d = this.kv.prepare([draftRow], steps - 1);
-    const t = target.kv.prepare([targetRow], 0);
-    // The target's ids start with the pending token: its first scratch element is pending_ids.
-    const feeds: Record<string, ort.Tensor> = { pending_ids: target.scratch.intTensor(0, [1, 1]) };
-    for (const name in t.feeds) if (name !== 'input_ids') feeds[name] = t.feeds[name];
-    for (const name in d.feeds) feeds[this.prefixed(name)] = d.feeds[name];
-    if (sampled) {
-      if (sampled.uniforms.length !== steps) throw new Error(`speculativeStep: ${sampled.uniforms.length} uniforms for ${steps} steps`);
-      feeds.temperature = feeds[this.prefixed('temperature')] = new ort.Tensor('float32', Float32Array.of(sampled.temperature), [1]);
-      sampled.uniforms.forEach((u, i) => (feeds[this.prefixed(`uniform.${i}`)] = new ort.Tensor('float32', Float32Array.of(u), [1, 1, 1])));
-    }
-    const out = await session.run(feeds);
-    this.numForwards++;
-    target.numForwards++;
-    this.kv.commit([draftRow], out, d, steps - 1, this.prefixed(''));
-    target.kv.commit([targetRow], out, t, 0, '');
-    const drafts = Array.from(out['draft.draft_ids'].data as BigInt64Array, Number);
-    const logits = logitsOf(out.logits, [targetRow], t.S)[0];
-    if (!sampled) return { drafts, logits };
-    const rows = (tensor: ort.Tensor, n: number) => {
-      const V = Number(tensor.dims[2]);
-      const data = tensor.data as Float32Array;
-      return Array.from({ length: n }, (_, i) => data.subarray(i * V, (i + 1) * V));
-    };
-    return { drafts, logits, draftProbs: rows(out['draft.draft_probs'], steps), targetProbs: rows(out.probs, steps + 1) };
+  /** One fused speculative step of a single stream with `target` (draft-passes.ts). */
+  speculativeStep(target: Decoder, draftRow: ForwardRow, targetCache: KvCache, pending: number, steps: number,
+    sampled?: { temperature: number; uniforms: number[] }): Promise<FusedStepResult> {
+    return this.draftPasses.fused(target, draftRow, targetCache, pending, steps, sampled);
   }
 
   /** Builds the draft chains of 1..maxSteps steps now (each takes tens of ms), and with `target` the fused steps
    * too, rather than on first use. */
-  async prepareChains(maxSteps: number, target?: Decoder): Promise<void> {
-    for (let steps = 1; steps <= maxSteps; steps++) {
-      await this.chainSession(steps);
-      if (target) await this.prepareStep(target, steps);
-    }
+  prepareChains(maxSteps: number, target?: Decoder): Promise<void> {
+    return this.draftPasses.prepare(maxSteps, target);
   }
 
-  private readonly prefixedNames = new Map<string, string>();
-  /** A draft input or output's name inside a fused step (graphs/speculative-step.ts), built once per name. */
-  private prefixed(name: string): string {
-    let p = this.prefixedNames.get(name);
-    if (p === undefined) this.prefixedNames.set(name, (p = `draft.${name}`));
-    return p;
+  /** Builds (once) the fused step of `steps` draft tokens with `target`, greedy or sampled; rejects where the graphs
+   * cannot be fused. */
+  async prepareStep(target: Decoder, steps: number, sampled = false): Promise<void> {
+    await this.draftPasses.stepSession(target, steps, sampled);
+  }
+
+  /** Runtime-internal: what draft passes (draft-passes.ts) drive on a draft and on its target. */
+  get passIo(): PassIo {
+    return {
+      kv: this.kv, scratch: this.scratch, appendsKv: this.appendsKv, threads: this.threads, directRuns: this.directRuns,
+      graph: () => this.graph(), counted: () => void this.numForwards++,
+    };
   }
 
   /** A fresh copy of the graph this decoder's session runs (the derived one, if any), with Optimum's present outputs
@@ -316,92 +272,9 @@ export class Decoder {
     return decodeModel(this.derived?.bytes ?? readFileSync(this.folder.modelPath));
   }
 
-  /** Builds (once) the fused step of `steps` draft tokens with `target`, greedy or sampled; rejects where the graphs
-   * cannot be fused. */
-  async prepareStep(target: Decoder, steps: number, sampled = false): Promise<void> {
-    await this.stepSession(target, steps, sampled);
-  }
-
-  private chainSession(steps: number): Promise<OrtSession> {
-    let chain = this.chains.get(steps);
-    if (!chain) {
-      const model = buildDraftChain(this.graph(), steps);
-      if (this.appendsKv) appended(model, '', true);
-      const bytes = encodeModel(model);
-      chain = createSession(bytes, bytes.length, { device: 'cpu', threads: this.threads, directRuns: this.directRuns }).then((c) => c.session);
-      this.chains.set(steps, chain);
-    }
-    return chain;
-  }
-
-  private stepSession(target: Decoder, steps: number, sampled: boolean): Promise<OrtSession> {
-    let byTarget = this.fusedSteps.get(target);
-    if (!byTarget) this.fusedSteps.set(target, (byTarget = new Map()));
-    const key = sampled ? -steps : steps;
-    let step = byTarget.get(key);
-    if (!step) {
-      const model = buildSpeculativeStep(this.graph(), target.graph(), steps, { sampled });
-      if (this.appendsKv) appended(model, this.prefixed(''), true);
-      if (target.appendsKv) appended(model, '', true);
-      const bytes = encodeModel(model);
-      step = createSession(bytes, bytes.length, { device: 'cpu', threads: target.threads, directRuns: this.directRuns }).then((c) => c.session);
-      byTarget.set(key, step);
-    }
-    return step;
-  }
-
   async close(): Promise<void> {
-    for (const chain of this.chains.values()) await (await chain).release();
-    for (const steps of this.fusedSteps.values()) for (const step of steps.values()) await (await step).release();
+    await this.draftPasses.close();
     await this.solo?.release();
     await this.session.release();
   }
-}
-
-/** Logits of every new position of every row: [row][position] views of one buffer (float16 widened). */
-function logitsOf(logitsTensor: ort.Tensor, rows: ForwardRow[], S: number): Float32Array[][] {
-  const V = Number(logitsTensor.dims[2]);
-  const logits = logitsTensor.type === 'float16'
-    ? halfToFloatArray(logitsTensor.data as Uint16Array)
-    : (logitsTensor.data as Float32Array);
-  return rows.map((r, b) => r.tokens.map((_, i) => logits.subarray((b * S + i) * V, (b * S + i + 1) * V)));
-}
-
-/** The graphs the runtime derives from a forge graph, encoded: `bytes` with an attention_bias input
- * (graphs/bias-input.ts), `run` also with appended KV outputs where asked and possible, `solo` that with one packed
- * past; and the bias values. Null where the graph is not one the derivation applies to. */
-function deriveGraphs(file: Uint8Array, appendKv: boolean, packSingle: boolean): { bytes: Uint8Array; run: Uint8Array;
-  solo: Uint8Array | null; bias: BiasValues; append: boolean } | null {
-  const derived = withBiasInput(decodeModel(file));
-  if (!derived) return null;
-  const { model, ...bias } = derived;
-  const bytes = encodeModel(model);
-  // Appended KV outputs (graphs/append-kv.ts) for batches, and (small models) with one packed past for single
-  // sequences; for a small model the packed form is required, so that all its single-sequence passes feed alike.
-  const solo = appendKv && packSingle ? decodeModel(bytes) : null;
-  const append = appendKv && (solo === null || withAppendedKv(solo, '', { packPast: true })) && withAppendedKv(model);
-  return { bytes, run: append ? encodeModel(model) : bytes, solo: append && solo ? encodeModel(solo) : null, bias, append };
-}
-
-/** Runs `use` on the path of `graph`, a graph derived from `modelPath` whose weights stay in the side files beside it.
- * ONNX Runtime reads external data relative to the model file and refuses paths (links included) that leave its
- * folder, so the graph is written beside the original under a hidden temporary name and removed once loaded. Null
- * where that folder is read-only (the caller runs the file as it is). */
-async function graphBeside<T>(graph: Uint8Array, modelPath: string, use: (path: string) => Promise<T>): Promise<T | null> {
-  const path = join(dirname(modelPath), `.${basename(modelPath)}.derived-${process.pid}-${Math.random().toString(36).slice(2)}.onnx`);
-  try {
-    writeFileSync(path, graph, { flag: 'wx' });
-  } catch {
-    return null;
-  }
-  try {
-    return await use(path);
-  } finally {
-    rmSync(path, { force: true });
-  }
-}
-
-/** Gives a chain or fused step built from an appending decoder's graph the same outputs (graphs/append-kv.ts). */
-function appended(model: ModelProto, prefix: string, packPast: boolean): void {
-  if (!withAppendedKv(model, prefix, { packPast })) throw new Error(`appended KV: the ${prefix || 'target '}part of a derived graph has no KV outputs to replace`);
 }

@@ -2,6 +2,7 @@
 // (kv-cache.ts): Optimum's present outputs (present-kv-feeds.ts) and the runtime's own buffers with appended KV
 // outputs (append-kv-feeds.ts). The decoder picks one when it opens a model and runs every pass through it.
 import type ort from 'onnxruntime-node';
+import { halfToFloatArray } from '../onnx/float16.ts';
 import type { ModelFolder } from './model-folder.ts';
 import type { KvCache, KvType } from './kv-cache.ts';
 import type { BiasValues, FeedScratch } from './feed-scratch.ts';
@@ -57,4 +58,13 @@ export function checkPositions(io: GraphIo, rows: ForwardRow[], extra: number): 
     const positions = r.cache.length + r.tokens.length + extra;
     if (positions > io.folder.maxPositions) throw new Error(`forward: row ${b}: ${positions} positions exceed the model's ${io.folder.maxPositions}`);
   });
+}
+
+/** Logits of every new position of every row of a pass: [row][position] views of one buffer (float16 widened). */
+export function logitsOf(logitsTensor: ort.Tensor, rows: ForwardRow[], S: number): Float32Array[][] {
+  const V = Number(logitsTensor.dims[2]);
+  const logits = logitsTensor.type === 'float16'
+    ? halfToFloatArray(logitsTensor.data as Uint16Array)
+    : (logitsTensor.data as Float32Array);
+  return rows.map((r, b) => r.tokens.map((_, i) => logits.subarray((b * S + i) * V, (b * S + i + 1) * V)));
 }

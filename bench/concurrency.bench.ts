@@ -19,13 +19,13 @@ const dir = stories();
 const target = await Decoder.open(dir, { threads: 1 });
 const tokenizer = TextTokenizer.load(dir);
 const draft = await Decoder.open(storiesDraft(), { threads: 1 });
-await new DraftModelProposer(draft).warmUp(4, target); // build the draft chains and fused steps outside the timed runs
+await new DraftModelProposer(draft, { target }).warmUp(4); // build the draft chains and fused steps outside the timed runs
 
 /** k = -1: the server's defaults (adaptive k <= 4, speculation off from 2 requests). Requests carry no seed: seeded
  * sampled requests speculate whatever the load (reproducibility), which is not what most traffic is. */
 async function aggregate(concurrency: number, k: number, temperature: number): Promise<number> {
   const server = k === -1;
-  const engine = new Engine({ target, tokenizer, proposer: k ? new DraftModelProposer(draft) : null, numSpeculativeTokens: server ? 4 : k,
+  const engine = new Engine({ target, tokenizer, proposer: k ? new DraftModelProposer(draft, { target }) : null, numSpeculativeTokens: server ? 4 : k,
     adaptiveDraftLength: server, disableSpeculationAtBatch: server ? 2 : 0, maxBatch: 16, maxQueue: 64 });
   const started = performance.now();
   const results = await Promise.all(Array.from({ length: concurrency }, (_, i) => run(engine, {

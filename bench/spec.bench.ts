@@ -211,18 +211,18 @@ console.log('Single stream (batch 1), engine only (no HTTP), 1 ONNX Runtime thre
   const draft = await Decoder.open(storiesDraft(), { threads: 1 });
   const exit2 = await Decoder.open(earlyExit(dir, 2), { threads: 1 });
   // Chains and fused steps built outside the timed runs (the server does this at load).
-  const fused = new DraftModelProposer(draft);
-  await fused.warmUp(8, target);
+  const fused = new DraftModelProposer(draft, { target });
+  await fused.warmUp(8);
   const chained = new DraftModelProposer(draft, { fuse: false });
   await chained.warmUp(8);
-  const early = new DraftModelProposer(exit2);
-  await early.warmUp(8, target);
+  const early = new DraftModelProposer(exit2, { target });
+  await early.warmUp(8);
   // SPEC_H2H_ONLY=1: the head-to-head (greedy and sampled) and cost-side sections alone (about two minutes).
   const h2hOnly = process.env.SPEC_H2H_ONLY === '1';
   if (!h2hOnly) await table('stories260K (5 layers) — 5 prompts x 200 tokens', target, target, tokenizer, {
     'distilled draft (1 layer)': { proposer: fused, ks: [1, 2, 3, 4, 5, 6, 7, 8] },
     'distilled draft, chain and verify in two runs (fuse off)': { proposer: chained, ks: [2, 4, 8], greedyOnly: true },
-    'distilled draft, one pass per draft token (chain off)': { proposer: new DraftModelProposer(draft, { chain: false }), ks: [2, 4, 8], greedyOnly: true },
+    'distilled draft, one pass per draft token (chain off)': { proposer: new DraftModelProposer(draft, { chain: false, target }), ks: [2, 4, 8], greedyOnly: true },
     'early-exit (2 layers)': { proposer: early, ks: [1, 2, 4, 8] },
     ngram: { proposer: new NgramProposer(), ks: [1, 2, 4, 8] },
   }, [0, 0.8], 200, PROMPTS);
@@ -238,5 +238,5 @@ if (process.env.SPEC_H2H_ONLY !== '1') {
   const tokenizer = TextTokenizer.load(dir);
   const exit = await Decoder.open(earlyExit(dir, 2), { threads: 1 }); // as the server runs drafts (--draft-threads 1)
   await table(`${preset} random target (cost side; random weights, so acceptance says little) — 2 prompts x 48 tokens`, target, target, tokenizer,
-    { 'early-exit (2 layers)': { proposer: new DraftModelProposer(exit), ks: [1, 2, 4] } }, [0], 48, ['hello world', 'the quick brown fox']);
+    { 'early-exit (2 layers)': { proposer: new DraftModelProposer(exit, { target }), ks: [1, 2, 4] } }, [0], 48, ['hello world', 'the quick brown fox']);
 }

@@ -77,9 +77,9 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
       throw new Error(`--draft ${draftSpec}: vocabulary size ${draft.vocabSize} differs from the target's ${target.vocabSize}`);
     }
     draftDevice = draft.device;
-    const draftProposer = new DraftModelProposer(draft);
-    await draftProposer.warmUp(config.numSpeculativeTokens, target);
-    draftMode = draftProposer.mode(target);
+    const draftProposer = new DraftModelProposer(draft, { target });
+    await draftProposer.warmUp(config.numSpeculativeTokens);
+    draftMode = draftProposer.mode();
     proposer = draftProposer;
   }
 

@@ -12,7 +12,7 @@ import type { Decoder } from '../runtime/decoder.ts';
 import { heldBytes, type KvCache } from '../runtime/kv-cache.ts';
 import { applyCutoffs, argmax, isGreedy, sampleFrom } from '../runtime/sampling.ts';
 import { rowProbabilities } from '../runtime/batch-softmax.ts';
-import type { Proposal, ProposalContext, Proposer } from './proposer.ts';
+import type { FusedProposal, Proposal, ProposalContext, Proposer } from './proposer.ts';
 import { maskLogits } from '../runtime/structured/token-masker.ts';
 
 interface DraftState {
@@ -28,6 +28,8 @@ export interface DraftModelProposerOptions {
   /** And fuse that chain with the target's verification pass where both models allow it (canFuseWith). Default
    * true. */
   fuse?: boolean;
+  /** The target it drafts for, for fused steps (without it, drafts and verification run apart). */
+  target?: Decoder;
 }
 
 export class DraftModelProposer implements Proposer {
@@ -38,14 +40,18 @@ export class DraftModelProposer implements Proposer {
   /** Sampled fused steps too (they need ops a greedy one does not: an older graph may fuse greedy steps only). */
   private fuseSampled = true;
 
+  private readonly target: Decoder | null;
+
   constructor(readonly draft: Decoder, o: DraftModelProposerOptions = {}) {
     this.chain = (o.chain ?? true) && draft.canChain;
-    this.fuse = this.chain && (o.fuse ?? true);
+    this.target = o.target ?? null;
+    this.fuse = this.chain && (o.fuse ?? true) && this.target !== null && draft.canFuseWith(this.target);
   }
 
-  /** Builds the draft chains (and with `target`, the fused steps) for up to `maxK` tokens ahead of the first request
+  /** Builds the draft chains (and with a target, the fused steps) for up to `maxK` tokens ahead of the first request
    * (else the first proposal of each length pays for building its graph). */
-  async warmUp(maxK: number, target?: Decoder): Promise<void> {
+  async warmUp(maxK: number): Promise<void> {
+    const target = this.target;
     if (!this.chain) return;
     try {
       await this.draft.prepareChains(maxK);
@@ -53,7 +59,7 @@ export class DraftModelProposer implements Proposer {
       this.chain = this.fuse = false;
       return;
     }
-    if (!target || !this.fuse || !this.draft.canFuseWith(target)) return;
+    if (!target || !this.fuse) return;
     try {
       await this.draft.prepareChains(maxK, target);
     } catch {
@@ -67,9 +73,9 @@ export class DraftModelProposer implements Proposer {
     }
   }
 
-  /** How a lone greedy stream (and a sampled one) drafts with this proposer and `target`, in words (start-up log). */
-  mode(target: Decoder): string {
-    if (this.fuse && this.draft.canFuseWith(target)) {
+  /** How a lone greedy stream (and a sampled one) drafts with this proposer, in words (start-up log). */
+  mode(): string {
+    if (this.fuse) {
       return `draft and verify in one fused pass${this.fuseSampled ? ', and so do unseeded sampled ones' : ''}`;
     }
     return this.chain ? 'draft with a draft chain' : 'draft one pass per token';
@@ -97,12 +103,12 @@ export class DraftModelProposer implements Proposer {
     s.cache.rollback(common);
   }
 
-  async proposeAndVerify(seq: ProposalContext, k: number, target: Decoder, targetCache: KvCache):
-    Promise<{ tokens: number[]; probs?: Float32Array[]; targetProbs?: Float32Array[]; logits: Float32Array[] } | null> {
+  async proposeAndVerify(seq: ProposalContext, k: number, targetCache: KvCache): Promise<FusedProposal | null> {
     const state = this.states.get(seq.id);
+    const target = this.target;
     k = Math.min(k, this.draft.folder.maxPositions - seq.tokens.length);
     const sampled = !isGreedy(seq.sampling);
-    if (!this.fuse || !state || k <= 0 || seq.constraint || !this.draft.canFuseWith(target)) return null;
+    if (!this.fuse || !target || !state || k <= 0 || seq.constraint) return null;
     if (sampled && (seq.seededSampling || !this.fuseSampled)) return null;
     try {
       await this.draft.prepareStep(target, k, sampled);

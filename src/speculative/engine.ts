@@ -502,7 +502,7 @@ export class Engine implements EngineHandle {
     const [s] = seqs;
     if (seqs.length !== 1 || ks[0] === 0 || fault || s.constraint || !s.proposer?.proposeAndVerify) return null;
     const started = performance.now();
-    const fused = await s.proposer.proposeAndVerify(s, ks[0], this.o.target, s.cache);
+    const fused = await s.proposer.proposeAndVerify(s, ks[0], s.cache);
     if (!fused) return null;
     this.o.hooks?.onForward?.('verify', (performance.now() - started) / 1000, 1);
     return { drafts: [{ tokens: fused.tokens, probs: fused.probs }], states: [null], logits: [fused.logits], targetProbs: [fused.targetProbs] };

@@ -3,7 +3,6 @@
 import type { SamplingParams } from '../runtime/sampling.ts';
 import type { Rng } from '../runtime/rng.ts';
 import type { Constraint } from '../runtime/structured/constraint.ts';
-import type { Decoder } from '../runtime/decoder.ts';
 import type { KvCache } from '../runtime/kv-cache.ts';
 
 /** What a proposer may read of a sequence. */
@@ -29,6 +28,13 @@ export interface Proposal {
   probs?: Float32Array[];
 }
 
+/** A fused step's result: the drafts (with their distributions when sampled), the target's logits at each of the
+ * k + 1 positions, and where the pass computed them, the target's distributions under the request's sampling. */
+export interface FusedProposal extends Proposal {
+  logits: Float32Array[];
+  targetProbs?: Float32Array[];
+}
+
 export interface Proposer {
   readonly name: string;
   /** Bytes of state the proposer holds (a draft model's KV caches); absent when it holds none worth counting. */
@@ -38,14 +44,11 @@ export interface Proposer {
   propose(requests: { seq: ProposalContext; k: number }[]): Promise<Proposal[]>;
   /**
    * For a sequence decoding alone: drafts up to k tokens and runs the target's pass over the pending token (the last
-   * of seq.tokens) and the drafts, in one fused session.run (a draft chain fused with the target). Null where this
-   * proposer cannot for this sequence; the engine then drafts and verifies apart. Afterwards `targetCache` holds the
-   * pending token and every draft, as a separate target pass would leave it. Sampled drafts come with their
-   * distributions (`probs`), as from propose(), and may come with the target's p at each position (`targetProbs`,
-   * the request's sampling distributions, where the pass computed them).
+   * of seq.tokens) and the drafts, in one fused session.run (a draft chain fused with the target it was made for).
+   * Null where this proposer cannot for this sequence; the engine then drafts and verifies apart. Afterwards
+   * `targetCache` holds the pending token and every draft, as a separate target pass would leave it.
    */
-  proposeAndVerify?(seq: ProposalContext, k: number, target: Decoder, targetCache: KvCache):
-    Promise<{ tokens: number[]; probs?: Float32Array[]; targetProbs?: Float32Array[]; logits: Float32Array[] } | null>;
+  proposeAndVerify?(seq: ProposalContext, k: number, targetCache: KvCache): Promise<FusedProposal | null>;
   /** The target kept `seq.tokens` (already updated); drop any proposer state beyond it. */
   accept(seq: ProposalContext): void;
   end(seq: ProposalContext): void;

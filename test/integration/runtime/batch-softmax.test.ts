@@ -46,7 +46,7 @@ describe('rowProbabilities (softmax in one ONNX Runtime run)', () => {
     const target = await Decoder.open(dir);
     const draft = await Decoder.open(earlyExitDraft(dir, 1));
     const tokenizer = TextTokenizer.load(dir);
-    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft), numSpeculativeTokens: 3,
+    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft, { target }), numSpeculativeTokens: 3,
       adaptiveDraftLength: false, maxBatch: 8, maxQueue: 16 });
     try {
       const requests = [0, 1, 2].map((i) => ({ promptIds: [1, 10 + i, 20, 30 + i], maxTokens: 24, stop: [], ignoreEos: true,

@@ -66,7 +66,7 @@ describe('the engine with a request that ends at the context limit beside specul
     ];
     const expected = [];
     for (const r of requests) expected.push(await generate(target, tokenizer, r.promptIds, { maxTokens: r.maxTokens, sampling: GREEDY }));
-    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft), numSpeculativeTokens: 4,
+    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft, { target }), numSpeculativeTokens: 4,
       adaptiveDraftLength: false, disableSpeculationAtBatch: 0, maxBatch: 8, maxQueue: 16 });
     const got = await Promise.all(requests.map((r) => collect(engine, r)));
     expect(got.map((g) => g.tokens)).toEqual(expected.map((e) => e.tokens));

@@ -34,7 +34,7 @@ describe('event-loop turns while the engine decodes', () => {
 
   for (const k of [0, 3]) {
     it(`a 1 ms timer keeps firing through four back-to-back generations (k = ${k})`, async () => {
-      const engine = new Engine({ target, tokenizer, proposer: k ? new DraftModelProposer(draft) : null, numSpeculativeTokens: k,
+      const engine = new Engine({ target, tokenizer, proposer: k ? new DraftModelProposer(draft, { target }) : null, numSpeculativeTokens: k,
         adaptiveDraftLength: false, maxBatch: 1, maxQueue: 8 });
       const ticks: number[] = [];
       const started = performance.now();

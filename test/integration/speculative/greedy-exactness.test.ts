@@ -72,10 +72,10 @@ const draftDecoders: Decoder[] = [];
 afterAll(async () => {
   for (const d of draftDecoders) await d.close();
 });
-const draftProposer = async (dir: string) => {
+const draftProposer = async (dir: string, target: Decoder) => {
   const d = await Decoder.open(dir);
   draftDecoders.push(d);
-  return new DraftModelProposer(d);
+  return new DraftModelProposer(d, { target });
 };
 
 describe('stories260K', () => {
@@ -83,9 +83,10 @@ describe('stories260K', () => {
     const dir = storiesModel();
     const draftDir = storiesDraftModel();
     const earlyDir = earlyExitDraft(dir, 2);
+    const target = await Decoder.open(dir);
     return {
-      target: await Decoder.open(dir), tokenizer: TextTokenizer.load(dir), prompts: STORY_PROMPTS,
-      proposers: { draft: () => draftProposer(draftDir), 'early-exit': () => draftProposer(earlyDir), ngram: async () => new NgramProposer() },
+      target, tokenizer: TextTokenizer.load(dir), prompts: STORY_PROMPTS,
+      proposers: { draft: () => draftProposer(draftDir, target), 'early-exit': () => draftProposer(earlyDir, target), ngram: async () => new NgramProposer() },
     };
   });
 });
@@ -93,10 +94,11 @@ describe('stories260K', () => {
 exactnessSuite('random tiny target', async () => {
   const dir = tinyModel({ seed: 11, numLayers: 3 });
   const earlyDir = earlyExitDraft(dir, 1);
+  const target = await Decoder.open(dir);
   return {
-    target: await Decoder.open(dir), tokenizer: TextTokenizer.load(dir),
+    target, tokenizer: TextTokenizer.load(dir),
     prompts: ['abc', 'hello there', 'x y z', 'a b c d e f', 'zz', 'the quick brown fox', 'q', 'lorem ipsum dolor'],
-    proposers: { draft: () => draftProposer(earlyDir), 'early-exit': () => draftProposer(earlyDir), ngram: async () => new NgramProposer() },
+    proposers: { draft: () => draftProposer(earlyDir, target), 'early-exit': () => draftProposer(earlyDir, target), ngram: async () => new NgramProposer() },
   };
 });
 
@@ -115,7 +117,7 @@ async function tinyPair(prompts: string[], maxTokens?: number) {
 describe('speculation off for large batches (disableSpeculationAtBatch)', () => {
   it('drafts nothing while the batch is at the limit, drafts alone, and stays exact', async () => {
     const { target, tokenizer, draft, requests, expected } = await tinyPair(['abc', 'hello there', 'x y z']);
-    const proposer = new DraftModelProposer(draft);
+    const proposer = new DraftModelProposer(draft, { target });
     const passes: { phase: string; batch: number }[] = [];
     const engine = new Engine({ target, tokenizer, proposer, numSpeculativeTokens: 4, adaptiveDraftLength: false,
       disableSpeculationAtBatch: 3, maxBatch: 8, maxQueue: 16, hooks: { onForward: (phase, _s, batch) => passes.push({ phase, batch }) } });
@@ -136,7 +138,7 @@ describe('speculation off for large batches (disableSpeculationAtBatch)', () => 
 describe('adaptive draft length on measured cost (the server default)', () => {
   it('measures plain and speculative steps of a lone sequence, varies k, and stays exact', async () => {
     const { target, tokenizer, draft, requests, expected } = await tinyPair(['abc', 'hello there', 'x y z', 'a b c d e f'], 120);
-    const proposer = new DraftModelProposer(draft);
+    const proposer = new DraftModelProposer(draft, { target });
     const phases: string[] = [];
     const drafted = new Set<number>();
     const engine = new Engine({ target, tokenizer, proposer, numSpeculativeTokens: 4, maxBatch: 8, maxQueue: 16,
@@ -167,7 +169,7 @@ describe('fused speculative steps (a draft chain and the verify pass in one sess
     const { target, tokenizer, draft, requests, expected } = await tinyPair(['abc', 'hello there', 'x y z']);
     for (const fuse of [true, false]) {
       const phases: string[] = [];
-      const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft, { fuse }), numSpeculativeTokens: 3,
+      const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft, { fuse, target }), numSpeculativeTokens: 3,
         adaptiveDraftLength: false, maxBatch: 8, maxQueue: 16, hooks: { onForward: (phase) => phases.push(phase) } });
       const targetPasses = target.numForwards;
       const alone = await collect(engine, requests[0]);
@@ -195,7 +197,7 @@ describe('seeded sampling under load', () => {
     const tokenizer = TextTokenizer.load(dir);
     const draft = await Decoder.open(storiesDraftModel());
     draftDecoders.push(draft);
-    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft), numSpeculativeTokens: 3,
+    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft, { target }), numSpeculativeTokens: 3,
       adaptiveDraftLength: false, disableSpeculationAtBatch: 2, maxBatch: 8, maxQueue: 16 });
     const seeded = STORY_PROMPTS.slice(0, 3).map((p, i) => ({ promptIds: tokenizer.encode(p), maxTokens: 40, stop: [],
       sampling: { temperature: 1, topK: 0, topP: 1, minP: 0 }, seed: 40 + i }));

@@ -32,7 +32,7 @@ describe('requested draft lengths', () => {
 
   it('are clamped to the engine\'s maximum (no graph is built for a larger one)', async () => {
     const drafted: number[] = [];
-    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft), numSpeculativeTokens: 3,
+    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft, { target }), numSpeculativeTokens: 3,
       adaptiveDraftLength: false, maxBatch: 8, maxQueue: 16, hooks: { onVerify: (d) => drafted.push(d) } });
     await collect(engine, request([1, 5, 6], { numSpeculativeTokens: 9 }));
     expect(Math.max(...drafted)).toBe(3);
@@ -41,7 +41,7 @@ describe('requested draft lengths', () => {
 
   it('apply at any load: the named length is drafted where the load rule stops the server\'s own choice', async () => {
     const passes: { phase: string; batch: number }[] = [];
-    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft), numSpeculativeTokens: 4,
+    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft, { target }), numSpeculativeTokens: 4,
       disableSpeculationAtBatch: 2, maxBatch: 8, maxQueue: 16, hooks: { onForward: (phase, _s, batch) => passes.push({ phase, batch }) } });
     engine.pause(); // both run together, so the load rule (2 requests) applies from the first step
     const fixed = collect(engine, request([1, 5, 6, 5, 6], { numSpeculativeTokens: 2 }));

@@ -63,7 +63,7 @@ describe('speculative sampling distribution (stories260K + distilled draft)', ()
   }
 
   it('the engine with the draft proposing matches the target distribution; a biased rule does not', async () => {
-    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft), numSpeculativeTokens: 2,
+    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft, { target }), numSpeculativeTokens: 2,
       adaptiveDraftLength: false, maxBatch: 16, maxQueue: NUM_SAMPLES });
     const runs = await Promise.all(Array.from({ length: NUM_SAMPLES }, (_, seed) =>
       collect(engine, { promptIds: prompt, maxTokens: 3, sampling: SAMPLING, seed, stop: [], ignoreEos: true })));
@@ -106,7 +106,7 @@ describe('speculative sampling distribution (stories260K + distilled draft)', ()
         for (let t3 = 0; t3 < p3.length; t3++) if (p3[t3] > 0) expected.set(`${t1},${t2},${t3}`, p1[t1] * p2[t2] * p3[t3]);
       }
     }
-    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft), numSpeculativeTokens: k,
+    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft, { target }), numSpeculativeTokens: k,
       adaptiveDraftLength: false, maxBatch: 16, maxQueue: NUM_SAMPLES });
     const runs = await Promise.all(Array.from({ length: NUM_SAMPLES }, (_, seed) =>
       collect(engine, { promptIds: prompt, maxTokens: 4, sampling, seed: 10_000 + seed, stop: [], ignoreEos: true })));
@@ -150,8 +150,8 @@ describe('speculative sampling distribution (stories260K + distilled draft)', ()
       fused++;
       return step(...args);
     }) as Decoder['speculativeStep'];
-    const proposer = new DraftModelProposer(draft);
-    await proposer.warmUp(2, target);
+    const proposer = new DraftModelProposer(draft, { target });
+    await proposer.warmUp(2);
     const engine = new Engine({ target, tokenizer, proposer, numSpeculativeTokens: 2, adaptiveDraftLength: false, maxBatch: 1, maxQueue: 1 });
     const counts = new Map<string, number>();
     let drafted = 0;

@@ -43,7 +43,7 @@ function suite(name: string, setup: () => Promise<Setup>) {
 
     it(`property: ${NUM_SCHEMAS} random schemas x 2 seeds (greedy and sampled): completed outputs parse and validate`, async () => {
       const ajv = new Ajv({ strict: false });
-      const engine = engineFor(s, new DraftModelProposer(s.draft), 3);
+      const engine = engineFor(s, new DraftModelProposer(s.draft, { target: s.target }), 3);
       const runs = await Promise.all(Array.from({ length: NUM_SCHEMAS }, (_, i) => randomSchema(1000 + i)).flatMap((schema, i) =>
         [0, 0.9].map((temperature) => collect(engine, {
           promptIds: s.tokenizer.encode(s.prompt), maxTokens: 400, stop: [], seed: i, constraint: { type: 'json', schema },
@@ -80,7 +80,7 @@ function suite(name: string, setup: () => Promise<Setup>) {
       const plain = await Promise.all(requests().map((r) => collect(plainEngine, r)));
       await plainEngine.close();
       const proposers: [string, Proposer | null, Proposer | undefined][] = [
-        ['draft', new DraftModelProposer(s.draft), undefined], ['ngram', new NgramProposer(), undefined],
+        ['draft', new DraftModelProposer(s.draft, { target: s.target }), undefined], ['ngram', new NgramProposer(), undefined],
         ['prediction', null, new PredictionProposer()],
       ];
       for (const [label, proposer, predictionProposer] of proposers) {

@@ -10,10 +10,9 @@
 // float64 cumulative sums may part at a boundary.)
 import type { Decoder } from '../runtime/decoder.ts';
 import { heldBytes, type KvCache } from '../runtime/kv-cache.ts';
-import { applyCutoffs, argmax, isGreedy, sampleFrom } from '../runtime/sampling.ts';
-import { rowProbabilities } from '../runtime/batch-softmax.ts';
+import { applyCutoffs, isGreedy } from '../runtime/sampling.ts';
+import { logitsStep, pickToken } from './logits-step.ts';
 import type { FusedProposal, Proposal, ProposalContext, Proposer } from './proposer.ts';
-import { maskLogits } from '../runtime/structured/token-masker.ts';
 
 interface DraftState {
   cache: KvCache;
@@ -175,29 +174,19 @@ export class DraftModelProposer implements Proposer {
     }
     while (round.length > 0) {
       const logits = await this.draft.forward(round.map((r, j) => ({ cache: r.state.cache, tokens: inputs[j] })));
-      const lasts = round.map((r, j) => {
-        const raw = logits[j][logits[j].length - 1];
-        return r.seq.constraint ? maskLogits(raw, r.seq.constraint.allowed(states.get(r.i))) : raw;
-      });
-      // The sampled rows' q, in one batch (runtime/batch-softmax.ts).
-      const sampledRows = round.flatMap((r, j) => (proposals[r.i].probs ? [j] : []));
-      const qs = sampledRows.length === 0 ? [] : await rowProbabilities(sampledRows.map((j) => lasts[j]), sampledRows.map((j) => round[j].seq.sampling));
-      const qOf = new Map(sampledRows.map((j, n) => [j, qs[n]]));
+      // Under a constraint the draft's rows are masked too; the sampled rows' q come in one batch.
+      const step = await logitsStep(round.map((r, j) => ({
+        logits: logits[j][logits[j].length - 1], allowed: r.seq.constraint?.allowed(states.get(r.i)), sampling: r.seq.sampling,
+      })));
       const next: typeof round = [];
       const nextInputs: number[][] = [];
       round.forEach((r, j) => {
         r.state.fed.push(...inputs[j]);
         const constraint = r.seq.constraint;
-        const last = lasts[j];
         const proposal = proposals[r.i];
-        let token: number;
-        if (proposal.probs) {
-          const q = qOf.get(j)!;
-          token = sampleFrom(q, r.seq.rng);
-          proposal.probs.push(q);
-        } else {
-          token = argmax(last);
-        }
+        const q = step.probs[j];
+        const token = pickToken(step.masked[j], q, r.seq.rng);
+        if (proposal.probs && q) proposal.probs.push(q);
         proposal.tokens.push(token);
         let open = true;
         if (constraint) {

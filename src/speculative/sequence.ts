@@ -3,12 +3,29 @@
 import type { KvCache } from '../runtime/kv-cache.ts';
 import { GenerationOutput } from '../runtime/generation-output.ts';
 import { Xoshiro128, type Rng } from '../runtime/rng.ts';
-import { isGreedy } from '../runtime/sampling.ts';
+import { isGreedy, logprobOf, topLogprobs } from '../runtime/sampling.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
 import { AdaptiveDraftLength, type CostMemory } from './adaptive-draft-length.ts';
-import type { EngineListener, GenerationRequest, SequenceStats } from './generation-request.ts';
+import type { EngineEvent, EngineListener, GeneratedTokenLogprob, GenerationRequest, SequenceStats } from './generation-request.ts';
 import type { ProposalContext, Proposer } from './proposer.ts';
 import type { Constraint } from '../runtime/structured/constraint.ts';
+
+export interface SequenceOptions {
+  id: string;
+  request: GenerationRequest;
+  tokenizer: TextTokenizer;
+  eosTokenIds: readonly number[];
+  cache: KvCache;
+  proposer: Proposer | null;
+  /** The longest draft (0: plain decoding). */
+  maxDraftTokens: number;
+  /** The draft length adapts (adaptive-draft-length.ts), else it stays at maxDraftTokens. */
+  adaptive: boolean;
+  listener: EngineListener;
+  constraint?: Constraint;
+  /** Shared with other sequences of the same kind (adaptive-draft-length.ts). */
+  costs?: CostMemory;
+}
 
 export class Sequence implements ProposalContext {
   readonly tokens: number[];
@@ -26,32 +43,29 @@ export class Sequence implements ProposalContext {
   cancelError?: Error;
   readonly stats: SequenceStats;
 
-  constructor(
-    readonly id: string,
-    readonly request: GenerationRequest,
-    tokenizer: TextTokenizer,
-    eosTokenIds: number[],
-    readonly cache: KvCache,
-    readonly proposer: Proposer | null,
-    maxDraftTokens: number,
-    adaptive: boolean,
-    readonly listener: EngineListener,
-    readonly constraint?: Constraint,
-    /** Shared with other sequences of the same kind (adaptive-draft-length.ts). */
-    costs?: CostMemory,
-  ) {
+  readonly id: string;
+  readonly request: GenerationRequest;
+  readonly cache: KvCache;
+  readonly proposer: Proposer | null;
+  readonly listener: EngineListener;
+  readonly constraint?: Constraint;
+
+  constructor(o: SequenceOptions) {
+    ({ id: this.id, request: this.request, cache: this.cache, proposer: this.proposer, listener: this.listener,
+      constraint: this.constraint } = o);
+    const { request, proposer, constraint } = o;
     this.tokens = [...request.promptIds];
     this.numPromptTokens = request.promptIds.length;
     this.rng = new Xoshiro128(request.seed);
-    this.output = new GenerationOutput(tokenizer, request.promptIds, {
-      maxTokens: request.maxTokens, stop: request.stop, eosTokenIds, ignoreEos: request.ignoreEos,
+    this.output = new GenerationOutput(o.tokenizer, request.promptIds, {
+      maxTokens: request.maxTokens, stop: request.stop, eosTokenIds: [...o.eosTokenIds], ignoreEos: request.ignoreEos,
     });
     this.constraintState = constraint?.start();
     // Timing- or load-driven choices of k would make a seeded sampled request draw its random numbers differently
     // from run to run: those adapt on acceptance alone, and speculate whatever the load, so that the same seed gives
     // the same text.
     this.seededSampling = request.seed !== undefined && !isGreedy(request.sampling);
-    this.draftLength = new AdaptiveDraftLength(proposer ? maxDraftTokens : 0, adaptive, { costAware: !this.seededSampling, costs });
+    this.draftLength = new AdaptiveDraftLength(proposer ? o.maxDraftTokens : 0, o.adaptive, { costAware: !this.seededSampling, costs: o.costs });
     this.stats = {
       numPromptTokens: this.numPromptTokens, numGeneratedTokens: 0, numDrafted: 0, numAccepted: 0,
       numPredictionTokens: request.prediction?.length ?? 0, numPredictionAccepted: 0, numTargetPasses: 0,
@@ -73,5 +87,44 @@ export class Sequence implements ProposalContext {
   /** The last committed token: sampled, but not yet in the target's cache. */
   get pending(): number {
     return this.tokens[this.tokens.length - 1];
+  }
+
+  /**
+   * Commits tokens in order until the output finishes: into the output (text, stop strings, limits), the sequence's
+   * tokens and the constraint's state. An EOS ends the output without being part of it. Returns the tokens that
+   * entered, the text they released, and their logprobs where the request asked for them.
+   */
+  commit(ids: number[], logits: Float32Array[]): { emitted: number[]; text: string; logprobs?: GeneratedTokenLogprob[] } {
+    const emitted: number[] = [];
+    const wanted = this.request.logprobs;
+    const logprobs: GeneratedTokenLogprob[] = [];
+    let text = '';
+    for (let i = 0; i < ids.length && !this.output.done; i++) {
+      const before = this.output.tokens.length;
+      text += this.output.push(ids[i]);
+      if (this.output.tokens.length === before) break;
+      this.tokens.push(ids[i]);
+      emitted.push(ids[i]);
+      if (wanted !== undefined) logprobs.push({ id: ids[i], logprob: logprobOf(logits[i], ids[i]), top: topLogprobs(logits[i], wanted) });
+      if (this.constraint && !this.output.done) {
+        // Tokens reaching here were sampled or accepted under the constraint's mask, so the advance succeeds; a mask
+        // that let through a token the automaton refuses would be a bug, and fails this request, clearly.
+        const next = this.constraint.advance(this.constraintState, ids[i]);
+        if (next === null) throw new Error(`structured output: token ${ids[i]} was allowed by the mask but not by the schema's automaton`);
+        this.constraintState = next;
+        if (this.constraint.isComplete(next)) text += this.output.finish('stop');
+      }
+    }
+    this.stats.numGeneratedTokens = this.output.tokens.length;
+    return { emitted, text, ...(wanted !== undefined ? { logprobs } : {}) };
+  }
+
+  /** Hands `event` to the request's listener; a listener that throws harms no other request. */
+  emit(event: EngineEvent): void {
+    try {
+      this.listener(event);
+    } catch {
+      // the listener's own failure (its client is gone, say): nothing for the engine to do
+    }
   }
 }

@@ -1,0 +1,80 @@
+// What the engine is to the server (EngineHandle), what it is built from (EngineOptions), and what it needs of the
+// target model (TargetModel: a Decoder, or a fake in unit tests).
+import type { KvCache } from '../runtime/kv-cache.ts';
+import type { ForwardRow } from '../runtime/kv-feeds.ts';
+import type { TextTokenizer } from '../runtime/tokenizer.ts';
+import type { Constraint } from '../runtime/structured/constraint.ts';
+import type { FinishReason } from '../runtime/generation-output.ts';
+import type { ConstraintSpec, EngineListener, GenerationRequest, SequenceStats } from './generation-request.ts';
+import type { Proposer } from './proposer.ts';
+
+/** What the engine needs of the target: its context and EOS ids, caches, and one batched pass over many rows
+ * (runtime/decoder.ts). */
+export interface TargetModel {
+  readonly folder: { readonly maxPositions: number; readonly eosTokenIds: readonly number[] };
+  newCache(): KvCache;
+  /** Logits for every new position of every row; appends the rows' tokens to their caches. */
+  forward(rows: ForwardRow[]): Promise<Float32Array[][]>;
+  /** KV memory the model keeps between passes beyond the caches' own. */
+  feedBuffers(): ArrayBufferLike[];
+}
+
+/** A pass's phase: prefill, plain decode, a proposer's drafting, the target's verification (a fused pass that drafts
+ * and verifies in one session.run counts as verify). */
+export type ForwardPhase = 'prefill' | 'decode' | 'draft' | 'verify';
+
+export interface EngineHooks {
+  onForward?(phase: ForwardPhase, seconds: number, batchSize: number): void;
+  onVerify?(drafted: number, accepted: number): void;
+  /** `numTokens` arrived `seconds` after the sequence's previous tokens (inter-token latency). */
+  onTokens?(numTokens: number, seconds: number): void;
+  onFinish?(stats: SequenceStats, finishReason: FinishReason, totalSeconds: number): void;
+  /** After every step: batch membership and KV bytes may have changed. */
+  onStep?(): void;
+}
+
+/** What the server needs of an engine, whether it runs in this thread or in a worker (server/remote-engine.ts). */
+export interface EngineHandle {
+  /** Queues a request; returns its id, or null when the queue is full. `streaming`: the listener passes tokens on
+   * to a client as they come, so they must not be delayed (a worker may otherwise coalesce token events). */
+  submit(request: GenerationRequest, listener: EngineListener, opts?: { streaming?: boolean }): string | null;
+  cancel(id: string, error?: Error): void;
+  abortAll(error: Error): void;
+  readonly numRunning: number;
+  readonly numWaiting: number;
+  readonly kvBytes: number;
+  /** Serving: false once closed, or while a worker that died is restarting (RemoteEngine). */
+  readonly healthy: boolean;
+  /** Test hook: the next target pass is fed this malformed token and fails (engine fault isolation). */
+  faultInjection: { badToken: number } | null;
+  /** Holds the engine between steps until resume(): requests queue but do not run (tests force a situation with it
+   * instead of racing the engine). */
+  pause(): void;
+  resume(): void;
+  close(): Promise<void>;
+}
+
+export interface EngineOptions {
+  target: TargetModel;
+  tokenizer: TextTokenizer;
+  /** The default proposer (draft model or n-gram); null serves plain decoding only. */
+  proposer: Proposer | null;
+  /** Used for requests that carry Predicted Outputs. */
+  predictionProposer?: Proposer;
+  numSpeculativeTokens: number;
+  /** Context window (<= the target's). */
+  maxModelLen?: number;
+  adaptiveDraftLength?: boolean;
+  /** Plain decoding for the whole step while the engine holds this many requests or more (running and waiting): in a
+   * full batch the verify pass is no longer nearly free per extra position (vLLM's --speculative-disable-by-batch-size).
+   * 0 or absent: never. Seeded sampled requests speculate regardless: their text must not depend on the load. */
+  disableSpeculationAtBatch?: number;
+  maxBatch: number;
+  maxQueue: number;
+  /** Builds the constraint of a request that asks for one (JSON mode / schema); absent: such requests are refused. */
+  constraintFactory?: (spec: ConstraintSpec) => Constraint;
+  /** Prompt tokens prefilled per step, so that newcomers do not starve running decodes. */
+  maxPrefillTokens?: number;
+  hooks?: EngineHooks;
+}
+

@@ -1,0 +1,269 @@
+// One engine step's passes (docs/design.md, "The engine"): the prefill of newcomers, and the decode step of the running
+// sequences: draft lengths, the proposers' drafts (or a lone sequence's fused step), ONE batched target pass over
+// every sequence's pending token and drafts, verification, rollback and commit. A fault in one sequence's own
+// bookkeeping fails that sequence only; a failed pass fails the sequences in it.
+import { argmax, isGreedy } from '../runtime/sampling.ts';
+import { logitsStep, pickToken } from './logits-step.ts';
+import type { Constraint } from '../runtime/structured/constraint.ts';
+import { verify, verifyGreedy } from './rejection-sampler.ts';
+import type { Sequence } from './sequence.ts';
+import type { Proposal, Proposer } from './proposer.ts';
+import type { EngineOptions, ForwardPhase } from './engine-api.ts';
+
+/** What the passes need of the engine around them. */
+export interface StepContext {
+  readonly options: EngineOptions;
+  maxPositions(): number;
+  /** Requests the engine holds, running and waiting (the load rule counts both, as vLLM counts its queue). */
+  load(): number;
+  alive(seq: Sequence): boolean;
+  finish(seq: Sequence, error?: Error): void;
+  failOne(seq: Sequence, error: Error): void;
+  /** A prefilled sequence joins the running batch. */
+  run(seq: Sequence): void;
+  /** The fault injected for the next target pass, if any (test hook). */
+  takeFault(): { badToken: number } | null;
+}
+
+export class StepPasses {
+  /** The last decode step, if it was of one sequence alone: its cost is known when the next step starts. */
+  private lastAlone: { seq: Sequence; drafted: number; started: number } | null = null;
+  /** A prefill pass ran since the last decode step. */
+  private prefilled = false;
+
+  constructor(private readonly ctx: StepContext) {}
+
+  /** Drops timing state about `seq` (null: any), which finished or failed. */
+  forget(seq: Sequence | null): void {
+    if (seq === null || this.lastAlone?.seq === seq) this.lastAlone = null;
+  }
+
+  /** Commits tokens in order until the output finishes; emits one token event with the tokens that entered the output
+   * (an EOS ends it without being part of it, as in its text and usage). Returns how many entered. */
+  /** Commits tokens to `seq` (Sequence.commit), reports their timing and emits one token event; returns how many
+   * entered its output. */
+  private commit(seq: Sequence, ids: number[], logits: Float32Array[]): number {
+    const { emitted, text, logprobs } = seq.commit(ids, logits);
+    const now = performance.now();
+    if (!seq.firstTokenAt) {
+      seq.firstTokenAt = now;
+      seq.stats.firstTokenSeconds = (now - seq.submittedAt) / 1000;
+    } else if (emitted.length > 0) {
+      this.ctx.options.hooks?.onTokens?.(emitted.length, (now - seq.lastTokenAt) / 1000);
+    }
+    seq.lastTokenAt = now;
+    seq.emit({ type: 'token', ids: emitted, text, ...(logprobs ? { logprobs } : {}) });
+    return emitted.length;
+  }
+
+  private async timed<T>(phase: ForwardPhase, batchSize: number, run: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    const result = await run();
+    this.ctx.options.hooks?.onForward?.(phase, (performance.now() - started) / 1000, batchSize);
+    return result;
+  }
+
+  async prefill(seqs: Sequence[]): Promise<void> {
+    this.prefilled = true;
+    const now = performance.now();
+    for (const s of seqs) s.stats.queueSeconds = (now - s.submittedAt) / 1000;
+    let logits: Float32Array[][];
+    try {
+      logits = await this.timed('prefill', seqs.length, () => this.ctx.options.target.forward(seqs.map((s) => ({ cache: s.cache, tokens: s.tokens }))));
+    } catch (err) {
+      for (const s of seqs) this.ctx.finish(s, err as Error);
+      return;
+    }
+    const seconds = (performance.now() - now) / 1000;
+    const lasts = logits.map((rows) => rows[rows.length - 1]);
+    // A constraint whose mask fails fails its own request (its row stays in, unmasked, and is dropped).
+    const allowed = seqs.map((s) => {
+      try {
+        return s.constraint?.allowed(s.constraintState);
+      } catch (err) {
+        this.ctx.finish(s, err as Error);
+        return undefined;
+      }
+    });
+    let step: Awaited<ReturnType<typeof logitsStep>>;
+    try {
+      step = await logitsStep(seqs.map((s, b) => ({ logits: lasts[b], allowed: allowed[b], sampling: s.sampling })));
+    } catch (err) {
+      for (const s of seqs) if (this.ctx.alive(s)) this.ctx.finish(s, err as Error);
+      return;
+    }
+    for (let b = 0; b < seqs.length; b++) {
+      const s = seqs[b];
+      if (!this.ctx.alive(s)) continue; // failed on its own above
+      s.stats.prefillSeconds = seconds;
+      s.stats.numTargetPasses++;
+      const token = pickToken(step.masked[b], step.probs[b], s.rng);
+      try {
+        this.commit(s, [token], [lasts[b]]);
+        s.proposer?.begin(s);
+      } catch (err) {
+        this.ctx.finish(s, err as Error);
+        continue;
+      }
+      this.ctx.run(s);
+    }
+  }
+
+  async decode(seqs: Sequence[]): Promise<void> {
+    const started = performance.now();
+    // A step of a sequence decoding alone costs from its start to the start of the next step of the same sequence
+    // alone (the engine's work between steps included); anything else in between voids the measurement.
+    const timed = this.lastAlone;
+    this.lastAlone = null;
+    if (timed && seqs.length === 1 && seqs[0] === timed.seq && !this.prefilled) {
+      timed.seq.draftLength.recordCost(timed.drafted, (started - timed.started) / 1000);
+    }
+    this.prefilled = false;
+    // Draft lengths: the controller's choice, capped by the tokens still wanted and the context window.
+    const limit = this.ctx.options.disableSpeculationAtBatch ?? 0;
+    // Load counts every request the engine holds (running, just admitted, waiting), as vLLM counts its queue.
+    const speculate = limit <= 0 || this.ctx.load() < limit;
+    const ks = seqs.map((s) => {
+      // A request that names its draft length gets it at any load, as documented; so do seeded sampled requests,
+      // whose random draws must not depend on the load.
+      if (!speculate && !s.seededSampling && s.request.numSpeculativeTokens === undefined) return 0;
+      const wanted = s.request.maxTokens - s.output.tokens.length - 1;
+      const room = this.ctx.maxPositions() - s.cache.length - 1;
+      return Math.max(0, Math.min(s.draftLength.next(), wanted, room));
+    });
+    const fault = this.ctx.takeFault();
+    let pass: { drafts: Proposal[]; logits: Float32Array[][]; rows: Float32Array[][]; p: (Float32Array[] | null)[] };
+    try {
+      const { drafts, states, logits, targetProbs } = (await this.fusedPass(seqs, ks, fault)) ?? (await this.draftThenVerify(seqs, ks, fault));
+      // The rows verification reads (masked under a constraint), and for sampled sequences their p rows: from the pass
+      // where it computed them (a fused sampled step), else all in one batch (runtime/batch-softmax.ts).
+      const allowed = seqs.map((s, i) => {
+        if (!states[i]) return null;
+        try {
+          return states[i]!.map((state) => s.constraint!.allowed(state));
+        } catch (err) {
+          this.ctx.failOne(s, err as Error);
+          return null;
+        }
+      });
+      // p rows where the pass did not compute them (a fused sampled step did), all in one batch.
+      const flat = seqs.flatMap((s, i) => logits[i].map((row, j) => ({
+        logits: row, allowed: allowed[i]?.[j], sampling: targetProbs?.[i] ? { ...s.sampling, temperature: 0 } : s.sampling,
+      })));
+      const step = await logitsStep(flat);
+      let at = 0;
+      const rows = seqs.map((_, i) => step.masked.slice(at, (at += logits[i].length)));
+      at = 0;
+      const p = seqs.map((s, i) => {
+        const own = step.probs.slice(at, (at += logits[i].length));
+        return targetProbs?.[i] ?? (isGreedy(s.sampling) ? null : (own as Float32Array[]));
+      });
+      pass = { drafts, logits, rows, p };
+    } catch (err) {
+      // A failed pass fails the requests in it only; their caches are dropped and the engine serves on.
+      for (const s of seqs) this.ctx.failOne(s, err as Error);
+      return;
+    }
+    const { drafts, logits, rows, p } = pass;
+
+    seqs.forEach((s, i) => {
+      if (!this.ctx.alive(s)) return; // failed on its own earlier in this step
+      try {
+        this.verifyAndCommit(s, drafts[i], rows[i], p[i], logits[i], seqs.length === 1 ? started : null);
+      } catch (err) {
+        this.ctx.failOne(s, err as Error);
+      }
+    });
+  }
+
+  /** One sequence's share of a decode step: verify its drafts against the pass, roll back, commit. */
+  private verifyAndCommit(s: Sequence, draft: Proposal, rows: Float32Array[], p: Float32Array[] | null, logits: Float32Array[],
+    aloneSince: number | null): void {
+    const result = isGreedy(s.sampling)
+      ? verifyGreedy(draft.tokens, rows.map(argmax))
+      : verify(draft.tokens, draft.probs ?? null, p!, s.rng);
+    // Keep the pending token and the accepted drafts; the rejected positions roll back.
+    s.cache.rollback(s.cache.length - draft.tokens.length + result.numAccepted);
+    s.stats.numTargetPasses++;
+    s.stats.numDrafted += draft.tokens.length;
+    if (draft.tokens.length > 0) this.ctx.options.hooks?.onVerify?.(draft.tokens.length, result.numAccepted);
+    s.draftLength.record(draft.tokens.length, result.numAccepted);
+    // Accepted drafts come first in result.tokens: those the output kept (before a stop string, max_tokens or EOS
+    // ended it) are the ones the request's usage counts.
+    s.stats.numAccepted += Math.min(result.numAccepted, this.commit(s, result.tokens, logits));
+    s.proposer?.accept(s);
+    if (aloneSince !== null) this.lastAlone = { seq: s, drafted: draft.tokens.length, started: aloneSince };
+  }
+
+  /** A lone sequence whose proposer drafts and verifies in one fused pass (reported as a verify pass); null where
+   * that does not apply. */
+  private async fusedPass(seqs: Sequence[], ks: number[], fault: { badToken: number } | null): Promise<PassResult | null> {
+    const [s] = seqs;
+    if (seqs.length !== 1 || ks[0] === 0 || fault || s.constraint || !s.proposer?.proposeAndVerify) return null;
+    const started = performance.now();
+    const fused = await s.proposer.proposeAndVerify(s, ks[0], s.cache);
+    if (!fused) return null;
+    this.ctx.options.hooks?.onForward?.('verify', (performance.now() - started) / 1000, 1);
+    return { drafts: [{ tokens: fused.tokens, probs: fused.probs }], states: [null], logits: [fused.logits], targetProbs: [fused.targetProbs] };
+  }
+
+  /** Proposers draft (batched per proposer), then one batched target pass verifies every sequence's drafts. */
+  private async draftThenVerify(seqs: Sequence[], ks: number[], fault: { badToken: number } | null): Promise<PassResult> {
+    const drafts: Proposal[] = seqs.map(() => ({ tokens: [] }));
+    const groups = new Map<Proposer, number[]>();
+    seqs.forEach((s, i) => {
+      if (ks[i] > 0 && s.proposer) groups.set(s.proposer, [...(groups.get(s.proposer) ?? []), i]);
+    });
+    for (const [proposer, idx] of groups) {
+      const proposals = await this.timed('draft', idx.length, () => proposer.propose(idx.map((i) => ({ seq: seqs[i], k: ks[i] }))));
+      idx.forEach((i, j) => (drafts[i] = proposals[j]));
+    }
+    // Under a constraint, a proposal is cut at its first token the constraint refuses (point-mass proposers do not
+    // know the grammar); the states along the kept draft give each verified position its mask.
+    const states = seqs.map((s, i) => {
+      if (!s.constraint) return null;
+      try {
+        return constrainDraft(s.constraint, s.constraintState, drafts[i]);
+      } catch (err) {
+        // That request alone fails; it stays in this pass (its row is computed and dropped) so the batch's layout holds.
+        this.ctx.failOne(s, err as Error);
+        drafts[i] = { tokens: [] };
+        return null;
+      }
+    });
+    const speculating = drafts.some((d) => d.tokens.length > 0);
+    const logits = await this.timed(speculating ? 'verify' : 'decode', seqs.length, () => this.ctx.options.target.forward(seqs.map((s, i) => ({
+      cache: s.cache,
+      tokens: [fault ? fault.badToken : s.pending, ...drafts[i].tokens],
+    }))));
+    return { drafts, states, logits };
+  }
+}
+
+/** What a decode step's pass returns: each sequence's proposal, the constraint states along it (null: none), the
+ * target's logits at each verified position, and where the pass computed them (a fused sampled step), the request's
+ * p rows. */
+interface PassResult {
+  drafts: Proposal[];
+  states: (unknown[] | null)[];
+  logits: Float32Array[][];
+  targetProbs?: (Float32Array[] | undefined)[];
+}
+
+/** Cuts `draft` at its first token `constraint` refuses (or after one that completes it); returns the states before
+ * each kept draft token and after the last (k + 1 states for k kept tokens). */
+function constrainDraft(constraint: Constraint, start: unknown, draft: { tokens: number[]; probs?: Float32Array[] }): unknown[] {
+  const states = [start];
+  let kept = 0;
+  for (const token of draft.tokens) {
+    const current = states[states.length - 1];
+    if (constraint.isComplete(current)) break;
+    const next = constraint.advance(current, token);
+    if (next === null) break;
+    states.push(next);
+    kept++;
+  }
+  draft.tokens.length = kept;
+  if (draft.probs) draft.probs.length = kept;
+  return states;
+}

@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { TextTokenizer } from '../runtime/tokenizer.ts';
 import type { EngineHooks } from '../speculative/engine.ts';
 import type { ServerConfig } from './config.ts';
-import { ApiError, badRequest } from './errors.ts';
+import { errors, toApiError } from './errors.ts';
 import { Metrics } from './metrics.ts';
 import { chatRenderer } from './chat-template.ts';
 import { openEngine } from './model-loading.ts';
@@ -19,17 +19,6 @@ import { registerInfoRoutes } from './info-routes.ts';
 import type { ServedModel } from './served-model.ts';
 
 const VERSION = '0.1.0';
-
-const ANY_OF_SHAPES: Record<string, string> = {
-  prompt: 'a string, an array of strings, an array of token ids, or an array of arrays of token ids',
-  stop: 'a string, an array of non-empty strings, or null',
-  speculative: 'false, true, or an object { num_tokens: integer 0..16 }',
-  content: 'a string, an array of text parts, or null',
-  stream_options: 'an object { include_usage: boolean } or null',
-  prediction: 'an object { type: "content", content } or null',
-  response_format: '{ "type": "text" }, { "type": "json_object" }, or { "type": "json_schema", "json_schema": { "name", "schema", "strict" } }',
-  guided_json: 'a JSON schema object or a JSON string',
-};
 
 /** A route's `config.access`: public always, or public as --public-health / --public-metrics say; absent: the API key
  * is required (when one is set). */
@@ -53,35 +42,6 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-/** OpenAI shape for Fastify's own errors: validation (naming the parameter), body size, media type, parsing. */
-function toApiError(err: FastifyError): ApiError {
-  if (err instanceof ApiError) return err;
-  if (err.validation && err.validation.length > 0) {
-    // For a field with several accepted shapes, Ajv reports each branch's failure, then the anyOf: name the shapes.
-    const v = err.validation.find((e) => e.keyword === 'anyOf') ?? err.validation[0];
-    if (v.keyword === 'anyOf') {
-      const path = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
-      const shapes = ANY_OF_SHAPES[path.split('.').pop() ?? ''] ?? 'one of the accepted shapes';
-      return badRequest(`'${path}' must be ${shapes}`, path.split('.')[0] || null);
-    }
-    const params = v.params as { missingProperty?: string; additionalProperty?: string };
-    const path = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
-    const at = (name: string) => (path ? `${path}.${name}` : name);
-    const top = (name: string) => (path ? path.split('.')[0] : name);
-    if (params.missingProperty) return badRequest(`'${at(params.missingProperty)}' is a required property`, top(params.missingProperty));
-    if (params.additionalProperty) {
-      return badRequest(`Unrecognized request argument supplied: ${at(params.additionalProperty)}`, top(params.additionalProperty));
-    }
-    const param = path || null;
-    return badRequest(`${param ?? 'body'} ${v.message ?? 'is invalid'}`, param ? param.split('.')[0] : null);
-  }
-  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError('request_too_large', `Request body is larger than the limit: ${err.message}`);
-  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new ApiError('unsupported_media_type', 'Content-Type must be application/json');
-  if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return badRequest('Request body is empty; expected a JSON object');
-  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return badRequest(err.message);
-  return new ApiError('server_error', 'The server had an internal error while processing your request.');
-}
-
 export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const { config } = o;
   const app = Fastify({
@@ -91,10 +51,11 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: false, // answered below, in OpenAI's shape
     forceCloseConnections: 'idle',
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false } },
+    // verbose: a failed anyOf carries its schema, whose title names the accepted shapes.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, verbose: true } },
     // Errors Fastify raises before routing (a URL that does not decode, say) in OpenAI's shape too.
     frameworkErrors: (err, _req, reply) => {
-      const e = err.statusCode && err.statusCode < 500 ? badRequest(err.message) : new ApiError('server_error', 'internal error');
+      const e = toApiError(err);
       void (reply as FastifyReply).code(e.status).send(e.toJSON());
     },
   });
@@ -108,25 +69,25 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     try {
       text = utf8.decode(body);
     } catch {
-      return done(badRequest('Request body is not valid UTF-8'));
+      return done(errors.notUtf8());
     }
-    if (text.trim() === '') return done(badRequest('Request body is empty; expected a JSON object'));
+    if (text.trim() === '') return done(errors.emptyBody());
     try {
       const value = JSON.parse(text);
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) return done(badRequest('Request body must be a JSON object'));
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) return done(errors.notAnObject());
       done(null, value);
     } catch (err) {
-      done(badRequest(`We could not parse the JSON body of your request: ${(err as Error).message}`));
+      done(errors.badJson((err as Error).message));
     }
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
-    const e = toApiError(err);
+    const e = toApiError(err, config.bodyLimitBytes);
     if (e.code === 'server_error') req.log.error({ err }, 'request failed');
     reply.code(e.status).headers(e.headers).send(e.toJSON());
   });
   app.setNotFoundHandler((req, reply) => {
-    const e = new ApiError('not_found', `Unknown route: ${req.method} ${req.url.split('?')[0]}`);
+    const e = errors.unknownRoute(req.method, req.url);
     reply.code(e.status).send(e.toJSON());
   });
 
@@ -139,7 +100,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (_req, reply) => {
     if (!lifecycle.draining) return;
     reply.header('connection', 'close');
-    throw new ApiError('not_ready', 'The server is shutting down; retry on another instance.');
+    throw errors.shuttingDown();
   });
   app.addHook('onSend', async (_req, reply) => {
     if (lifecycle.draining) reply.header('connection', 'close');
@@ -163,7 +124,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       const token = header.startsWith('Bearer ') ? header.slice(7) : '';
       // Compare fixed-length digests in constant time: neither the key's content nor its length leaks through timing.
       if (!token || !timingSafeEqual(digest(token), expected)) {
-        throw new ApiError('invalid_api_key', token ? 'Incorrect API key provided.' : 'Missing API key: send Authorization: Bearer KEY.');
+        throw token ? errors.incorrectApiKey() : errors.missingApiKey();
       }
     });
   }
@@ -181,8 +142,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     config,
     model: () => {
       const m = o.served();
-      if (!m) throw new ApiError('not_ready', 'models are still loading');
-      if (!m.engine.healthy) throw new ApiError('not_ready', 'The engine is restarting after a failure. Retry shortly.', null, { 'retry-after': '1' });
+      if (!m) throw errors.modelsLoading();
+      if (!m.engine.healthy) throw errors.engineRestarting();
       return m;
     },
   };

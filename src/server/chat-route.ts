@@ -2,23 +2,16 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { GenerationRequest } from '../speculative/generation-request.ts';
-import { chatBodySchema, errorResponses } from './schemas.ts';
-import { ApiError, badRequest } from './errors.ts';
-import { chatLogprobs, commonParameters, resolveMaxTokens, usageFor, type CommonBody } from './openai-format.ts';
+import { chatBodySchema, errorResponses, type ChatBody, type MessageContent } from './schemas.ts';
+import { badRequest } from './errors.ts';
+import { chatLogprobs, commonParameters, resolveMaxTokens, usageFor } from './openai-format.ts';
 import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
-import { onClientGone, SseWriter } from './sse.ts';
+import { onClientGone } from './sse.ts';
+import { streamRun } from './stream-run.ts';
 import type { RouteDeps } from './route-deps.ts';
 import type { ChatMessage } from './served-model.ts';
 
-type Content = string | { type: 'text'; text?: string }[] | null | undefined;
-
-interface ChatBody extends CommonBody {
-  messages: { role: string; content?: Content; name?: string }[];
-  max_completion_tokens?: number | null;
-  logprobs?: boolean | null;
-  top_logprobs?: number | null;
-  prediction?: { type: 'content'; content: Content } | null;
-}
+type Content = MessageContent | undefined;
 
 const text = (c: Content): string => (typeof c === 'string' ? c : Array.isArray(c) ? c.map((p) => p.text ?? '').join('') : '');
 
@@ -59,24 +52,17 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
 
     if (body.stream) {
       const chunkBase = { ...base, object: 'chat.completion.chunk' };
-      let sse: SseWriter | null = null;
       const chunk = (index: number, delta: Record<string, unknown>, logprobs: unknown, finishReason: string | null) =>
         ({ ...chunkBase, choices: [{ index, delta, logprobs, finish_reason: finishReason }] });
-      const run = new GenerationRun(model.engine, requests, (index, event) => {
-        const lp = event.logprobs && body.logprobs ? chatLogprobs(model.tokenizer, event.logprobs) : null;
-        if (event.text || lp) sse?.send(chunk(index, { content: event.text }, lp, null));
-      }, (o) => sse?.send(chunk(o.index, {}, null, o.finishReason)));
-      sse = new SseWriter(reply, deps.config.streamBufferBytes);
-      sse.onClose(() => run.cancel());
-      for (let i = 0; i < n; i++) sse.send(chunk(i, { role: 'assistant', content: '' }, null, null));
-      try {
-        const outcomes = await run.done;
-        if (body.stream_options?.include_usage) sse.send({ ...chunkBase, choices: [], usage: usage(outcomes) });
-      } catch (err) {
-        sse.send((err instanceof ApiError ? err : new ApiError('server_error', 'internal error')).toJSON());
-      }
-      sse.end();
-      return;
+      return streamRun(reply, model.engine, requests, deps.config.streamBufferBytes, {
+        opening: requests.map((_, i) => chunk(i, { role: 'assistant', content: '' }, null, null)),
+        token: (index, event) => {
+          const lp = event.logprobs && body.logprobs ? chatLogprobs(model.tokenizer, event.logprobs) : null;
+          return event.text || lp ? chunk(index, { content: event.text }, lp, null) : null;
+        },
+        finish: (o) => chunk(o.index, {}, null, o.finishReason),
+        usage: (outcomes) => (body.stream_options?.include_usage ? { ...chunkBase, choices: [], usage: usage(outcomes) } : null),
+      });
     }
 
     const run = new GenerationRun(model.engine, requests);

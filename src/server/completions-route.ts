@@ -1,21 +1,14 @@
 // POST /v1/completions (OpenAI legacy completions), plain and streamed.
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { GenerationRequest } from '../speculative/generation-request.ts';
-import { completionBodySchema, errorResponses } from './schemas.ts';
+import { completionBodySchema, errorResponses, type CompletionBody } from './schemas.ts';
 import { ApiError, badRequest } from './errors.ts';
-import { checkTokenIds, commonParameters, completionLogprobs, resolveMaxTokens, usageFor, type CommonBody } from './openai-format.ts';
+import { checkTokenIds, commonParameters, completionLogprobs, resolveMaxTokens, usageFor } from './openai-format.ts';
 import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
-import { onClientGone, SseWriter } from './sse.ts';
+import { onClientGone } from './sse.ts';
+import { streamRun } from './stream-run.ts';
 import type { RouteDeps } from './route-deps.ts';
-
-interface CompletionBody extends CommonBody {
-  prompt: string | string[] | number[] | number[][];
-  logprobs?: number | null;
-  echo?: boolean | null;
-  best_of?: number | null;
-  suffix?: string | null;
-}
 
 // OpenAI's default for the legacy completions endpoint.
 const DEFAULT_MAX_TOKENS = 16;
@@ -62,7 +55,24 @@ export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void
     const usage = (outcomes: ChoiceOutcome[]) => usageFor(encoded.reduce((a, e) => a + e.ids.length, 0), outcomes);
     const base = { id, object: 'text_completion', created, model: model.name };
 
-    if (body.stream) return stream(reply, deps, requests, base, body, usage, (i) => (body.echo ? promptOf(i).text : ''), model.tokenizer);
+    const echoOf = (index: number) => (body.echo ? promptOf(index).text : '');
+    const wantsLogprobs = body.logprobs !== undefined && body.logprobs !== null;
+
+    if (body.stream) {
+      const offsets = requests.map((_, i) => echoOf(i).length);
+      const chunk = (index: number, text: string, logprobs: unknown, finishReason: string | null) =>
+        ({ ...base, choices: [{ index, text, logprobs, finish_reason: finishReason }] });
+      return streamRun(reply, model.engine, requests, deps.config.streamBufferBytes, {
+        opening: requests.flatMap((_, i) => (echoOf(i) ? [chunk(i, echoOf(i), null, null)] : [])),
+        token: (index, event) => {
+          const lp = event.logprobs && wantsLogprobs ? completionLogprobs(model.tokenizer, event.logprobs, offsets[index], event.text.length) : null;
+          offsets[index] += event.text.length;
+          return event.text || lp ? chunk(index, event.text, lp, null) : null;
+        },
+        finish: (o) => chunk(o.index, '', null, o.finishReason),
+        usage: (outcomes) => (body.stream_options?.include_usage ? { ...base, choices: [], usage: usage(outcomes) } : null),
+      });
+    }
 
     const run = new GenerationRun(model.engine, requests);
     onClientGone(reply, () => run.cancel());
@@ -70,46 +80,15 @@ export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void
     return {
       ...base,
       choices: outcomes.map((o) => {
-        const echo = body.echo ? promptOf(o.index).text : '';
+        const echo = echoOf(o.index);
         return {
           index: o.index,
           text: echo + o.text,
-          logprobs: body.logprobs === undefined || body.logprobs === null ? null : completionLogprobs(model.tokenizer, o.logprobs, echo.length, o.text.length),
+          logprobs: wantsLogprobs ? completionLogprobs(model.tokenizer, o.logprobs, echo.length, o.text.length) : null,
           finish_reason: o.finishReason,
         };
       }),
       usage: usage(outcomes),
     };
   });
-}
-
-async function stream(
-  reply: FastifyReply, deps: RouteDeps, requests: GenerationRequest[], base: Record<string, unknown>, body: CompletionBody,
-  usage: (o: ChoiceOutcome[]) => unknown, echoText: (index: number) => string, tokenizer: Parameters<typeof completionLogprobs>[0],
-): Promise<void> {
-  const offsets = requests.map((_, i) => echoText(i).length);
-  let sse: SseWriter | null = null;
-  const chunk = (index: number, text: string, logprobs: unknown, finishReason: string | null) =>
-    ({ ...base, choices: [{ index, text, logprobs, finish_reason: finishReason }] });
-  const run = new GenerationRun(deps.model().engine, requests, (index, event) => {
-    let lp: unknown = null;
-    if (event.logprobs && body.logprobs !== undefined && body.logprobs !== null) {
-      lp = completionLogprobs(tokenizer, event.logprobs, offsets[index], event.text.length);
-    }
-    offsets[index] += event.text.length;
-    if (event.text || lp) sse?.send(chunk(index, event.text, lp, null));
-  }, (outcome) => sse?.send(chunk(outcome.index, '', null, outcome.finishReason)));
-  sse = new SseWriter(reply, deps.config.streamBufferBytes);
-  sse.onClose(() => run.cancel());
-  requests.forEach((_, i) => {
-    if (echoText(i)) sse!.send(chunk(i, echoText(i), null, null));
-  });
-  try {
-    const outcomes = await run.done;
-    if (body.stream_options?.include_usage) sse.send({ ...base, choices: [], usage: usage(outcomes) });
-  } catch (err) {
-    const e = err instanceof ApiError ? err : new ApiError('server_error', 'internal error');
-    sse.send(e.toJSON());
-  }
-  sse.end();
 }

@@ -1,5 +1,7 @@
-// The error catalog: every error the API returns, with its HTTP status, OpenAI `type` and `code`.
-// One Fastify error handler (app.ts) renders them as { error: { message, type, param, code } }.
+// The error catalog: every error the API returns, with its HTTP status and OpenAI `type`; the errors whose message is
+// fixed are made here, once (`errors.*`); and one translation function (`toApiError`) turns anything thrown — a
+// Fastify validation or parser error, an engine failure, a bug — into { error: { message, type, param, code } }.
+import type { FastifyError } from 'fastify';
 
 export const errorCatalog = {
   invalid_request: { status: 400, type: 'invalid_request_error' },
@@ -8,7 +10,6 @@ export const errorCatalog = {
   invalid_api_key: { status: 401, type: 'authentication_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
-  method_not_allowed: { status: 405, type: 'invalid_request_error' },
   request_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   queue_full: { status: 429, type: 'rate_limit_error' },
@@ -34,3 +35,64 @@ export class ApiError extends Error {
 }
 
 export const badRequest = (message: string, param: string | null = null) => new ApiError('invalid_request', message, param);
+
+// A 429 or a passing 503 tells the client when to come back: one engine step drains the queue, a restart takes about
+// as long as loading the models.
+const RETRY_SOON = { 'retry-after': '1' };
+
+/** The errors whose message does not depend on the request. */
+export const errors = {
+  modelsLoading: () => new ApiError('not_ready', 'The models are still loading. Retry shortly.', null, RETRY_SOON),
+  engineRestarting: () => new ApiError('not_ready', 'The engine is restarting after a failure. Retry shortly.', null, RETRY_SOON),
+  engineStopped: () => new ApiError('not_ready', 'The engine stopped while generating; the request was not completed. Retry shortly.', null, RETRY_SOON),
+  shuttingDown: () => new ApiError('not_ready', 'The server is shutting down; retry on another instance.'),
+  queueFull: () => new ApiError('queue_full', 'The server is busy: the request queue is full. Retry shortly.', null, RETRY_SOON),
+  missingApiKey: () => new ApiError('invalid_api_key', 'Missing API key: send Authorization: Bearer KEY.'),
+  incorrectApiKey: () => new ApiError('invalid_api_key', 'Incorrect API key provided.'),
+  unknownRoute: (method: string, url: string) => new ApiError('not_found', `Unknown route: ${method} ${url.split('?')[0]}`),
+  notJson: () => new ApiError('unsupported_media_type', 'Content-Type must be application/json'),
+  bodyTooLarge: (limitBytes: number) => new ApiError('request_too_large', `Request body is larger than the limit of ${limitBytes} bytes`),
+  emptyBody: () => badRequest('Request body is empty; expected a JSON object'),
+  notUtf8: () => badRequest('Request body is not valid UTF-8'),
+  notAnObject: () => badRequest('Request body must be a JSON object'),
+  badJson: (why: string) => badRequest(`We could not parse the JSON body of your request: ${why}`),
+  internal: () => new ApiError('server_error', 'The server had an internal error while processing your request.'),
+  engineFailed: (why: string) => new ApiError('server_error', `The engine failed while generating: ${why.split('\n')[0]}`),
+};
+
+interface AjvIssue {
+  keyword: string;
+  instancePath: string;
+  message?: string;
+  params: { missingProperty?: string; additionalProperty?: string };
+  parentSchema?: { title?: string };
+}
+
+/** A request-validation failure, named by the parameter as OpenAI does. */
+function validationError(issues: AjvIssue[]): ApiError {
+  // A field of several shapes fails every branch, then its anyOf: name the shapes (its schema's title).
+  const v = issues.find((e) => e.keyword === 'anyOf') ?? issues[0];
+  const path = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
+  const param = path ? path.split('.')[0] : null;
+  const top = (name: string) => param ?? name;
+  const at = (name: string) => (path ? `${path}.${name}` : name);
+  if (v.keyword === 'anyOf') return badRequest(`'${path}' must be ${v.parentSchema?.title ?? 'one of the accepted shapes'}`, param);
+  if (v.params.missingProperty) return badRequest(`'${at(v.params.missingProperty)}' is a required property`, top(v.params.missingProperty));
+  if (v.params.additionalProperty) {
+    return badRequest(`Unrecognized request argument supplied: ${at(v.params.additionalProperty)}`, top(v.params.additionalProperty));
+  }
+  return badRequest(`${path || 'body'} ${v.message ?? 'is invalid'}`, param);
+}
+
+/** Anything thrown while serving a request, in the API's terms. Unknown errors are the server's fault (500) and say
+ * nothing of their insides. */
+export function toApiError(err: unknown, bodyLimitBytes = 0): ApiError {
+  if (err instanceof ApiError) return err;
+  const e = err as Partial<FastifyError> | undefined;
+  if (e?.validation && e.validation.length > 0) return validationError(e.validation as AjvIssue[]);
+  if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return errors.bodyTooLarge(bodyLimitBytes);
+  if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return errors.notJson();
+  if (e?.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return errors.emptyBody();
+  if (e?.statusCode && e.statusCode >= 400 && e.statusCode < 500) return badRequest(e.message ?? 'Bad request');
+  return errors.internal();
+}

@@ -3,7 +3,7 @@
 import type { EngineHandle } from '../speculative/engine.ts';
 import type { EngineEvent, GeneratedTokenLogprob, GenerationRequest, SequenceStats } from '../speculative/generation-request.ts';
 import type { FinishReason } from '../runtime/generation-output.ts';
-import { ApiError } from './errors.ts';
+import { ApiError, errors } from './errors.ts';
 
 export interface ChoiceOutcome {
   index: number;
@@ -15,9 +15,6 @@ export interface ChoiceOutcome {
 }
 
 export type TokenEvent = Extract<EngineEvent, { type: 'token' }>;
-
-// Seconds a client should wait after a 429: one engine step drains the queue by up to max-batch requests.
-const RETRY_AFTER_SECONDS = '1';
 
 export class GenerationRun {
   private readonly ids: string[] = [];
@@ -46,13 +43,12 @@ export class GenerationRun {
           resolve(outcome);
         } else {
           // An engine that stopped says so in its own terms (503, retry); anything else is the server's fault (500).
-          reject(event.error instanceof ApiError ? event.error
-            : new ApiError('server_error', `The engine failed while generating: ${event.error.message.split('\n')[0]}`));
+          reject(event.error instanceof ApiError ? event.error : errors.engineFailed(event.error.message));
         }
       }, { streaming: onToken !== undefined });
       if (id === null) {
         this.cancel();
-        throw new ApiError('queue_full', 'The server is busy: the request queue is full. Retry shortly.', null, { 'retry-after': RETRY_AFTER_SECONDS });
+        throw errors.queueFull();
       }
       this.ids.push(id);
     }

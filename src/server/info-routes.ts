@@ -1,13 +1,13 @@
 // GET /v1/models, /health and /metrics.
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from './errors.ts';
+import { errors } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import type { ServedModel } from './served-model.ts';
 
 export function registerInfoRoutes(app: FastifyInstance, served: () => ServedModel | null, metrics: Metrics): void {
   app.get('/v1/models', { schema: { summary: 'List models', tags: ['OpenAI'] } }, async () => {
     const m = served();
-    if (!m) throw new ApiError('not_ready', 'models are still loading');
+    if (!m) throw errors.modelsLoading();
     return {
       object: 'list',
       data: [{ id: m.name, object: 'model', created: m.created, owned_by: 'specserve', root: m.name, max_model_len: m.maxModelLen, ...m.description }],
@@ -16,8 +16,8 @@ export function registerInfoRoutes(app: FastifyInstance, served: () => ServedMod
 
   app.get('/health', { config: { access: 'health' }, schema: { summary: '200 once models are loaded, 503 before', tags: ['Operations'] } }, async (_req, reply) => {
     const m = served();
-    if (!m) throw new ApiError('not_ready', 'models are still loading');
-    if (!m.engine.healthy) throw new ApiError('not_ready', 'the engine is restarting after a failure');
+    if (!m) throw errors.modelsLoading();
+    if (!m.engine.healthy) throw errors.engineRestarting();
     reply.header('cache-control', 'no-store');
     return { status: 'ok' };
   });

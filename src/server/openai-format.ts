@@ -7,27 +7,9 @@ import { compileSchema, SchemaError } from '../runtime/structured/json-schema.ts
 import { ApiError, badRequest } from './errors.ts';
 import type { ServerConfig } from './config.ts';
 import type { ServedModel } from './served-model.ts';
+import type { CommonBody } from './schemas.ts';
 
-export interface CommonBody {
-  model: string;
-  max_tokens?: number | null;
-  temperature?: number | null;
-  top_p?: number | null;
-  top_k?: number | null;
-  min_p?: number | null;
-  n?: number | null;
-  stop?: string | string[] | null;
-  seed?: number | null;
-  stream?: boolean | null;
-  stream_options?: { include_usage?: boolean } | null;
-  ignore_eos?: boolean;
-  presence_penalty?: number | null;
-  frequency_penalty?: number | null;
-  logit_bias?: Record<string, number> | null;
-  speculative?: boolean | { num_tokens?: number };
-  response_format?: { type: 'text' | 'json_object' } | { type: 'json_schema'; json_schema: { name: string; schema?: unknown; strict?: boolean | null } } | null;
-  guided_json?: Record<string, unknown> | string | null;
-}
+export type { CommonBody } from './schemas.ts';
 
 /** response_format / guided_json -> the engine's constraint, with the schema checked here for a precise 400. */
 export function constraintFrom(body: CommonBody): ConstraintSpec | undefined {

@@ -11,7 +11,7 @@ import type { EngineHandle, EngineHooks } from '../speculative/engine.ts';
 import type { EngineListener, GenerationRequest } from '../speculative/generation-request.ts';
 import type { ServerConfig } from './config.ts';
 import type { LoadedInfo } from './model-loading.ts';
-import { ApiError } from './errors.ts';
+import { errors } from './errors.ts';
 import { fromWire, unbatch, type FromWorker, type FromWorkerOne, type ToWorker } from './worker-protocol.ts';
 
 const WORKER_ENTRY = new URL('./engine-worker.ts', import.meta.url).href;
@@ -19,8 +19,6 @@ const TS_WORKER = new URL('../../bin/ts-worker.js', import.meta.url);
 /** How long close() waits for the worker to finish its requests before terminating it. */
 const CLOSE_TIMEOUT_MS = 10_000;
 const MAX_RESTART_DELAY_MS = 30_000;
-
-const unavailable = (message: string) => new ApiError('not_ready', message, null, { 'retry-after': '1' });
 
 /** Starts a worker and waits for its models; its log lines go to `log` while it loads. */
 function spawnWorker(config: ServerConfig, log: (m: string) => void): Promise<{ worker: Worker; info: LoadedInfo }> {
@@ -86,7 +84,7 @@ export class RemoteEngine implements EngineHandle {
     this.closed?.();
     if (this.closing) return;
     this.log(`engine worker exited (code ${code}): failing ${this.listeners.size} request(s) in flight and restarting it (the models reload)`);
-    this.failAll(unavailable('The engine stopped while generating; the request was not completed. Retry shortly.'));
+    this.failAll(errors.engineStopped());
     this.restart(0);
   }
 
@@ -191,7 +189,7 @@ export class RemoteEngine implements EngineHandle {
   }
 
   submit(request: GenerationRequest, listener: EngineListener, opts: { streaming?: boolean } = {}): string | null {
-    if (!this.alive) throw unavailable('The engine is restarting after a failure. Retry shortly.');
+    if (!this.alive) throw errors.engineRestarting();
     if (this.listeners.size >= this.capacity) return null;
     const id = randomUUID();
     this.listeners.set(id, listener);
@@ -214,7 +212,7 @@ export class RemoteEngine implements EngineHandle {
     this.closing = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     if (!this.alive) {
-      this.failAll(unavailable('The server is shutting down.'));
+      this.failAll(errors.shuttingDown());
       return;
     }
     const done = new Promise<void>((resolve) => (this.closed = resolve));
@@ -223,6 +221,6 @@ export class RemoteEngine implements EngineHandle {
     await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)))]);
     clearTimeout(timer);
     await this.worker.terminate();
-    this.failAll(unavailable('The server is shutting down.'));
+    this.failAll(errors.shuttingDown());
   }
 }

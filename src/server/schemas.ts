@@ -1,5 +1,7 @@
-// JSON Schemas of the OpenAI request bodies (validated by Fastify's Ajv, published by @fastify/swagger).
-// Unknown fields are rejected, as OpenAI does ("Unrecognized request argument").
+// JSON Schemas of the OpenAI request bodies: validated by Fastify's Ajv, published by @fastify/swagger, and the routes'
+// TypeScript types (FromSchema), so the request's shape is written once. Unknown fields are rejected, as OpenAI does
+// ("Unrecognized request argument"). A field of several shapes names them in its `title`, which a 400 quotes.
+import type { FromSchema } from 'json-schema-to-ts';
 
 const tokenIds = { type: 'array', items: { type: 'integer' }, minItems: 1 } as const;
 
@@ -11,11 +13,12 @@ const samplingFields = {
   top_k: { type: ['integer', 'null'], minimum: -1, description: 'Extension (vLLM): keep the k most likely tokens; -1 or 0 disables.' },
   min_p: { type: ['number', 'null'], minimum: 0, maximum: 1, description: 'Extension (vLLM).' },
   n: { type: ['integer', 'null'], minimum: 1 },
-  stop: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string', minLength: 1 } }, { type: 'null' }] },
+  stop: { title: 'a string, an array of non-empty strings, or null', anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string', minLength: 1 } }, { type: 'null' }] },
   // Seeds are used whole: JSON numbers beyond 2^53 cannot be told apart, so they are refused.
   seed: { type: ['integer', 'null'], minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
   stream: { type: ['boolean', 'null'] },
   stream_options: {
+    title: 'an object { include_usage: boolean } or null',
     anyOf: [{ type: 'object', properties: { include_usage: { type: 'boolean' } }, additionalProperties: false }, { type: 'null' }],
   },
   user: { type: 'string' },
@@ -24,6 +27,7 @@ const samplingFields = {
   frequency_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2 },
   logit_bias: { type: ['object', 'null'] },
   response_format: {
+    title: '{ "type": "text" }, { "type": "json_object" }, or { "type": "json_schema", "json_schema": { "name", "schema", "strict" } }',
     description: 'text, json_object (any JSON object), or json_schema (output constrained to the schema; see README for the subset).',
     anyOf: [
       { type: 'object', required: ['type'], additionalProperties: false, properties: { type: { enum: ['text', 'json_object'] } } },
@@ -41,10 +45,12 @@ const samplingFields = {
     ],
   },
   guided_json: {
+    title: 'a JSON schema object or a JSON string',
     description: 'Extension (vLLM): a JSON schema, as an object or a JSON string, that the output must follow.',
     anyOf: [{ type: 'object' }, { type: 'string' }, { type: 'null' }],
   },
   speculative: {
+    title: 'false, true, or an object { num_tokens: integer 0..16 }',
     description: 'Extension: false disables speculative decoding for this request; { num_tokens } fixes the draft length (no adaptive choice).',
     anyOf: [
       { type: 'boolean' },
@@ -60,6 +66,7 @@ export const completionBodySchema = {
   properties: {
     ...samplingFields,
     prompt: {
+      title: 'a string, an array of strings, an array of token ids, or an array of arrays of token ids',
       anyOf: [
         { type: 'string' },
         { type: 'array', items: { type: 'string' }, minItems: 1 },
@@ -75,7 +82,7 @@ export const completionBodySchema = {
 } as const;
 
 const contentPart = { type: 'object', required: ['type'], properties: { type: { const: 'text' }, text: { type: 'string' } } } as const;
-const messageContent = { anyOf: [{ type: 'string' }, { type: 'array', items: contentPart }, { type: 'null' }] } as const;
+const messageContent = { title: 'a string, an array of text parts, or null', anyOf: [{ type: 'string' }, { type: 'array', items: contentPart }, { type: 'null' }] } as const;
 
 export const chatBodySchema = {
   type: 'object',
@@ -100,6 +107,7 @@ export const chatBodySchema = {
     logprobs: { type: ['boolean', 'null'] },
     top_logprobs: { type: ['integer', 'null'], minimum: 0, maximum: 20 },
     prediction: {
+      title: 'an object { type: "content", content } or null',
       anyOf: [
         { type: 'object', required: ['type', 'content'], properties: { type: { const: 'content' }, content: messageContent }, additionalProperties: false },
         { type: 'null' },
@@ -107,6 +115,14 @@ export const chatBodySchema = {
     },
   },
 } as const;
+
+/** The fields both generation routes share, as a schema for their type. */
+const commonBodySchema = { type: 'object', required: ['model'], additionalProperties: false, properties: samplingFields } as const;
+
+export type CommonBody = FromSchema<typeof commonBodySchema>;
+export type CompletionBody = FromSchema<typeof completionBodySchema>;
+export type ChatBody = FromSchema<typeof chatBodySchema>;
+export type MessageContent = FromSchema<typeof messageContent>;
 
 export const errorSchema = {
   type: 'object',

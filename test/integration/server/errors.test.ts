@@ -35,6 +35,8 @@ describe('API errors', () => {
     expectError(await post(url, { model }), 400, 'invalid_request', 'prompt', /'prompt' is a required property/);
     expectError(await post(url, { model, prompt: 'a', frobnicate: 1 }), 400, 'invalid_request', 'frobnicate', /Unrecognized request argument/);
     expectError(await post(url, { model, prompt: { a: 1 } }), 400, 'invalid_request', 'prompt', /array of token ids/);
+    expectError(await post(url, { model, prompt: 'a', speculative: 'yes' }), 400, 'invalid_request', 'speculative', /false, true, or an object/);
+    expectError(await post(url, { model, prompt: 'a', stream_options: 3 }), 400, 'invalid_request', 'stream_options', /include_usage/);
     expectError(await post(url, { model, prompt: [1, 99999] }), 400, 'invalid_request', 'prompt', /outside the vocabulary/);
     expectError(await post(url, { model, prompt: 'a', n: 5 }), 400, 'invalid_request', 'n', /at most 4/);
     expectError(await post(url, { model, prompt: 'a', stop: ['a', 'b', 'c', 'd', 'e'] }), 400, 'invalid_request', 'stop');
@@ -53,7 +55,7 @@ describe('API errors', () => {
     expectError({ status: badUtf8.status, json: await badUtf8.json() }, 400, 'invalid_request', null, /UTF-8/);
     const text = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
     expectError({ status: text.status, json: await text.json() }, 415, 'unsupported_media_type');
-    expectError(await post(url, { model, prompt: 'x'.repeat(5000) }), 413, 'request_too_large');
+    expectError(await post(url, { model, prompt: 'x'.repeat(5000) }), 413, 'request_too_large', null, /limit of 4096 bytes/);
   });
 
   it('404 for an unknown model and an unknown route', async () => {

@@ -17,7 +17,7 @@ import { parameterCount } from '../../src/forge/random-weights.ts';
 import { fromHfConfig } from '../../src/forge/llama-config.ts';
 import { Decoder } from '../../src/runtime/decoder.ts';
 import { TextTokenizer } from '../../src/runtime/tokenizer.ts';
-import { generate } from '../../src/runtime/plain-generation.ts';
+import { generate } from '../../test/helpers/plain-generation.ts';
 import { GREEDY } from '../../src/runtime/sampling.ts';
 import type { Dtype } from '../../src/runtime/model-folder.ts';
 

@@ -245,10 +245,9 @@ export class Decoder {
     return this.draftPasses.fused(target, draftRow, targetCache, pending, steps, sampled);
   }
 
-  /** Builds the draft chains of 1..maxSteps steps now (each takes tens of ms), and with `target` the fused steps
-   * too, rather than on first use. */
-  prepareChains(maxSteps: number, target?: Decoder): Promise<void> {
-    return this.draftPasses.prepare(maxSteps, target);
+  /** Builds (once) the draft chain of `steps` tokens (tens of ms); rejects where the graph cannot be chained. */
+  async prepareChain(steps: number): Promise<void> {
+    await this.draftPasses.chainSession(steps);
   }
 
   /** Builds (once) the fused step of `steps` draft tokens with `target`, greedy or sampled; rejects where the graphs

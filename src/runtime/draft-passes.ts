@@ -97,14 +97,6 @@ export class DraftPasses {
     return { drafts, logits, draftProbs: rows(out[`${PREFIX}draft_probs`], steps), targetProbs: rows(out.probs, steps + 1) };
   }
 
-  /** Builds the chains of 1..maxSteps steps now, and with `target` the greedy fused steps too. */
-  async prepare(maxSteps: number, target?: { readonly passIo: PassIo }): Promise<void> {
-    for (let steps = 1; steps <= maxSteps; steps++) {
-      await this.chainSession(steps);
-      if (target) await this.stepSession(target, steps, false);
-    }
-  }
-
   /** A draft input or output's name inside a fused step, built once per name. */
   private prefixed(name: string): string {
     let p = this.prefixedNames.get(name);
@@ -112,7 +104,7 @@ export class DraftPasses {
     return p;
   }
 
-  private chainSession(steps: number): Promise<OrtSession> {
+  chainSession(steps: number): Promise<OrtSession> {
     let chain = this.chains.get(steps);
     if (!chain) {
       const io = this.draft.passIo;

@@ -31,53 +31,62 @@ export interface DraftModelProposerOptions {
   target?: Decoder;
 }
 
+/** The passes faster than one per draft token, each used where the models allow it (runtime/decoder.ts). */
+type PassMode = 'chain' | 'fuse' | 'fuseSampled';
+
 export class DraftModelProposer implements Proposer {
   readonly name = 'draft';
   private readonly states = new Map<string, DraftState>();
-  private chain: boolean;
-  private fuse: boolean;
-  /** Sampled fused steps too (they need ops a greedy one does not: an older graph may fuse greedy steps only). */
-  private fuseSampled = true;
-
+  /** The faster passes still in use: one whose graph cannot be built is given up for good (giveUp), never one whose
+   * run fails (that failure is the engine's to report). A fused step runs a chain, so it goes with it. */
+  private readonly modes = new Set<PassMode>();
+  private readonly givenUp: string[] = [];
   private readonly target: Decoder | null;
 
   constructor(readonly draft: Decoder, o: DraftModelProposerOptions = {}) {
-    this.chain = (o.chain ?? true) && draft.canChain;
     this.target = o.target ?? null;
-    this.fuse = this.chain && (o.fuse ?? true) && this.target !== null && draft.canFuseWith(this.target);
+    if ((o.chain ?? true) && draft.canChain) this.modes.add('chain');
+    if (this.modes.has('chain') && (o.fuse ?? true) && this.target !== null && draft.canFuseWith(this.target)) {
+      this.modes.add('fuse').add('fuseSampled');
+    }
   }
 
   /** Builds the draft chains (and with a target, the fused steps) for up to `maxK` tokens ahead of the first request
    * (else the first proposal of each length pays for building its graph). */
   async warmUp(maxK: number): Promise<void> {
-    const target = this.target;
-    if (!this.chain) return;
-    try {
-      await this.draft.prepareChains(maxK);
-    } catch {
-      this.chain = this.fuse = false;
-      return;
-    }
-    if (!target || !this.fuse) return;
-    try {
-      await this.draft.prepareChains(maxK, target);
-    } catch {
-      this.fuse = false;
-      return;
-    }
-    try {
-      for (let k = 1; k <= maxK; k++) await this.draft.prepareStep(target, k, true);
-    } catch {
-      this.fuseSampled = false;
+    for (let k = 1; k <= maxK; k++) {
+      await this.built('chain', k);
+      await this.built('fuse', k);
+      await this.built('fuseSampled', k);
     }
   }
 
   /** How a lone greedy stream (and a sampled one) drafts with this proposer, in words (start-up log). */
   mode(): string {
-    if (this.fuse) {
-      return `draft and verify in one fused pass${this.fuseSampled ? ', and so do unseeded sampled ones' : ''}`;
+    const why = this.givenUp.length > 0 ? ` (${this.givenUp.join('; ')})` : '';
+    if (this.modes.has('fuse')) {
+      return `draft and verify in one fused pass${this.modes.has('fuseSampled') ? ', and so do unseeded sampled ones' : ''}${why}`;
     }
-    return this.chain ? 'draft with a draft chain' : 'draft one pass per token';
+    return (this.modes.has('chain') ? 'draft with a draft chain' : 'draft one pass per token') + why;
+  }
+
+  /** Whether `mode` is in use for k draft tokens, its graph built (once). */
+  private async built(mode: PassMode, k: number): Promise<boolean> {
+    if (!this.modes.has(mode)) return false;
+    try {
+      if (mode === 'chain') await this.draft.prepareChain(k);
+      else await this.draft.prepareStep(this.target!, k, mode === 'fuseSampled');
+      return true;
+    } catch (err) {
+      this.giveUp(mode, err);
+      return false;
+    }
+  }
+
+  private giveUp(mode: PassMode, err: unknown): void {
+    const lost: PassMode[] = mode === 'chain' ? ['chain', 'fuse', 'fuseSampled'] : mode === 'fuse' ? ['fuse', 'fuseSampled'] : [mode];
+    for (const m of lost) this.modes.delete(m);
+    this.givenUp.push(`${mode} unavailable: ${(err as Error).message?.split('\n')[0] ?? err}`);
   }
 
   get kvBytes(): number {
@@ -107,16 +116,8 @@ export class DraftModelProposer implements Proposer {
     const target = this.target;
     k = Math.min(k, this.draft.folder.maxPositions - seq.tokens.length);
     const sampled = !isGreedy(seq.sampling);
-    if (!this.fuse || !target || !state || k <= 0 || seq.constraint) return null;
-    if (sampled && (seq.seededSampling || !this.fuseSampled)) return null;
-    try {
-      await this.draft.prepareStep(target, k, sampled);
-    } catch {
-      // A pair of graphs that cannot be fused (so): draft and verify apart from now on.
-      if (sampled) this.fuseSampled = false;
-      else this.fuse = false;
-      return null;
-    }
+    if (!target || !state || k <= 0 || seq.constraint || (sampled && seq.seededSampling)) return null;
+    if (!(await this.built(sampled ? 'fuseSampled' : 'fuse', k))) return null;
     const inputs = this.unseen(state, seq);
     const uniforms = sampled ? Array.from({ length: k }, () => seq.rng.next()) : [];
     const { drafts, logits, draftProbs, targetProbs } = await this.draft.speculativeStep(target, { cache: state.cache, tokens: inputs },
@@ -162,15 +163,11 @@ export class DraftModelProposer implements Proposer {
     let inputs = round.map((r) => this.unseen(r.state, r.seq));
     // A single greedy unconstrained stream: all k drafts in one pass.
     const [only] = round;
-    if (this.chain && round.length === 1 && !proposals[only.i].probs && !only.seq.constraint) {
-      try {
-        const drafts = await this.draft.draftChain({ cache: only.state.cache, tokens: inputs[0] }, only.k);
-        only.state.fed.push(...inputs[0], ...drafts.slice(0, -1));
-        proposals[only.i].tokens = drafts;
-        return proposals;
-      } catch {
-        this.chain = false; // a graph the chain cannot be built from: per-token drafting from now on
-      }
+    if (round.length === 1 && !proposals[only.i].probs && !only.seq.constraint && (await this.built('chain', only.k))) {
+      const drafts = await this.draft.draftChain({ cache: only.state.cache, tokens: inputs[0] }, only.k);
+      only.state.fed.push(...inputs[0], ...drafts.slice(0, -1));
+      proposals[only.i].tokens = drafts;
+      return proposals;
     }
     while (round.length > 0) {
       const logits = await this.draft.forward(round.map((r, j) => ({ cache: r.state.cache, tokens: inputs[j] })));

@@ -9,7 +9,7 @@ import { heldBytes } from '../runtime/kv-cache.ts';
 import { isGreedy } from '../runtime/sampling.ts';
 import type { Constraint } from '../runtime/structured/constraint.ts';
 import { Sequence } from './sequence.ts';
-import { CostMemory } from './adaptive-draft-length.ts';
+import { CostMemory } from './cost-memory.ts';
 import { predictionMatches } from './prediction-proposer.ts';
 import { StepPasses } from './step-passes.ts';
 import type { EngineListener, GenerationRequest } from './generation-request.ts';

@@ -5,7 +5,8 @@ import { GenerationOutput } from '../runtime/generation-output.ts';
 import { Xoshiro128, type Rng } from '../runtime/rng.ts';
 import { isGreedy, logprobOf, topLogprobs } from '../runtime/sampling.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
-import { AdaptiveDraftLength, type CostMemory } from './adaptive-draft-length.ts';
+import type { CostMemory } from './cost-memory.ts';
+import { draftLengthPolicy, type DraftLengthPolicy } from './draft-length.ts';
 import type { EngineEvent, EngineListener, GeneratedTokenLogprob, GenerationRequest, SequenceStats } from './generation-request.ts';
 import type { ProposalContext, Proposer } from './proposer.ts';
 import type { Constraint } from '../runtime/structured/constraint.ts';
@@ -19,11 +20,11 @@ export interface SequenceOptions {
   proposer: Proposer | null;
   /** The longest draft (0: plain decoding). */
   maxDraftTokens: number;
-  /** The draft length adapts (adaptive-draft-length.ts), else it stays at maxDraftTokens. */
+  /** The draft length adapts (draft-length.ts), else it stays at maxDraftTokens. */
   adaptive: boolean;
   listener: EngineListener;
   constraint?: Constraint;
-  /** Shared with other sequences of the same kind (adaptive-draft-length.ts). */
+  /** Shared with other sequences of the same kind (cost-memory.ts). */
   costs?: CostMemory;
 }
 
@@ -32,7 +33,7 @@ export class Sequence implements ProposalContext {
   readonly numPromptTokens: number;
   readonly rng: Rng;
   readonly output: GenerationOutput;
-  readonly draftLength: AdaptiveDraftLength;
+  readonly draftLength: DraftLengthPolicy;
   /** Sampled with a seed: its k must not depend on timing or load (reproducibility). */
   readonly seededSampling: boolean;
   readonly submittedAt = performance.now();
@@ -65,7 +66,7 @@ export class Sequence implements ProposalContext {
     // from run to run: those adapt on acceptance alone, and speculate whatever the load, so that the same seed gives
     // the same text.
     this.seededSampling = request.seed !== undefined && !isGreedy(request.sampling);
-    this.draftLength = new AdaptiveDraftLength(proposer ? o.maxDraftTokens : 0, o.adaptive, { costAware: !this.seededSampling, costs: o.costs });
+    this.draftLength = draftLengthPolicy(proposer ? o.maxDraftTokens : 0, { adaptive: o.adaptive, costAware: !this.seededSampling, costs: o.costs });
     this.stats = {
       numPromptTokens: this.numPromptTokens, numGeneratedTokens: 0, numDrafted: 0, numAccepted: 0,
       numPredictionTokens: request.prediction?.length ?? 0, numPredictionAccepted: 0, numTargetPasses: 0,

@@ -116,7 +116,7 @@ export class StepPasses {
     const timed = this.lastAlone;
     this.lastAlone = null;
     if (timed && seqs.length === 1 && seqs[0] === timed.seq && !this.prefilled) {
-      timed.seq.draftLength.recordCost(timed.drafted, (started - timed.started) / 1000);
+      timed.seq.draftLength.onStepTimed(timed.drafted, (started - timed.started) / 1000);
     }
     this.prefilled = false;
     // Draft lengths: the controller's choice, capped by the tokens still wanted and the context window.
@@ -187,7 +187,7 @@ export class StepPasses {
     s.stats.numTargetPasses++;
     s.stats.numDrafted += draft.tokens.length;
     if (draft.tokens.length > 0) this.ctx.options.hooks?.onVerify?.(draft.tokens.length, result.numAccepted);
-    s.draftLength.record(draft.tokens.length, result.numAccepted);
+    s.draftLength.onVerified(draft.tokens.length, result.numAccepted);
     // Accepted drafts come first in result.tokens: those the output kept (before a stop string, max_tokens or EOS
     // ended it) are the ones the request's usage counts.
     s.stats.numAccepted += Math.min(result.numAccepted, this.commit(s, result.tokens, logits));

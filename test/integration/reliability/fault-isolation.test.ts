@@ -6,7 +6,7 @@ import { Decoder } from '../../../src/runtime/decoder.ts';
 import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
 import { Engine } from '../../../src/speculative/engine.ts';
 import { NgramProposer } from '../../../src/speculative/ngram-proposer.ts';
-import { generate } from '../../../src/runtime/plain-generation.ts';
+import { generate } from '../../helpers/plain-generation.ts';
 import { GREEDY } from '../../../src/runtime/sampling.ts';
 import type { Constraint } from '../../../src/runtime/structured/constraint.ts';
 import type { GenerationRequest } from '../../../src/speculative/generation-request.ts';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import ort from 'onnxruntime-node';
 import { Decoder } from '../../../src/runtime/decoder.ts';
 import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
-import { generate } from '../../../src/runtime/plain-generation.ts';
+import { generate } from '../../helpers/plain-generation.ts';
 import { GREEDY } from '../../../src/runtime/sampling.ts';
 import { createCpuSession, hasDirectRuns } from '../../../src/runtime/ort-session.ts';
 import { storiesModel } from '../../helpers/model-fixtures.ts';

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decoder } from '../../../src/runtime/decoder.ts';
 import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
-import { generate } from '../../../src/runtime/plain-generation.ts';
+import { generate } from '../../helpers/plain-generation.ts';
 import { GREEDY } from '../../../src/runtime/sampling.ts';
 import { storiesModel } from '../../helpers/model-fixtures.ts';
 import { requireSharedModels, STORIES_ORACLE_IDS } from '../../helpers/shared-models.ts';

@@ -6,7 +6,7 @@ import { post, startServer, type TestServer } from '../../helpers/test-server.ts
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { storiesModel, storiesDraftModel } from '../../helpers/model-fixtures.ts';
-import { generate } from '../../../src/runtime/plain-generation.ts';
+import { generate } from '../../helpers/plain-generation.ts';
 import { GREEDY } from '../../../src/runtime/sampling.ts';
 import { NgramProposer } from '../../../src/speculative/ngram-proposer.ts';
 import { Decoder } from '../../../src/runtime/decoder.ts';

@@ -5,7 +5,7 @@ import { Decoder } from '../../../src/runtime/decoder.ts';
 import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
 import { Engine } from '../../../src/speculative/engine.ts';
 import { DraftModelProposer } from '../../../src/speculative/draft-model-proposer.ts';
-import { generate } from '../../../src/runtime/plain-generation.ts';
+import { generate } from '../../helpers/plain-generation.ts';
 import { GREEDY } from '../../../src/runtime/sampling.ts';
 import type { GenerationRequest } from '../../../src/speculative/generation-request.ts';
 import { earlyExitDraft, tinyModel } from '../../helpers/model-fixtures.ts';

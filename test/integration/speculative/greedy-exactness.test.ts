@@ -1,9 +1,9 @@
 // Exactness, greedy: for each proposer, k in {1, 2, 4, 8}, and 1..8 concurrent requests of different lengths that
 // join at different steps, the engine's output equals target-only greedy decoding token for token.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Decoder } from '../../../src/runtime/decoder.ts';
 import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
-import { generate } from '../../../src/runtime/plain-generation.ts';
+import { generate } from '../../helpers/plain-generation.ts';
 import { GREEDY } from '../../../src/runtime/sampling.ts';
 import { Engine } from '../../../src/speculative/engine.ts';
 import { DraftModelProposer } from '../../../src/speculative/draft-model-proposer.ts';
@@ -186,6 +186,31 @@ describe('fused speculative steps (a draft chain and the verify pass in one sess
       expect(phases.filter((p) => p === 'draft').length).toBeGreaterThan(0); // batched steps draft apart
       await engine.close();
     }
+    await target.close();
+  });
+});
+
+describe('a pass whose graph cannot be built', () => {
+  it('is given up for good, said in the mode, and the proposer drafts apart, exactly; a failing run is reported, not swallowed', async () => {
+    const { target, tokenizer, draft, requests, expected } = await tinyPair(['abc', 'hello there']);
+    const build = vi.spyOn(draft, 'prepareStep').mockRejectedValue(new Error('Concat: shapes differ'));
+    const proposer = new DraftModelProposer(draft, { target });
+    await proposer.warmUp(3);
+    expect(proposer.mode()).toBe('draft with a draft chain (fuse unavailable: Concat: shapes differ)');
+    const phases: string[] = [];
+    const engine = new Engine({ target, tokenizer, proposer, numSpeculativeTokens: 3, adaptiveDraftLength: false, maxBatch: 8, maxQueue: 16,
+      hooks: { onForward: (phase) => phases.push(phase) } });
+    expect((await collect(engine, requests[0])).tokens).toEqual(expected[0]);
+    expect(phases).toContain('draft');
+    expect(build).toHaveBeenCalledTimes(1); // not tried again at each step
+    build.mockRestore();
+    // A chain that is built but fails to run is the engine's to report (to that request), not a reason to change mode.
+    const run = vi.spyOn(draft, 'draftChain').mockRejectedValueOnce(new Error('chain run failed'));
+    await expect(collect(engine, requests[1])).rejects.toThrow(/chain run failed/);
+    run.mockRestore();
+    expect(proposer.mode()).toBe('draft with a draft chain (fuse unavailable: Concat: shapes differ)');
+    expect((await collect(engine, requests[1])).tokens).toEqual(expected[1]);
+    await engine.close();
     await target.close();
   });
 });

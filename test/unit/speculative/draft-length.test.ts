@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AdaptiveDraftLength, CostMemory, expectedTokens } from '../../../src/speculative/adaptive-draft-length.ts';
+import { CostMemory, expectedTokens } from '../../../src/speculative/cost-memory.ts';
+import { draftLengthPolicy, type DraftLengthPolicy } from '../../../src/speculative/draft-length.ts';
 import { Xoshiro128 } from '../../../src/runtime/rng.ts';
 
 describe('expectedTokens', () => {
@@ -12,15 +13,15 @@ describe('expectedTokens', () => {
   });
 });
 
-describe('AdaptiveDraftLength on acceptance alone', () => {
+describe('the acceptance rule', () => {
   it('shrinks on rejection, pauses speculation when it does not pay, probes again, and grows back', () => {
-    const a = new AdaptiveDraftLength(4);
+    const a = draftLengthPolicy(4);
     expect(a.next()).toBe(4);
     const seen: number[] = [];
     let k = a.next();
     while (k > 0 && seen.length < 100) {
       seen.push(k);
-      a.record(k, 0);
+      a.onVerified(k, 0);
       k = a.next();
     }
     expect(k).toBe(0); // paused: plain decoding
@@ -30,32 +31,32 @@ describe('AdaptiveDraftLength on acceptance alone', () => {
     expect(a.next()).toBe(1); // probing again
     for (let i = 0; i < 40; i++) {
       const kk = a.next();
-      a.record(kk, kk);
+      a.onVerified(kk, kk);
     }
     expect(a.next()).toBe(4);
   });
 
   it('is fixed when not adaptive', () => {
-    const a = new AdaptiveDraftLength(3, false);
-    a.record(3, 0);
+    const a = draftLengthPolicy(3, { adaptive: false });
+    a.onVerified(3, 0);
     expect(a.next()).toBe(3);
   });
 
   it('without cost reports (batched steps) behaves on acceptance alone', () => {
-    const a = new AdaptiveDraftLength(4);
+    const a = draftLengthPolicy(4);
     for (let i = 0; i < 100; i++) {
       const k = a.next();
       expect(k).toBeGreaterThan(0);
-      a.record(k, Math.ceil(k / 2));
+      a.onVerified(k, Math.ceil(k / 2));
     }
   });
 });
 
-describe('AdaptiveDraftLength on measured cost', () => {
-  // A simulated single stream, driven as the engine drives the controller: next(), then record() and recordCost().
+describe('the cost-aware draft length', () => {
+  // A simulated single stream, driven as the engine drives the controller: next(), then onVerified() and onStepTimed().
   // Each draft token is accepted with probability `acceptance` (given the ones before it were); a step with k drafts
   // costs cost(k) seconds.
-  function drive(a: AdaptiveDraftLength, steps: number, acceptance: number, cost: (k: number) => number, seed = 1): number[] {
+  function drive(a: DraftLengthPolicy, steps: number, acceptance: number, cost: (k: number) => number, seed = 1): number[] {
     const rng = new Xoshiro128(seed);
     const ks: number[] = [];
     for (let i = 0; i < steps; i++) {
@@ -63,8 +64,8 @@ describe('AdaptiveDraftLength on measured cost', () => {
       ks.push(k);
       let accepted = 0;
       while (accepted < k && rng.next() < acceptance) accepted++;
-      a.record(k, accepted);
-      a.recordCost(k, cost(k));
+      a.onVerified(k, accepted);
+      a.onStepTimed(k, cost(k));
     }
     return ks;
   }
@@ -84,7 +85,7 @@ describe('AdaptiveDraftLength on measured cost', () => {
     it(`settles on the k with the most tokens per second: ${c.name}`, () => {
       const best = optimum(c.acceptance, c.maxK, c.cost);
       const rate = (k: number) => expectedTokens(c.acceptance, k) / c.cost(k);
-      const ks = drive(new AdaptiveDraftLength(c.maxK), 400, c.acceptance, c.cost).slice(100);
+      const ks = drive(draftLengthPolicy(c.maxK), 400, c.acceptance, c.cost).slice(100);
       // Mostly at the optimum or at a k within 3% of it (acceptance is estimated from random outcomes), and tokens
       // per second over the run within 8% of always choosing the best k, explorations included (over seeds: 0.93-0.99).
       expect(ks.filter((k) => rate(k) >= 0.97 * rate(best)).length / ks.length).toBeGreaterThan(0.6);
@@ -95,7 +96,7 @@ describe('AdaptiveDraftLength on measured cost', () => {
   it('picks plain decoding where speculation costs more per token, and keeps trying speculation now and then', () => {
     const cost = (k: number) => (k === 0 ? 1e-3 : 1.2e-3 + 0.5e-3 * k);
     expect(optimum(0.5, 4, cost)).toBe(0);
-    const ks = drive(new AdaptiveDraftLength(4), 1000, 0.5, cost).slice(50);
+    const ks = drive(draftLengthPolicy(4), 1000, 0.5, cost).slice(50);
     expect(share(ks, 0)).toBeGreaterThan(0.9);
     expect(ks.some((k) => k > 0)).toBe(true);
   });
@@ -103,7 +104,7 @@ describe('AdaptiveDraftLength on measured cost', () => {
   it('spends little on exploring when speculation is far from paying (sampled drafts, one pass per draft token)', () => {
     const cost = (k: number) => (k === 0 ? 1e-3 : 1.1e-3 + 0.9e-3 * k);
     expect(optimum(0.5, 8, cost)).toBe(0);
-    const ks = drive(new AdaptiveDraftLength(8), 600, 0.5, cost).slice(100);
+    const ks = drive(draftLengthPolicy(8), 600, 0.5, cost).slice(100);
     // A step at k costs 1 + 0.9k plain steps: exploring k = 8 often would cost far more than the 3% allowed here.
     const seconds = ks.reduce((s, k) => s + cost(k), 0);
     expect((ks.length * cost(0)) / seconds).toBeGreaterThan(0.97);
@@ -113,13 +114,13 @@ describe('AdaptiveDraftLength on measured cost', () => {
     const cost = (k: number) => (k === 0 ? 1e-3 : 1.4e-3 + 0.12e-3 * k);
     let specSteps = 0;
     const cold = (k: number) => cost(k) * (k > 0 && specSteps++ < 8 ? 10 : 1);
-    const ks = drive(new AdaptiveDraftLength(4), 200, 0.66, cold).slice(60);
+    const ks = drive(draftLengthPolicy(4), 200, 0.66, cold).slice(60);
     const rate = (k: number) => expectedTokens(0.66, k) / cost(k);
     expect(ks.reduce((s, k) => s + rate(k), 0) / ks.length / rate(optimum(0.66, 4, cost))).toBeGreaterThan(0.92);
   });
 
   it('follows a change of costs', () => {
-    const a = new AdaptiveDraftLength(4);
+    const a = draftLengthPolicy(4);
     const slow = (k: number) => (k === 0 ? 1e-3 : 1.2e-3 + 0.8e-3 * k);
     const fast = (k: number) => (k === 0 ? 1e-3 : 1.05e-3 + 0.05e-3 * k);
     expect(optimum(0.8, 4, slow)).toBe(0);
@@ -135,16 +136,16 @@ describe('AdaptiveDraftLength on measured cost', () => {
     const rate = (k: number) => expectedTokens(0.72, k) / cost(k);
     const best = optimum(0.72, 4, cost);
     const rng = new Xoshiro128(seed);
-    const a = new AdaptiveDraftLength(4);
+    const a = draftLengthPolicy(4);
     let sum = 0;
     const steps = 2000;
     for (let i = 0; i < steps; i++) {
       const k = a.next();
       let accepted = 0;
       while (accepted < k && rng.next() < 0.72) accepted++;
-      a.record(k, accepted);
+      a.onVerified(k, accepted);
       // The speed drifts over tens of steps, as this machine's does.
-      a.recordCost(k, cost(k) * (1 + 0.35 * Math.sin(i / 9)));
+      a.onStepTimed(k, cost(k) * (1 + 0.35 * Math.sin(i / 9)));
       if (i >= 200) sum += rate(k);
     }
     expect(sum / (steps - 200) / rate(best)).toBeGreaterThan(0.95);
@@ -153,17 +154,17 @@ describe('AdaptiveDraftLength on measured cost', () => {
   it('shares what it measured: a later sequence of the same kind starts at the best k', () => {
     const costs = new CostMemory();
     const cost = (k: number) => (k === 0 ? 1e-3 : 1.4e-3 + 0.12e-3 * k);
-    drive(new AdaptiveDraftLength(8, true, { costs }), 300, 0.66, cost);
+    drive(draftLengthPolicy(8, { costs }), 300, 0.66, cost);
     const best = optimum(0.66, 8, cost);
-    expect(costs.acceptance).toBeGreaterThan(0.55);
-    expect(costs.acceptance).toBeLessThan(0.77);
-    expect(new AdaptiveDraftLength(8, true, { costs }).next()).toBe(best);
-    expect(new AdaptiveDraftLength(8, true, { costs: new CostMemory() }).next()).toBe(8); // nothing measured: maxK
+    expect(costs.tokenAcceptance).toBeGreaterThan(0.55);
+    expect(costs.tokenAcceptance).toBeLessThan(0.77);
+    expect(draftLengthPolicy(8, { costs }).next()).toBe(best);
+    expect(draftLengthPolicy(8, { costs: new CostMemory() }).next()).toBe(8); // nothing measured: maxK
   });
 
   it('ignores costs where it must not depend on timing (seeded sampling)', () => {
     const cost = (k: number) => (k === 0 ? 1e-3 : 1.2e-3 + 0.5e-3 * k);
-    const ks = drive(new AdaptiveDraftLength(4, true, { costAware: false }), 100, 0.8, cost);
+    const ks = drive(draftLengthPolicy(4, { costAware: false }), 100, 0.8, cost);
     expect(ks.every((k) => k > 0)).toBe(true);
     expect(ks.slice(50).filter((k) => k === 4).length).toBeGreaterThan(25);
   });

@@ -1,10 +1,10 @@
-// Plain generation with the target alone: one prefill pass over the prompt, then one decode pass per token.
+// Plain generation with the target alone (the oracle the engine's outputs are held against): one prefill pass over the prompt, then one decode pass per token.
 // Hooks report prefill time and per-token decode time separately (the metrics layer uses them).
-import type { Decoder } from './decoder.ts';
-import type { TextTokenizer } from './tokenizer.ts';
-import { GenerationOutput, type FinishReason } from './generation-output.ts';
-import { sampleToken, type SamplingParams } from './sampling.ts';
-import { Xoshiro128 } from './rng.ts';
+import type { Decoder } from '../../src/runtime/decoder.ts';
+import type { TextTokenizer } from '../../src/runtime/tokenizer.ts';
+import { GenerationOutput, type FinishReason } from '../../src/runtime/generation-output.ts';
+import { sampleToken, type SamplingParams } from '../../src/runtime/sampling.ts';
+import { Xoshiro128 } from '../../src/runtime/rng.ts';
 
 export interface GenerationHooks {
   onPrefill?(seconds: number, numTokens: number): void;

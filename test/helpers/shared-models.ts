@@ -1,5 +1,5 @@
 // Real trained models in ../shared/models (read-only). Tests that need them fail where the folder is missing.
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { tmpdir } from 'node:os';
 
@@ -29,6 +29,15 @@ export const STORIES_ORACLE_IDS = (
   '426 13 438 310'
 ).split(' ').map(Number);
 
+const scratchDirs: string[] = [];
+
+/** A fresh temporary folder, removed after the test file (test/setup.ts). */
 export function scratchDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `specserve-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `specserve-${prefix}-`));
+  scratchDirs.push(dir);
+  return dir;
+}
+
+export function removeScratchDirs(): void {
+  for (const dir of scratchDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }

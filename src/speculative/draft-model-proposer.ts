@@ -41,6 +41,8 @@ export class DraftModelProposer implements Proposer {
    * run fails (that failure is the engine's to report). A fused step runs a chain, so it goes with it. */
   private readonly modes = new Set<PassMode>();
   private readonly givenUp: string[] = [];
+  /** Modes and lengths whose graph is built ("fuse.3"). */
+  private readonly ready = new Set<string>();
   private readonly target: Decoder | null;
 
   constructor(readonly draft: Decoder, o: DraftModelProposerOptions = {}) {
@@ -70,17 +72,24 @@ export class DraftModelProposer implements Proposer {
     return (this.modes.has('chain') ? 'draft with a draft chain' : 'draft one pass per token') + why;
   }
 
-  /** Whether `mode` is in use for k draft tokens, its graph built (once). */
-  private async built(mode: PassMode, k: number): Promise<boolean> {
+  /** Whether `mode` is in use for k draft tokens, its graph built (once). Answered without an await once built: it is
+   * asked at every step, whose fixed cost is most of a small model's. */
+  private built(mode: PassMode, k: number): boolean | Promise<boolean> {
     if (!this.modes.has(mode)) return false;
-    try {
-      if (mode === 'chain') await this.draft.prepareChain(k);
-      else await this.draft.prepareStep(this.target!, k, mode === 'fuseSampled');
+    const key = `${mode}.${k}`;
+    if (this.ready.has(key)) return true;
+    return this.build(mode, k).then(() => {
+      this.ready.add(key);
       return true;
-    } catch (err) {
+    }, (err) => {
       this.giveUp(mode, err);
       return false;
-    }
+    });
+  }
+
+  private async build(mode: PassMode, k: number): Promise<void> {
+    if (mode === 'chain') await this.draft.prepareChain(k);
+    else await this.draft.prepareStep(this.target!, k, mode === 'fuseSampled');
   }
 
   private giveUp(mode: PassMode, err: unknown): void {
@@ -117,7 +126,8 @@ export class DraftModelProposer implements Proposer {
     k = Math.min(k, this.draft.folder.maxPositions - seq.tokens.length);
     const sampled = !isGreedy(seq.sampling);
     if (!target || !state || k <= 0 || seq.constraint || (sampled && seq.seededSampling)) return null;
-    if (!(await this.built(sampled ? 'fuseSampled' : 'fuse', k))) return null;
+    const fusable = this.built(sampled ? 'fuseSampled' : 'fuse', k);
+    if (fusable !== true && !(await fusable)) return null;
     const inputs = this.unseen(state, seq);
     const uniforms = sampled ? Array.from({ length: k }, () => seq.rng.next()) : [];
     const { drafts, logits, draftProbs, targetProbs } = await this.draft.speculativeStep(target, { cache: state.cache, tokens: inputs },
@@ -163,7 +173,8 @@ export class DraftModelProposer implements Proposer {
     let inputs = round.map((r) => this.unseen(r.state, r.seq));
     // A single greedy unconstrained stream: all k drafts in one pass.
     const [only] = round;
-    if (round.length === 1 && !proposals[only.i].probs && !only.seq.constraint && (await this.built('chain', only.k))) {
+    const chained = round.length === 1 && !proposals[only.i].probs && !only.seq.constraint ? this.built('chain', only.k) : false;
+    if (chained === true || (chained !== false && (await chained))) {
       const drafts = await this.draft.draftChain({ cache: only.state.cache, tokens: inputs[0] }, only.k);
       only.state.fed.push(...inputs[0], ...drafts.slice(0, -1));
       proposals[only.i].tokens = drafts;

@@ -2,8 +2,8 @@
 //   input_ids, attention_mask, position_ids, past_key_values.{i}.key|value  ->  logits, present.{i}.key|value
 // Opset 23, so that the attention block is three fused standard ops instead of ~25 elementwise/reshape nodes:
 // RMSNormalization, RotaryEmbedding (Hugging Face rotate-half layout, positions from position_ids) and Attention
-// (grouped-query heads, past/present K/V, an additive causal+padding mask). On stories260K this cut a 1-position
-// step by about 25% (most of its cost is per-node dispatch); the maths is unchanged (same reference tests).
+// (grouped-query heads, past/present K/V, an additive causal+padding mask): fewer nodes, and a small model's step is
+// mostly per-node dispatch; the maths is unchanged (same reference tests).
 import { GraphBuilder } from '../onnx/graph-builder.ts';
 import { DataType } from '../onnx/onnx-proto.ts';
 import type { LlamaConfig } from './llama-config.ts';

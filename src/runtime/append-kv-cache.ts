@@ -11,9 +11,8 @@ import { allocKv, type KvArray, type KvCache, type KvType } from './kv-cache.ts'
 
 /** Free slots kept after the needed ones when a home is made (at least MIN_SPARE_SLOTS, a sixteenth more for long
  * sequences, rounded up to a multiple of 8), so that a growing sequence moves only every so often. Not more: every
- * masked slot is still read and copied by each Attention node (it forms past + new inside), and on stories260K a
- * fused k=3 step at 100 past positions cost 0.99x Optimum's I/O with 32-63 spare slots but 0.86-0.90x with 8-15
- * *(ad hoc)*. A move copies the valid slots once (256 KB for 200 positions of stories260K). */
+ * masked slot is still read and copied by each Attention node (it forms past + new inside), so dozens of spare slots
+ * cost back what appended KV saves on a small model. A move copies the valid slots once. */
 const MIN_SPARE_SLOTS = 8;
 const SLOT_ALIGN = 8;
 

@@ -1,7 +1,7 @@
 // The sampling distributions of many rows of logits at once: softmax(logits / T) in one ONNX Runtime run, then each
-// request's top-k / top-p / min-p in JS (sampling.ts applyCutoffs). In JS the softmax is one Math.exp per token:
-// ~1.2 ms a row at 32,000 tokens and ~3.6 ms at 151,936 on the development machine, against ~0.1 and ~0.3 ms here
-// (bench:sampling). A run has a fixed cost of about a 512-token softmax in JS, so vocabularies below
+// request's top-k / top-p / min-p in JS (sampling.ts applyCutoffs). In JS the softmax is one Math.exp per token, an
+// order of magnitude slower than ONNX Runtime's kernel on real vocabularies (BENCHMARKS.md, Sampling). A run has a
+// fixed cost of about a 512-token softmax in JS, so vocabularies below
 // ORT_SOFTMAX_FROM stay in JS. The choice depends on the vocabulary alone, so a seeded request's rows go the same way
 // whether it runs alone or in a batch, and each row's result does not depend on the others in the run.
 import ort from 'onnxruntime-node';

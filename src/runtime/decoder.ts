@@ -46,10 +46,9 @@ export interface DecoderOptions {
 // small drafts, where a pass is mostly fixed cost and chains pay. The same bound decides the packed-past session.
 export const CHAIN_MAX_BYTES = 16 * 1024 * 1024;
 // Forge graphs up to this size are derived at load (attention bias from JS, appended KV: graphs/bias-input.ts,
-// graphs/append-kv.ts): decoding and re-encoding the protobuf takes ~0.7 s and ~3x the file in memory for a 500 MB
-// model, and pays back in every step (bench-100m, bare: 0.96x the time at batch 1 and 128 past positions, 0.88x at
-// 512, 0.84x at batch 8). Beyond it, the file runs as it is, unless its weights are in a side file (external data):
-// then the graph alone is decoded, which is small.
+// graphs/append-kv.ts): decoding and re-encoding the protobuf takes about a second and several times the file in
+// memory for a file of this order, and pays back in every step (docs/design.md, "Graph derivations"). Beyond it, the
+// file runs as it is, unless its weights are in a side file (external data): then the graph alone is decoded.
 const DERIVE_MAX_BYTES = 1024 * 1024 * 1024;
 const KV_NAME = /^past_key_values\.(\d+)\.(key|value)$/;
 

@@ -18,8 +18,8 @@ export interface SessionOptions {
   profilePrefix?: string;
 }
 
-// Small models are dominated by per-op overhead, where a second thread only adds synchronisation (measured on
-// stories260K: 1 thread beats 2); large models are memory-bound and gain from two.
+// Small models are dominated by per-op overhead, where a second thread only adds synchronisation; large models are
+// memory-bound and gain from more.
 const SMALL_MODEL_BYTES = 64 * 1024 * 1024;
 
 export function defaultThreads(modelBytes: number, cores: number): number {

@@ -2,7 +2,7 @@
 // (the scheme of TGI and vLLM). Decoding windows, not single tokens, keeps SentencePiece's leading-space rule and
 // byte-fallback sequences right; text ending in U+FFFD (half a UTF-8 character) is held until the next token.
 // Most tokens take a fast path: when nothing is held back and the token's piece is complete text on its own
-// (tokenizer.streamingPieces), the text it adds is known without decoding (two window decodes cost ~15 us a token).
+// (tokenizer.streamingPieces), the text it adds is known without decoding (two window decodes a token add up).
 import type { StreamingPieces, TextTokenizer } from './tokenizer.ts';
 
 // Tokens of context before the window being decoded: enough for any merge of pieces and multi-byte characters.

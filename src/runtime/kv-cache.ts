@@ -30,8 +30,9 @@ export interface KvCache {
 // With a batch of one, ONNX Runtime's `present` outputs become the cache as they are (no copy): the next pass feeds
 // them back as `past`. After a batched pass each sequence stays *resident* in the batch's `present` (its slots are a
 // right-aligned region of one row): if the next pass has the same rows in the same order, that `present` is fed back
-// whole, and nothing is copied; a sequence is copied out into arrays of its own only when it is used otherwise. (Preallocating `present` in buffers of our own, to be written in place, measured slower:
-// onnxruntime-node's preallocated outputs cost more than its own allocations.)
+// whole, and nothing is copied; a sequence is copied out into arrays of its own only when it is used otherwise.
+// (Not preallocated `present` buffers written in place: onnxruntime-node's preallocated outputs cost more than its
+// own allocations.) See docs/design.md, "The KV design".
 
 export type KvArray = Float32Array | Uint16Array;
 export type KvType = 'float32' | 'float16';

@@ -3,10 +3,9 @@
 // onnxruntime-node's `InferenceSession.run` calls its native binding's run, which is synchronous (it holds the calling
 // thread for the whole pass either way), from a `setImmediate`: every pass costs one turn of the event loop on top of
 // the pass. A session made here holds the binding's own session and runs it at once; the engine gives the event loop
-// its turns on a time budget instead (speculative/engine.ts), so that I/O is still served every few milliseconds. On
-// stories260K a bare decode loop on these sessions took 0.83-0.94x the time of a session.run loop; each of the
-// engine's runs is 10-17 us shorter, but it gains less per token (0.97-0.99x its time on public sessions in
-// alternating A/Bs; BENCHMARKS.md, Engine overhead).
+// its turns on a time budget instead (speculative/engine.ts), so that I/O is still served every few milliseconds. The
+// saving is per pass, so it matters on small models (docs/design.md, "The model-load path"; BENCHMARKS.md, Engine
+// overhead).
 //
 // The binding is onnxruntime-node's internal module (`dist/binding.js`, the package pinned at 1.30.0). Where it cannot
 // be loaded, does not have the expected shape or fails to load a model, sessions come from the public API, whose runs

@@ -89,8 +89,8 @@ export function keptLength(probs: Float32Array, order: ArrayLike<number>, p: Sam
 
 /**
  * The most likely tokens in order (probability descending, then id), as many as top-k, top-p and min-p can keep: a
- * head of the whole vocabulary's order, without sorting the whole vocabulary (a 32,000-token sort with a comparator
- * took ~16 ms a token). Probabilities are bucketed by their float32 exponent (each bucket spans a factor of two, so
+ * head of the whole vocabulary's order, without sorting the whole vocabulary (a comparator sort of a real vocabulary
+ * costs milliseconds a token). Probabilities are bucketed by their float32 exponent (each bucket spans a factor of two, so
  * every token of a higher bucket is more likely than every token of a lower one); buckets are taken from the top until
  * they hold top-k tokens or top-p of the mass (min-p alone: until a bucket lies wholly below min-p * p_max), and only
  * their tokens are sorted. Taking whole buckets keeps ties together, so the head is exactly the full order's.

@@ -1,5 +1,5 @@
-// The engine's thread. ONNX Runtime's session.run blocks the thread it is called on for the whole pass (measured:
-// a 64-token prefill of a 100M model held the event loop for 108 ms), so the engine runs here and the HTTP thread
+// The engine's thread. ONNX Runtime's session.run blocks the thread it is called on for the whole pass (a prefill of a
+// 100M-parameter model, a tenth of a second), so the engine runs here and the HTTP thread
 // stays free for /health, /metrics and new requests. Messages: see remote-engine.ts.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ServerConfig } from './config.ts';
@@ -11,7 +11,7 @@ const config = workerData.config as ServerConfig;
 // Messages go out in batches. What someone waits for (a streamed token, the end of a request, readiness, logs)
 // leaves at the end of the current synchronous stretch; the rest (metrics hooks, batch state, tokens of
 // non-streamed requests, which only gather logprobs) waits up to FLUSH_MS for company. A postMessage and the HTTP
-// thread's wake-up cost tens of microseconds each: paid every step, they slowed a tiny model's decoding by ~15%.
+// thread's wake-up cost tens of microseconds each: paid every step, a noticeable share of a small model's step.
 const FLUSH_MS = 20;
 let outbox: FromWorkerOne[] = [];
 let flushTimer: NodeJS.Timeout | null = null;

@@ -67,7 +67,7 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
         "target's vocabulary token for token");
     }
     // One thread by default: ONNX Runtime's idle intra-op threads spin after each run, and two models taking turns on
-    // two cores with a pool each steal each other's cores (measured on bench-100m: verify 2x slower). A 1-thread
+    // two cores with a pool each steal each other's cores (the verify pass runs several times slower). A 1-thread
     // draft has no pool to spin, and the target's spinning thread does not contend with it.
     // A small draft may be better on the CPU beside a CUDA target: its passes are a few microseconds of arithmetic,
     // which a GPU pays for in kernel launches and copies, and on the CPU it drafts k tokens in one pass (draft chains).

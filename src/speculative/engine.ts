@@ -18,7 +18,8 @@ import type { EngineHandle, EngineOptions } from './engine-api.ts';
 export type { EngineHandle, EngineHooks, EngineOptions, ForwardPhase, TargetModel } from './engine-api.ts';
 
 // Longest stretch of steps without an event-loop turn: a newcomer or a cancellation waits at most this (and a step)
-// for the engine to see it. A turn costs tens of microseconds; one per 2 ms cost ~6 us a step (~2%) on stories260K.
+// for the engine to see it. A turn costs tens of microseconds, a large share of a small model's step (docs/design.md,
+// "The engine").
 const YIELD_AFTER_MS = 2;
 
 // Prompt tokens per prefill step: large enough to admit a burst of short prompts in one pass, small enough that a

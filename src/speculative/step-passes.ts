@@ -38,8 +38,6 @@ export class StepPasses {
     if (seq === null || this.lastAlone?.seq === seq) this.lastAlone = null;
   }
 
-  /** Commits tokens in order until the output finishes; emits one token event with the tokens that entered the output
-   * (an EOS ends it without being part of it, as in its text and usage). Returns how many entered. */
   /** Commits tokens to `seq` (Sequence.commit), reports their timing and emits one token event; returns how many
    * entered its output. */
   private commit(seq: Sequence, ids: number[], logits: Float32Array[]): number {

@@ -5,8 +5,7 @@
 // of the run: the whole cache copied into fresh output buffers each step (and 2L output tensors for onnxruntime-node
 // to wrap). The runtime can keep the cache in buffers of its own instead (runtime/append-kv-cache.ts): it feeds them
 // as the past, padded to a capacity (unused slots masked by the attention bias), and writes the new positions into
-// them after the run. Bare runs of stories260K, one new position *(ad hoc, alternating)*: 0.92x the time at 100 past
-// positions, 0.72x at 400; a batch of 16 at 128: 0.60x.
+// them after the run. The saving grows with the past and the batch (docs/design.md, "Graph derivations").
 //
 // Output `${prefix}kv_new`: [2L * B, S, kvHeads * headDim], block 2l the keys of layer l and block 2l + 1 its values,
 // each block [B, S, kvHeads * headDim] (the Attention node's 3-D key and value inputs, after rotary). For a draft
@@ -16,9 +15,7 @@
 //
 // `packPast`: the 2L past inputs become one, `${prefix}past_key_values` [2L * B, kvHeads, slots, headDim] (blocks in
 // the order above), cut by one Split. onnxruntime-node pays a fixed cost per input tensor, and at batch 1 the Split's
-// copy costs less than the inputs it saves: stories260K at 100 past positions ran 0.75x the time of the unpacked
-// graph's 0.92x *(ad hoc)*; at a batch of 16 the copy costs more (0.74x against 0.60x), so only single-sequence
-// passes use it.
+// copy costs less than the inputs it saves; in a batch the copy costs more, so only single-sequence passes use it.
 import { graphOf, type Graph, type ModelProto } from '../../onnx/onnx-proto.ts';
 
 export const KV_NEW = 'kv_new';

@@ -2,8 +2,8 @@
 // argmax and present K/V, so that a draft model proposes K tokens in one session.run instead of K.
 //
 // For a small draft most of a pass is fixed cost (one session.run: feeds, dispatch of every node, outputs; in JS,
-// building the feeds), not arithmetic: stories260K's 1-layer draft spends ~95 us per call of which roughly half is
-// that. A chain pays it once per proposal.
+// building the feeds), not arithmetic. A chain pays it once per proposal (docs/design.md, "Draft chains and fused
+// steps").
 //
 // Built by graph surgery on any decoder with Optimum's I/O names (ours or a real export), so it works for every
 // dtype variant: each step's nodes are cloned with step-suffixed value names, initializers are shared.
@@ -18,8 +18,7 @@
 // temperature [1] and uniform.0..K-1 [B, 1, 1] (float32, one uniform per draft from the request's RNG, as sampleFrom
 // draws), and each step's draft is the first token whose cumulative probability reaches the uniform (Div, Softmax,
 // CumSum, GreaterOrEqual, Cast before the ArgMax: five nodes more than a greedy step). It also returns draft_probs
-// [B, K, V] (float32), the q_t that rejection sampling needs. Computing them here costs less than in JS (a softmax
-// over 512 tokens took ~20 us in JS, ~3 us here).
+// [B, K, V] (float32), the q_t that rejection sampling needs, which cost less here than in JS.
 import { DataType, graphOf, type Graph, type ModelProto, type NodeProto } from '../../onnx/onnx-proto.ts';
 import { makeTensor } from '../../onnx/graph-builder.ts';
 

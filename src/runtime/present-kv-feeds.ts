@@ -4,7 +4,8 @@
 // (masked out). Positions come from each cache's valid length.
 import ort from 'onnxruntime-node';
 import { BIAS_INPUT } from './graphs/bias-input.ts';
-import { PresentKvCache, allocKv, type KvArray, type KvBatch, type KvCache } from './kv-cache.ts';
+import { allocKv, type KvArray, type KvCache } from './kv-cache.ts';
+import { PresentKvCache, type KvBatch } from './present-kv-cache.ts';
 import { checkPositions, type ForwardRow, type GraphIo, type KvFeeds, type Pass } from './kv-feeds.ts';
 
 export class PresentKvFeeds implements KvFeeds {

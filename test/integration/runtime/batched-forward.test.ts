@@ -2,7 +2,7 @@
 // kinds of cache: the runtime's own buffers with appended KV outputs (append-kv-cache.ts) and Optimum's presents.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decoder } from '../../../src/runtime/decoder.ts';
-import type { PresentKvCache } from '../../../src/runtime/kv-cache.ts';
+import type { PresentKvCache } from '../../../src/runtime/present-kv-cache.ts';
 import { tinyModel } from '../../helpers/model-fixtures.ts';
 import { maxDiff } from '../../helpers/float-diff.ts';
 

@@ -158,6 +158,7 @@ export async function loadServedModel(config: ServerConfig, metrics: Metrics, lo
   const hooks: EngineHooks = {
     onForward: (phase, seconds, batch) => metrics.onForward(phase, seconds, batch),
     onVerify: (drafted, accepted) => metrics.onVerify(drafted, accepted),
+    onDraftLengths: (ks) => metrics.onDraftLengths(ks),
     onTokens: (n, seconds) => metrics.onTokens(n, seconds),
     onFinish: (stats, finishReason, totalSeconds) => metrics.onFinish(stats, finishReason, totalSeconds),
   };

@@ -66,7 +66,7 @@ export const OPTIONS: Record<string, OptionSpec> = {
   'draft-threads': { key: 'draftThreads', env: 'SPECSERVE_DRAFT_THREADS', kind: 'int', help: 'draft model intra-op threads (default 1)' },
   'num-speculative-tokens': { key: 'numSpeculativeTokens', env: 'SPECSERVE_NUM_SPECULATIVE_TOKENS', kind: 'int', help: 'maximum draft length k (default 4)' },
   'adaptive-draft-length': { key: 'adaptiveDraftLength', env: 'SPECSERVE_ADAPTIVE_DRAFT_LENGTH', kind: 'bool', help: 'choose k per step for the most expected tokens per second, from measured step costs and acceptance (default true)' },
-  'speculative-disable-by-batch-size': { key: 'speculativeDisableByBatchSize', env: 'SPECSERVE_SPECULATIVE_DISABLE_BY_BATCH_SIZE', kind: 'int', help: 'plain decoding while this many requests run or wait; 0: never (default 2: speculate for a lone request)' },
+  'speculative-disable-by-batch-size': { key: 'speculativeDisableByBatchSize', env: 'SPECSERVE_SPECULATIVE_DISABLE_BY_BATCH_SIZE', kind: 'int', help: 'override of the goodput policy: plain decoding while this many requests run or wait; 0: never (default 0)' },
   'max-batch': { key: 'maxBatch', env: 'SPECSERVE_MAX_BATCH', kind: 'int', help: 'sequences per batched step (vLLM: --max-num-seqs) (default 16)' },
   'max-queue': { key: 'maxQueue', env: 'SPECSERVE_MAX_QUEUE', kind: 'int', help: 'waiting requests before 429 (default 256)' },
   'max-model-len': { key: 'maxModelLen', env: 'SPECSERVE_MAX_MODEL_LEN', kind: 'int', help: 'context window (default: the model\'s)' },
@@ -89,7 +89,7 @@ export const OPTIONS: Record<string, OptionSpec> = {
 
 export const DEFAULTS: ServerConfig = {
   host: '127.0.0.1', port: 8000, draftDtype: 'fp32', device: 'cpu', threads: 0, draftThreads: 1, numSpeculativeTokens: 4,
-  adaptiveDraftLength: true, speculativeDisableByBatchSize: 2, maxBatch: 16, maxQueue: 256, publicHealth: true, publicMetrics: true, bodyLimitBytes: 1 << 20,
+  adaptiveDraftLength: true, speculativeDisableByBatchSize: 0, maxBatch: 16, maxQueue: 256, publicHealth: true, publicMetrics: true, bodyLimitBytes: 1 << 20,
   maxN: 8, maxStop: 16, maxPrompts: 64, shutdownTimeoutMs: 30_000, streamBufferBytes: 4 * 1024 * 1024, logLevel: 'info', engineThread: 'worker',
 };
 

@@ -41,6 +41,7 @@ try {
   const hooks = {
     onForward: (...args: unknown[]) => post({ type: 'hook', name: 'onForward', args }, false),
     onVerify: (...args: unknown[]) => post({ type: 'hook', name: 'onVerify', args }, false),
+    onDraftLengths: (...args: unknown[]) => post({ type: 'hook', name: 'onDraftLengths', args }, false),
     onTokens: (...args: unknown[]) => post({ type: 'hook', name: 'onTokens', args }, false),
     onFinish: (...args: unknown[]) => post({ type: 'hook', name: 'onFinish', args }, false),
     onStep: () => state(),

@@ -39,6 +39,7 @@ export class Metrics {
   readonly numAcceptedTokens = this.c('specserve_spec_decode_num_accepted_tokens_total', 'Draft tokens accepted.');
   readonly acceptedPerPos = this.c('specserve_spec_decode_num_accepted_tokens_per_pos_total', 'Draft tokens accepted at each draft position.', ['position']);
   readonly acceptedLength = this.h('specserve_spec_decode_accepted_length', 'Draft tokens accepted per verification pass.', [0, 1, 2, 3, 4, 5, 6, 8, 12, 16]);
+  readonly draftLength = this.h('specserve_spec_decode_draft_length', 'Draft length chosen for each sequence at each decode step (0: plain decoding).', [0, 1, 2, 3, 4, 5, 6, 8, 12, 16]);
   readonly running = new client.Gauge({ name: 'specserve_num_requests_running', help: 'Requests in the running batch.', registers: [this.registry] });
   readonly waiting = new client.Gauge({ name: 'specserve_num_requests_waiting', help: 'Requests waiting for a batch slot.', registers: [this.registry] });
   readonly kvBytes = new client.Gauge({ name: 'specserve_kv_cache_usage_bytes', help: 'KV cache bytes held by target and draft.', registers: [this.registry] });
@@ -60,6 +61,10 @@ export class Metrics {
     this.numAcceptedTokens.inc(accepted);
     this.acceptedLength.observe(accepted);
     for (let pos = 0; pos < accepted; pos++) this.acceptedPerPos.inc({ position: String(pos) });
+  }
+
+  onDraftLengths(ks: number[]): void {
+    for (const k of ks) this.draftLength.observe(k);
   }
 
   onTokens(numTokens: number, seconds: number): void {

@@ -93,7 +93,7 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
   });
   const name = config.servedModelName ?? basename(targetDir);
   log(`serving ${name} (${dtype}, ${target.device}${target.runsDirectly ? ', direct passes' : ''}) with proposer ${proposer?.name ?? 'none'}${draftDevice ? ` (${draftSpec}; greedy single streams ${draftMode})` : ''}, ` +
-    `k <= ${config.numSpeculativeTokens}${config.adaptiveDraftLength ? ' adaptive' : ''} (off from ${config.speculativeDisableByBatchSize || 'never'} requests), max batch ${config.maxBatch}, context ${maxModelLen}`);
+    `k <= ${config.numSpeculativeTokens}${config.adaptiveDraftLength ? ' by goodput' : ''}${config.speculativeDisableByBatchSize ? ` (off from ${config.speculativeDisableByBatchSize} requests)` : ''}, max batch ${config.maxBatch}, context ${maxModelLen}`);
   return {
     engine, tokenizer,
     info: { name, targetDir, draft: draftSpec, dtype, targetDevice: target.device, draftDevice, maxModelLen, vocabSize: target.vocabSize },

@@ -16,7 +16,7 @@ export type ToWorker =
 /** An engine event as it crosses: an error as its message. */
 export type WireEvent = Exclude<EngineEvent, { type: 'error' }> | { type: 'error'; message: string };
 
-export type HookName = 'onForward' | 'onVerify' | 'onTokens' | 'onFinish';
+export type HookName = 'onForward' | 'onVerify' | 'onDraftLengths' | 'onTokens' | 'onFinish';
 
 /** Worker -> HTTP thread (one at a time, or several in a batch). */
 export type FromWorkerOne =

@@ -1,9 +1,10 @@
-// What speculation costs, learned by measurement and shared by the sequences of one kind (greedy or sampled, with the
-// engine's default proposer), so that a short request starts from what earlier ones measured: seconds per step for
-// each draft length k, and the per-token acceptance a. With a, a proposal of k tokens emits
+// What speculation costs and how often it is accepted, learned by measurement and kept by the engine across requests
+// (docs/design.md, "Choosing k"). A CostMemory holds the seconds per decode step of one kind of batch (its size
+// bucket, its proposers, greedy or sampled) at each draft length k; an AcceptanceMemory the per-token acceptance a of
+// one proposer and kind, which a new sequence starts from. With acceptance a, a proposal of k tokens emits
 // E(k) = (1 - a^(k+1)) / (1 - a) tokens per target pass (Leviathan et al. 2023, eq. 1); the best k has the most
-// E(k) / cost(k). What a step costs at each k depends on the model, the device, the proposer's mode and the batch, in
-// ways only measurement knows (docs/design.md, "Choosing k").
+// tokens per second, E(k) / cost(k). What a step costs at each k depends on the model, the device, the proposer's
+// mode and the batch, in ways only measurement knows.
 
 // Steps a fresh memory does not record: the first steps of a process run cold code (JIT, allocator, caches) and are
 // several times slower, which would make speculation look hopeless for hundreds of steps.
@@ -15,7 +16,7 @@ const EXPIRE_AFTER = 1280;
 // ~35 steps): the k in use is a mean over its last ~50 steps, and one that is only explored now and then does not keep
 // a stale cost for long.
 const COST_DECAY = 0.98;
-// The kind's acceptance decays per verification (over ~50).
+// A kind's acceptance decays per verification (over ~50).
 const SHARED_ACCEPT_DECAY = 0.98;
 // A choice of speculation must beat plain decoding's expected rate by this margin (noise on a shared machine).
 const COST_MARGIN = 1.03;
@@ -26,7 +27,26 @@ export function expectedTokens(a: number, k: number): number {
   return (1 - p ** (k + 1)) / (1 - p);
 }
 
-/** Measured seconds per step for each draft length, and acceptance, shared by the sequences of one kind. */
+/** Expected tokens per sequence and step at draft length k (1 at k = 0). */
+export type TokensAt = (k: number) => number;
+
+/** Per-token acceptance of one proposer and kind, decaying, from every verification of its sequences. */
+export class AcceptanceMemory {
+  private kept = 0;
+  private rejected = 0;
+
+  add(kept: number, rejected: number): void {
+    this.kept = SHARED_ACCEPT_DECAY * this.kept + kept;
+    this.rejected = SHARED_ACCEPT_DECAY * this.rejected + rejected;
+  }
+
+  /** a in E(k), or undefined before any verification. */
+  get tokenAcceptance(): number | undefined {
+    return this.kept + this.rejected > 0 ? this.kept / (this.kept + this.rejected) : undefined;
+  }
+}
+
+/** Measured seconds per decode step for each draft length, of one kind of batch. */
 export class CostMemory {
   private readonly seconds: number[] = [];
   private readonly weight: number[] = [];
@@ -35,8 +55,6 @@ export class CostMemory {
   steps = 0;
   /** Steps offered, the ignored first ones included. */
   private offered = 0;
-  private kept = 0;
-  private rejected = 0;
 
   /** Records a step's cost; false while the memory is ignoring its first steps. */
   add(k: number, seconds: number): boolean {
@@ -61,16 +79,6 @@ export class CostMemory {
   /** The step at which k was last measured (0: never). */
   lastMeasured(k: number): number {
     return this.measuredAt[k] ?? 0;
-  }
-
-  addAcceptance(kept: number, rejected: number): void {
-    this.kept = SHARED_ACCEPT_DECAY * this.kept + kept;
-    this.rejected = SHARED_ACCEPT_DECAY * this.rejected + rejected;
-  }
-
-  /** Per-token acceptance of the kind (a in E(k)), or undefined before any verification. */
-  get tokenAcceptance(): number | undefined {
-    return this.kept + this.rejected > 0 ? this.kept / (this.kept + this.rejected) : undefined;
   }
 
   /** Seconds per step at k: measured, else interpolated linearly between the nearest measured lengths below and
@@ -105,15 +113,15 @@ export class CostMemory {
     return Math.max(cl, ch) > 0 ? cl + ((ch - cl) * (k - lo)) / (hi - lo) : undefined;
   }
 
-  /** Expected tokens per second at k (estimated cost where k was never measured). */
-  rate(a: number, k: number, maxK: number): number | undefined {
+  /** Expected tokens per second and sequence at k (estimated cost where k was never measured). */
+  rate(tokens: TokensAt, k: number, maxK: number): number | undefined {
     const c = this.estimate(k, maxK);
-    return c === undefined ? undefined : (k === 0 ? COST_MARGIN : expectedTokens(a, k)) / c;
+    return c === undefined ? undefined : (k === 0 ? COST_MARGIN : tokens(k)) / c;
   }
 
-  /** The k in 0..maxK with the most expected tokens per second at acceptance a, among measured ones (plain decoding
-   * counts with the margin speculation must beat); undefined until plain decoding and some k > 0 are measured. */
-  best(a: number, maxK: number): number | undefined {
+  /** The k in 0..maxK with the most expected tokens per second, among measured ones (plain decoding counts with the
+   * margin speculation must beat); undefined until plain decoding and some k > 0 are measured. */
+  best(tokens: TokensAt, maxK: number): number | undefined {
     if (this.cost(0) === undefined) return undefined;
     let best: number | undefined;
     let bestRate = 0;
@@ -121,7 +129,7 @@ export class CostMemory {
     for (let k = 0; k <= maxK; k++) {
       if (this.cost(k) === undefined) continue;
       speculative ||= k > 0;
-      const rate = this.rate(a, k, maxK)!;
+      const rate = this.rate(tokens, k, maxK)!;
       if (rate > bestRate) {
         best = k;
         bestRate = rate;

@@ -26,6 +26,8 @@ export type ForwardPhase = 'prefill' | 'decode' | 'draft' | 'verify';
 export interface EngineHooks {
   onForward?(phase: ForwardPhase, seconds: number, batchSize: number): void;
   onVerify?(drafted: number, accepted: number): void;
+  /** Each decode step: the draft length of every sequence in it (0: plain decoding). */
+  onDraftLengths?(ks: number[]): void;
   /** `numTokens` arrived `seconds` after the sequence's previous tokens (inter-token latency). */
   onTokens?(numTokens: number, seconds: number): void;
   onFinish?(stats: SequenceStats, finishReason: FinishReason, totalSeconds: number): void;
@@ -65,9 +67,9 @@ export interface EngineOptions {
   /** Context window (<= the target's). */
   maxModelLen?: number;
   adaptiveDraftLength?: boolean;
-  /** Plain decoding for the whole step while the engine holds this many requests or more (running and waiting): in a
-   * full batch the verify pass is no longer nearly free per extra position (vLLM's --speculative-disable-by-batch-size).
-   * 0 or absent: never. Seeded sampled requests speculate regardless: their text must not depend on the load. */
+  /** An override of the goodput policy: plain decoding for the whole step while the engine holds this many requests or
+   * more, running and waiting (vLLM's --speculative-disable-by-batch-size). 0 or absent: never. Seeded sampled requests
+   * speculate regardless: their text must not depend on the load. */
   disableSpeculationAtBatch?: number;
   maxBatch: number;
   maxQueue: number;

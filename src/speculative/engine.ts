@@ -9,7 +9,7 @@ import { heldBytes } from '../runtime/kv-cache.ts';
 import { isGreedy } from '../runtime/sampling.ts';
 import type { Constraint } from '../runtime/structured/constraint.ts';
 import { Sequence } from './sequence.ts';
-import { CostMemory } from './cost-memory.ts';
+import { AcceptanceMemory } from './cost-memory.ts';
 import { predictionMatches } from './prediction-proposer.ts';
 import { StepPasses } from './step-passes.ts';
 import type { EngineListener, GenerationRequest } from './generation-request.ts';
@@ -34,8 +34,8 @@ export class Engine implements EngineHandle {
   private closed = false;
   private idle: Promise<void> = Promise.resolve();
   faultInjection: { badToken: number } | null = null;
-  /** What speculation with the default proposer costs against plain decoding, learned across sequences. */
-  private readonly costs = { greedy: new CostMemory(), sampled: new CostMemory() };
+  /** Acceptance by proposer and kind (greedy or sampled), learned across sequences: a new one starts from it. */
+  private readonly acceptance = new Map<string, AcceptanceMemory>();
   /** The sequences of the step in progress (failed together if the step throws outside its passes). */
   private stepping: Sequence[] = [];
   /** Set while paused: the loop waits on it before each step. */
@@ -96,14 +96,19 @@ export class Engine implements EngineHandle {
       if (!this.o.constraintFactory) throw new Error('this engine has no constraint support');
       constraint = this.o.constraintFactory(request.constraint);
     }
-    const costs = proposer === this.o.proposer ? this.costs[isGreedy(request.sampling) ? 'greedy' : 'sampled'] : undefined;
+    let prior: AcceptanceMemory | undefined;
+    if (proposer) {
+      const kind = `${proposer.name}/${isGreedy(request.sampling) ? 'greedy' : 'sampled'}`;
+      prior = this.acceptance.get(kind) ?? new AcceptanceMemory();
+      this.acceptance.set(kind, prior);
+    }
     // A request that names its draft length gets exactly that (where there is room); others, the engine's choice.
     const adaptive = request.numSpeculativeTokens === undefined && (this.o.adaptiveDraftLength ?? true);
     // The context window bounds prompt and output together (vLLM's max_model_len): a request asking for more ends
     // with finish_reason "length" where the window is full, as the server's validation promises.
     const bounded = { ...request, maxTokens: Math.min(request.maxTokens, this.maxPositions - request.promptIds.length) };
     const seq = new Sequence({ id, request: bounded, tokenizer: this.o.tokenizer, eosTokenIds: this.o.target.folder.eosTokenIds,
-      cache: this.o.target.newCache(), proposer, maxDraftTokens: maxK, adaptive, listener, constraint, costs });
+      cache: this.o.target.newCache(), proposer, maxDraftTokens: maxK, adaptive, listener, constraint, prior });
     this.waiting.push(seq);
     this.byId.set(id, seq);
     this.kick();
@@ -206,7 +211,7 @@ export class Engine implements EngineHandle {
     const now = performance.now();
     seq.stats.decodeSeconds = seq.firstTokenAt ? (now - seq.firstTokenAt) / 1000 : 0;
     this.byId.delete(seq.id);
-    this.passes.forget(seq);
+    this.passes.forget();
     try {
       seq.proposer?.end(seq);
     } catch (err) {
@@ -236,7 +241,7 @@ export class Engine implements EngineHandle {
   private failStep(error: Error): void {
     const failed = this.stepping;
     this.stepping = [];
-    this.passes.forget(null);
+    this.passes.forget();
     for (const seq of failed) this.failOne(seq, error);
   }
 

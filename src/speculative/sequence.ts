@@ -5,7 +5,7 @@ import { GenerationOutput } from '../runtime/generation-output.ts';
 import { Xoshiro128, type Rng } from '../runtime/rng.ts';
 import { isGreedy, logprobOf, topLogprobs } from '../runtime/sampling.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
-import type { CostMemory } from './cost-memory.ts';
+import type { AcceptanceMemory } from './cost-memory.ts';
 import { draftLengthPolicy, type DraftLengthPolicy } from './draft-length.ts';
 import type { EngineEvent, EngineListener, GeneratedTokenLogprob, GenerationRequest, SequenceStats } from './generation-request.ts';
 import type { ProposalContext, Proposer } from './proposer.ts';
@@ -24,8 +24,8 @@ export interface SequenceOptions {
   adaptive: boolean;
   listener: EngineListener;
   constraint?: Constraint;
-  /** Shared with other sequences of the same kind (cost-memory.ts). */
-  costs?: CostMemory;
+  /** The acceptance of earlier sequences of its proposer and kind, which its own starts from (cost-memory.ts). */
+  prior?: AcceptanceMemory;
 }
 
 export class Sequence implements ProposalContext {
@@ -66,7 +66,7 @@ export class Sequence implements ProposalContext {
     // from run to run: those adapt on acceptance alone, and speculate whatever the load, so that the same seed gives
     // the same text.
     this.seededSampling = request.seed !== undefined && !isGreedy(request.sampling);
-    this.draftLength = draftLengthPolicy(proposer ? o.maxDraftTokens : 0, { adaptive: o.adaptive, costAware: !this.seededSampling, costs: o.costs });
+    this.draftLength = draftLengthPolicy(proposer ? o.maxDraftTokens : 0, { adaptive: o.adaptive, reproducible: this.seededSampling, prior: o.prior });
     this.stats = {
       numPromptTokens: this.numPromptTokens, numGeneratedTokens: 0, numDrafted: 0, numAccepted: 0,
       numPredictionTokens: request.prediction?.length ?? 0, numPredictionAccepted: 0, numTargetPasses: 0,

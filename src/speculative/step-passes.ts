@@ -9,6 +9,7 @@ import { verify, verifyGreedy } from './rejection-sampler.ts';
 import type { Sequence } from './sequence.ts';
 import type { Proposal, Proposer } from './proposer.ts';
 import type { EngineOptions, ForwardPhase } from './engine-api.ts';
+import { StepDraftLengths } from './step-draft-lengths.ts';
 
 /** What the passes need of the engine around them. */
 export interface StepContext {
@@ -26,16 +27,16 @@ export interface StepContext {
 }
 
 export class StepPasses {
-  /** The last decode step, if it was of one sequence alone: its cost is known when the next step starts. */
-  private lastAlone: { seq: Sequence; drafted: number; started: number } | null = null;
-  /** A prefill pass ran since the last decode step. */
-  private prefilled = false;
+  /** Each step's draft lengths: the goodput policy and the step timing that feeds it. */
+  private readonly draftLengths: StepDraftLengths;
 
-  constructor(private readonly ctx: StepContext) {}
+  constructor(private readonly ctx: StepContext) {
+    this.draftLengths = new StepDraftLengths(ctx.options.numSpeculativeTokens);
+  }
 
-  /** Drops timing state about `seq` (null: any), which finished or failed. */
-  forget(seq: Sequence | null): void {
-    if (seq === null || this.lastAlone?.seq === seq) this.lastAlone = null;
+  /** Drops step timing: a sequence finished or failed, so the next step is of another batch. */
+  forget(): void {
+    this.draftLengths.forget();
   }
 
   /** Commits tokens to `seq` (Sequence.commit), reports their timing and emits one token event; returns how many
@@ -62,7 +63,7 @@ export class StepPasses {
   }
 
   async prefill(seqs: Sequence[]): Promise<void> {
-    this.prefilled = true;
+    this.draftLengths.forget();
     const now = performance.now();
     for (const s of seqs) s.stats.queueSeconds = (now - s.submittedAt) / 1000;
     let logits: Float32Array[][];
@@ -109,26 +110,12 @@ export class StepPasses {
 
   async decode(seqs: Sequence[]): Promise<void> {
     const started = performance.now();
-    // A step of a sequence decoding alone costs from its start to the start of the next step of the same sequence
-    // alone (the engine's work between steps included); anything else in between voids the measurement.
-    const timed = this.lastAlone;
-    this.lastAlone = null;
-    if (timed && seqs.length === 1 && seqs[0] === timed.seq && !this.prefilled) {
-      timed.seq.draftLength.onStepTimed(timed.drafted, (started - timed.started) / 1000);
-    }
-    this.prefilled = false;
-    // Draft lengths: the controller's choice, capped by the tokens still wanted and the context window.
+    // The --speculative-disable-by-batch-size override; load counts every request the engine holds (running, just
+    // admitted, waiting), as vLLM counts its queue.
     const limit = this.ctx.options.disableSpeculationAtBatch ?? 0;
-    // Load counts every request the engine holds (running, just admitted, waiting), as vLLM counts its queue.
     const speculate = limit <= 0 || this.ctx.load() < limit;
-    const ks = seqs.map((s) => {
-      // A request that names its draft length gets it at any load, as documented; so do seeded sampled requests,
-      // whose random draws must not depend on the load.
-      if (!speculate && !s.seededSampling && s.request.numSpeculativeTokens === undefined) return 0;
-      const wanted = s.request.maxTokens - s.output.tokens.length - 1;
-      const room = this.ctx.maxPositions() - s.cache.length - 1;
-      return Math.max(0, Math.min(s.draftLength.next(), wanted, room));
-    });
+    const ks = this.draftLengths.choose(seqs, started, this.ctx.maxPositions(), speculate);
+    this.ctx.options.hooks?.onDraftLengths?.(ks);
     const fault = this.ctx.takeFault();
     let pass: { drafts: Proposal[]; logits: Float32Array[][]; rows: Float32Array[][]; p: (Float32Array[] | null)[] };
     try {
@@ -167,7 +154,7 @@ export class StepPasses {
     seqs.forEach((s, i) => {
       if (!this.ctx.alive(s)) return; // failed on its own earlier in this step
       try {
-        this.verifyAndCommit(s, drafts[i], rows[i], p[i], logits[i], seqs.length === 1 ? started : null);
+        this.verifyAndCommit(s, drafts[i], rows[i], p[i], logits[i]);
       } catch (err) {
         this.ctx.failOne(s, err as Error);
       }
@@ -175,8 +162,7 @@ export class StepPasses {
   }
 
   /** One sequence's share of a decode step: verify its drafts against the pass, roll back, commit. */
-  private verifyAndCommit(s: Sequence, draft: Proposal, rows: Float32Array[], p: Float32Array[] | null, logits: Float32Array[],
-    aloneSince: number | null): void {
+  private verifyAndCommit(s: Sequence, draft: Proposal, rows: Float32Array[], p: Float32Array[] | null, logits: Float32Array[]): void {
     const result = isGreedy(s.sampling)
       ? verifyGreedy(draft.tokens, rows.map(argmax))
       : verify(draft.tokens, draft.probs ?? null, p!, s.rng);
@@ -190,7 +176,6 @@ export class StepPasses {
     // ended it) are the ones the request's usage counts.
     s.stats.numAccepted += Math.min(result.numAccepted, this.commit(s, result.tokens, logits));
     s.proposer?.accept(s);
-    if (aloneSince !== null) this.lastAlone = { seq: s, drafted: draft.tokens.length, started: aloneSince };
   }
 
   /** A lone sequence whose proposer drafts and verifies in one fused pass (reported as a verify pass); null where

@@ -52,6 +52,10 @@ describe('metrics', () => {
     expect(value(/^specserve_forward_duration_seconds_count\{phase="decode"\} (\d+)$/m)).toBeGreaterThan(0);
     expect(value(/^specserve_generation_tokens_total (\d+)$/m)).toBe(60);
     expect(value(/^specserve_spec_decode_num_draft_tokens_total (\d+)$/m)).toBeGreaterThan(0);
+    // The draft length chosen for every sequence at every decode step: 0 for the `speculative: false` requests.
+    expect(value(/^specserve_spec_decode_draft_length_bucket\{le="0"\} (\d+)$/m)).toBeGreaterThan(0);
+    expect(value(/^specserve_spec_decode_draft_length_sum (\d+)$/m)).toBeGreaterThan(0);
+    expect(value(/^specserve_spec_decode_draft_length_count (\d+)$/m)).toBeGreaterThan(value(/^specserve_spec_decode_draft_length_bucket\{le="0"\} (\d+)$/m));
     expect(text).toMatch(/^specserve_model_info\{model="model",role="target",dtype="fp32",device="cpu"\} 1$/m);
     expect(text).toMatch(/^specserve_time_to_first_token_seconds_bucket\{le="0.001"\} \d+$/m);
     expect(text).not.toMatch(/nodejs_active_handles_total/);

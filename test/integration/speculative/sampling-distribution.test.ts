@@ -86,6 +86,24 @@ describe('speculative sampling distribution (stories260K + distilled draft)', ()
     expect(fair.pValue).toBeGreaterThan(P_THRESHOLD);
     expect(biased.pValue < P_THRESHOLD || biased.outside > 0).toBe(true);
   });
+  it('with the goodput policy choosing k (the server default), unseeded requests in batches follow the target', async () => {
+    const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft, { target }), numSpeculativeTokens: 2,
+      maxBatch: 16, maxQueue: FUSED_SAMPLES });
+    const runs = await Promise.all(Array.from({ length: FUSED_SAMPLES }, () =>
+      collect(engine, { promptIds: prompt, maxTokens: 3, sampling: SAMPLING, stop: [], ignoreEos: true })));
+    await engine.close();
+    const counts = new Map<string, number>();
+    for (const r of runs) counts.set(`${r.tokens[0]},${r.tokens[1]}`, (counts.get(`${r.tokens[0]},${r.tokens[1]}`) ?? 0) + 1);
+    const drafted = runs.reduce((a, r) => a + r.numDrafted, 0);
+    const fair = test(counts);
+    console.log(`[spec] goodput policy, unseeded batches: ${drafted} drafted; chi2=${fair.statistic.toFixed(1)} dof=${fair.dof} p=${fair.pValue.toExponential(2)}`);
+    // Each request lives a prefill and a step or two, so no batch is timed twice in a row: the acceptance rule stands
+    // in for the policy and speculation runs.
+    expect(drafted).toBeGreaterThan(FUSED_SAMPLES * 0.5);
+    expect(fair.outside).toBe(0);
+    expect(fair.pValue).toBeGreaterThan(FUSED_P_THRESHOLD);
+  });
+
   // Deeper than one draft: with k = 2 the second and third tokens come from acceptance at depth 1 and 2 (or the
   // recovery after a rejection), with k = 1 the third is the bonus token after an accepted draft; under top-p and
   // min-p, whose cuts the verifier applies to p (the draft's q is the same request's cut distribution).

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CostMemory, expectedTokens } from '../../../src/speculative/cost-memory.ts';
-import { draftLengthPolicy, type DraftLengthPolicy } from '../../../src/speculative/draft-length.ts';
+import { AcceptanceMemory, expectedTokens } from '../../../src/speculative/cost-memory.ts';
+import { draftLengthPolicy } from '../../../src/speculative/draft-length.ts';
+import { batchKind, GoodputPolicy } from '../../../src/speculative/goodput.ts';
 import { Xoshiro128 } from '../../../src/runtime/rng.ts';
 
 describe('expectedTokens', () => {
@@ -52,11 +53,25 @@ describe('the acceptance rule', () => {
   });
 });
 
-describe('the cost-aware draft length', () => {
-  // A simulated single stream, driven as the engine drives the controller: next(), then onVerified() and onStepTimed().
-  // Each draft token is accepted with probability `acceptance` (given the ones before it were); a step with k drafts
-  // costs cost(k) seconds.
-  function drive(a: DraftLengthPolicy, steps: number, acceptance: number, cost: (k: number) => number, seed = 1): number[] {
+/** A lone stream as the engine drives it (step-draft-lengths.ts): the goodput policy chooses k for a batch of one from
+ * the sequence's acceptance, the sequence's acceptance rule standing in until costs are known. */
+function loneStream(maxK: number, o: { prior?: AcceptanceMemory; policy?: GoodputPolicy } = {}) {
+  const seq = draftLengthPolicy(maxK, { prior: o.prior });
+  const policy = o.policy ?? new GoodputPolicy(maxK);
+  const kind = batchKind(1, ['draft'], false);
+  return {
+    next: () => policy.choose(kind, [{ acceptance: seq.tokenAcceptance, cap: maxK }], () => seq.next()),
+    onVerified: (drafted: number, accepted: number) => seq.onVerified(drafted, accepted),
+    onStepTimed: (k: number, seconds: number) => policy.onStepTimed(kind, k, seconds),
+  };
+}
+type Stream = ReturnType<typeof loneStream>;
+
+describe('the goodput policy for a lone stream', () => {
+  // A simulated single stream, driven as the engine drives it: next(), then onVerified() and onStepTimed(). Each draft
+  // token is accepted with probability `acceptance` (given the ones before it were); a step with k drafts costs
+  // cost(k) seconds.
+  function drive(a: Stream, steps: number, acceptance: number, cost: (k: number) => number, seed = 1): number[] {
     const rng = new Xoshiro128(seed);
     const ks: number[] = [];
     for (let i = 0; i < steps; i++) {
@@ -85,7 +100,7 @@ describe('the cost-aware draft length', () => {
     it(`settles on the k with the most tokens per second: ${c.name}`, () => {
       const best = optimum(c.acceptance, c.maxK, c.cost);
       const rate = (k: number) => expectedTokens(c.acceptance, k) / c.cost(k);
-      const ks = drive(draftLengthPolicy(c.maxK), 400, c.acceptance, c.cost).slice(100);
+      const ks = drive(loneStream(c.maxK), 400, c.acceptance, c.cost).slice(100);
       // Mostly at the optimum or at a k within 3% of it (acceptance is estimated from random outcomes), and tokens
       // per second over the run within 8% of always choosing the best k, explorations included (over seeds: 0.93-0.99).
       expect(ks.filter((k) => rate(k) >= 0.97 * rate(best)).length / ks.length).toBeGreaterThan(0.6);
@@ -96,7 +111,7 @@ describe('the cost-aware draft length', () => {
   it('picks plain decoding where speculation costs more per token, and keeps trying speculation now and then', () => {
     const cost = (k: number) => (k === 0 ? 1e-3 : 1.2e-3 + 0.5e-3 * k);
     expect(optimum(0.5, 4, cost)).toBe(0);
-    const ks = drive(draftLengthPolicy(4), 1000, 0.5, cost).slice(50);
+    const ks = drive(loneStream(4), 1000, 0.5, cost).slice(50);
     expect(share(ks, 0)).toBeGreaterThan(0.9);
     expect(ks.some((k) => k > 0)).toBe(true);
   });
@@ -104,7 +119,7 @@ describe('the cost-aware draft length', () => {
   it('spends little on exploring when speculation is far from paying (sampled drafts, one pass per draft token)', () => {
     const cost = (k: number) => (k === 0 ? 1e-3 : 1.1e-3 + 0.9e-3 * k);
     expect(optimum(0.5, 8, cost)).toBe(0);
-    const ks = drive(draftLengthPolicy(8), 600, 0.5, cost).slice(100);
+    const ks = drive(loneStream(8), 600, 0.5, cost).slice(100);
     // A step at k costs 1 + 0.9k plain steps: exploring k = 8 often would cost far more than the 3% allowed here.
     const seconds = ks.reduce((s, k) => s + cost(k), 0);
     expect((ks.length * cost(0)) / seconds).toBeGreaterThan(0.97);
@@ -114,13 +129,13 @@ describe('the cost-aware draft length', () => {
     const cost = (k: number) => (k === 0 ? 1e-3 : 1.4e-3 + 0.12e-3 * k);
     let specSteps = 0;
     const cold = (k: number) => cost(k) * (k > 0 && specSteps++ < 8 ? 10 : 1);
-    const ks = drive(draftLengthPolicy(4), 200, 0.66, cold).slice(60);
+    const ks = drive(loneStream(4), 200, 0.66, cold).slice(60);
     const rate = (k: number) => expectedTokens(0.66, k) / cost(k);
     expect(ks.reduce((s, k) => s + rate(k), 0) / ks.length / rate(optimum(0.66, 4, cost))).toBeGreaterThan(0.92);
   });
 
   it('follows a change of costs', () => {
-    const a = draftLengthPolicy(4);
+    const a = loneStream(4);
     const slow = (k: number) => (k === 0 ? 1e-3 : 1.2e-3 + 0.8e-3 * k);
     const fast = (k: number) => (k === 0 ? 1e-3 : 1.05e-3 + 0.05e-3 * k);
     expect(optimum(0.8, 4, slow)).toBe(0);
@@ -136,7 +151,7 @@ describe('the cost-aware draft length', () => {
     const rate = (k: number) => expectedTokens(0.72, k) / cost(k);
     const best = optimum(0.72, 4, cost);
     const rng = new Xoshiro128(seed);
-    const a = draftLengthPolicy(4);
+    const a = loneStream(4);
     let sum = 0;
     const steps = 2000;
     for (let i = 0; i < steps; i++) {
@@ -152,20 +167,95 @@ describe('the cost-aware draft length', () => {
   });
 
   it('shares what it measured: a later sequence of the same kind starts at the best k', () => {
-    const costs = new CostMemory();
+    const prior = new AcceptanceMemory();
+    const policy = new GoodputPolicy(8);
     const cost = (k: number) => (k === 0 ? 1e-3 : 1.4e-3 + 0.12e-3 * k);
-    drive(draftLengthPolicy(8, { costs }), 300, 0.66, cost);
+    drive(loneStream(8, { prior, policy }), 300, 0.66, cost);
     const best = optimum(0.66, 8, cost);
-    expect(costs.tokenAcceptance).toBeGreaterThan(0.55);
-    expect(costs.tokenAcceptance).toBeLessThan(0.77);
-    expect(draftLengthPolicy(8, { costs }).next()).toBe(best);
-    expect(draftLengthPolicy(8, { costs: new CostMemory() }).next()).toBe(8); // nothing measured: maxK
+    expect(prior.tokenAcceptance).toBeGreaterThan(0.55);
+    expect(prior.tokenAcceptance).toBeLessThan(0.77);
+    expect(loneStream(8, { prior, policy }).next()).toBe(best);
+    expect(loneStream(8).next()).toBe(8); // nothing measured: maxK
   });
 
   it('ignores costs where it must not depend on timing (seeded sampling)', () => {
     const cost = (k: number) => (k === 0 ? 1e-3 : 1.2e-3 + 0.5e-3 * k);
-    const ks = drive(draftLengthPolicy(4, { costAware: false }), 100, 0.8, cost);
+    const seeded = draftLengthPolicy(4, { reproducible: true });
+    expect(seeded.batched).toBe(false);
+    const ks = drive({ next: () => seeded.next(), onVerified: (d, a) => seeded.onVerified(d, a), onStepTimed: () => {} }, 100, 0.8, cost);
     expect(ks.every((k) => k > 0)).toBe(true);
     expect(ks.slice(50).filter((k) => k === 4).length).toBeGreaterThan(25);
+  });
+});
+
+describe('the goodput policy for a batch', () => {
+  // A batch of `size` sequences at acceptance `acceptance`, driven as the engine drives it; a step with k drafts per
+  // sequence costs cost(k) seconds for the whole batch. Returns the k of every step.
+  function driveBatch(policy: GoodputPolicy, size: number, steps: number, acceptance: number, cost: (k: number) => number, maxK = 4) {
+    const seqs = Array.from({ length: size }, () => draftLengthPolicy(maxK));
+    const kind = batchKind(size, ['draft'], false);
+    const rng = new Xoshiro128(3);
+    const ks: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const k = policy.choose(kind, seqs.map((s) => ({ acceptance: s.tokenAcceptance, cap: maxK })), () => Math.max(...seqs.map((s) => s.next())));
+      ks.push(k);
+      for (const s of seqs) {
+        let accepted = 0;
+        while (accepted < k && rng.next() < acceptance) accepted++;
+        s.onVerified(k, accepted);
+      }
+      policy.onStepTimed(kind, k, cost(k));
+    }
+    return ks;
+  }
+  const share = (ks: number[], k: number) => ks.filter((x) => x === k).length / ks.length;
+
+  it('speculates in a small batch where the verify pass is nearly free per position (memory-bound target)', () => {
+    // Cost per step of a batch of 4: each verified position adds 4% of a plain step.
+    const cost = (k: number) => 10e-3 * (1 + 0.04 * k) + (k > 0 ? 0.5e-3 : 0);
+    const ks = driveBatch(new GoodputPolicy(4), 4, 400, 0.7, cost).slice(100);
+    expect(share(ks, 0)).toBeLessThan(0.1);
+    expect(ks.filter((k) => k >= 2).length / ks.length).toBeGreaterThan(0.8);
+    expect(goodput(ks, 0.7, cost)).toBeGreaterThan(2);
+  });
+
+  // Tokens per second of the steps at `ks`, against plain decoding throughout.
+  const goodput = (ks: number[], acceptance: number, cost: (k: number) => number) =>
+    ks.reduce((sum, k) => sum + expectedTokens(acceptance, k), 0) / ks.reduce((sum, k) => sum + cost(k), 0) / (1 / cost(0));
+
+  it('decodes plainly in a full batch where each position costs nearly a plain step (compute-bound), trying k now and then', () => {
+    const cost = (k: number) => 20e-3 * (1 + 0.9 * k);
+    const ks = driveBatch(new GoodputPolicy(4), 16, 600, 0.7, cost).slice(100);
+    expect(share(ks, 0)).toBeGreaterThan(0.8);
+    expect(ks.some((k) => k > 0)).toBe(true);
+    // Exploring costs little: within 3% of plain decoding's tokens per second.
+    expect(goodput(ks, 0.7, cost)).toBeGreaterThan(0.97);
+  });
+
+  it('keeps the costs of each kind of batch apart: what a lone stream measured does not decide for 16', () => {
+    const policy = new GoodputPolicy(4);
+    driveBatch(policy, 1, 300, 0.7, (k) => 1e-3 * (1 + 0.05 * k));
+    expect(policy.cost(batchKind(1, ['draft'], false), 4)).toBeDefined();
+    expect(policy.cost(batchKind(16, ['draft'], false), 4)).toBeUndefined();
+    const cost = (k: number) => 20e-3 * (1 + 0.9 * k);
+    const ks = driveBatch(policy, 16, 300, 0.7, cost).slice(100);
+    expect(share(ks, 0)).toBeGreaterThan(0.8);
+    expect(goodput(ks, 0.7, cost)).toBeGreaterThan(0.97);
+  });
+
+  it('counts a sequence with no room for drafts as one token whatever k (cap 0)', () => {
+    const policy = new GoodputPolicy(4);
+    const kind = batchKind(2, ['draft'], false);
+    for (let i = 0; i < 40; i++) {
+      const k = policy.choose(kind, [{ acceptance: 0.9, cap: 0 }, { acceptance: 0.9, cap: 0 }], () => 4);
+      // Every k yields one token per sequence, so any k > 0 only costs: plain decoding must win once measured.
+      policy.onStepTimed(kind, k, 1e-3 * (1 + 0.1 * k));
+    }
+    expect(policy.choose(kind, [{ acceptance: 0.9, cap: 0 }, { acceptance: 0.9, cap: 0 }], () => 4)).toBe(0);
+  });
+
+  it('buckets batch sizes: 1, 2, 3-4, 5-8, 9-16, ...; proposers and sampling apart', () => {
+    expect([1, 2, 3, 4, 5, 8, 9, 16, 17].map((n) => batchKind(n, ['draft'], false).split('/')[0])).toEqual(['1', '2', '4', '4', '8', '8', '16', '16', '32']);
+    expect(batchKind(4, ['ngram', 'draft', 'draft'], true)).toBe('4/draft+ngram/sampled');
   });
 });

@@ -1,0 +1,136 @@
+// The goodput policy (docs/design.md, "Choosing k"): each decode step, the draft length of the batch's sequences that
+// leave it to the engine is the k with the most expected tokens per second for the whole batch,
+//   sum over sequences of E(a_i, min(k, cap_i)) / cost(kind, k),
+// plain decoding (k = 0) included, where a_i is each sequence's acceptance, cap_i what it has room and use for, and
+// cost(kind, k) the measured seconds of a decode step of that kind of batch (size bucket, proposers, greedy or
+// sampled) at k, the draft's own passes included. A lone stream is the batch of one. This is what static tables by
+// batch size (vLLM's num_speculative_tokens per batch size, TensorRT-LLM's draft_len_schedule) approximate by hand.
+//
+// Costs are learned online, one CostMemory per kind of batch: while a kind is new, its first steps run at the
+// acceptance rule's k, then plain decoding is measured, then the best measured k runs, and other k are explored now
+// and then (KChooser).
+import { CostMemory, expectedTokens, type TokensAt } from './cost-memory.ts';
+
+// Measured steps (of every sequence sharing the memory) before the first plain step is measured; and between
+// exploring steps after that: often while the memory is young, then less often. An exploration runs EXPLORE_STEPS in a
+// row (one step's time is noisy) and its first step is not recorded (each k runs its own ONNX session, whose caches a
+// switch finds cold). Only a k whose expected rate is within EXPLORE_WITHIN of the choice's is explored (a k far from
+// paying costs several plain steps), except that a neighbour of the choice, or the runner-up, is re-measured once its
+// last measurement is STALE_AFTER steps old, so that a choice made in a slow stretch of the machine gets revisited.
+const COST_WARMUP = 4;
+const EXPLORE_EVERY_YOUNG = 16;
+const YOUNG_STEPS = 128;
+const EXPLORE_EVERY = 32;
+const EXPLORE_STEPS = 4;
+const EXPLORE_WITHIN = 0.85;
+const STALE_AFTER = 320;
+/** The k of one kind of batch: explores, measures and chooses over its CostMemory. */
+export class KChooser {
+  /** A draft length to try for a few steps, and how many are left. */
+  private explore: { k: number; left: number } | null = null;
+  /** The last choice by measured cost. */
+  private chosen: number | null = null;
+  /** The draft length of the last step timed. */
+  private lastTimed = -1;
+  /** Expected tokens at each k, as of the last choice. */
+  private tokens: TokensAt = () => 1;
+
+  constructor(private readonly maxK: number, readonly costs = new CostMemory()) {}
+
+  /** The batch's k: an exploration under way, else the best by measured cost, else `standIn` (costs not yet known). */
+  next(tokens: TokensAt, standIn: () => number): number {
+    this.tokens = tokens;
+    if (this.explore) {
+      const { k } = this.explore;
+      if (--this.explore.left === 0) this.explore = null;
+      return k;
+    }
+    this.chosen = this.costs.best(tokens, this.maxK) ?? null;
+    return this.chosen ?? standIn();
+  }
+
+  /** A step of this kind with k draft tokens took `seconds`, from its start to the start of the next. */
+  onStepTimed(k: number, seconds: number): void {
+    if (!(seconds > 0)) return;
+    const switched = k !== this.lastTimed;
+    this.lastTimed = k;
+    const c = this.costs;
+    if (switched || !c.add(k, seconds) || this.explore) return;
+    if (c.cost(0) === undefined) {
+      if (c.steps >= COST_WARMUP) this.explore = { k: 0, left: EXPLORE_STEPS };
+    } else if (c.steps % (c.steps < YOUNG_STEPS ? EXPLORE_EVERY_YOUNG : EXPLORE_EVERY) === 0) {
+      const next = this.explorationTarget(this.chosen ?? k);
+      if (next !== null) this.explore = { k: next, left: EXPLORE_STEPS };
+    }
+  }
+
+  /** The k to explore next, or null: among the others whose expected rate is within EXPLORE_WITHIN of the choice's,
+   * the one measured longest ago (never measured first); failing that, a neighbour of the choice or the runner-up,
+   * whichever was measured longest ago, once that is STALE_AFTER steps. */
+  private explorationTarget(choice: number): number | null {
+    const c = this.costs;
+    const a = this.tokens;
+    const bar = EXPLORE_WITHIN * (c.rate(a, choice, this.maxK) ?? 0);
+    let target: number | null = null;
+    for (let k = 0; k <= this.maxK; k++) {
+      if (k === choice || (c.rate(a, k, this.maxK) ?? Infinity) < bar) continue;
+      if (target === null || c.lastMeasured(k) < c.lastMeasured(target)) target = k;
+    }
+    if (target !== null) return target;
+    // Stale candidates: the choice's neighbours, and the runner-up (a k measured in a slow stretch of the machine can
+    // look far worse than it is, and would otherwise wait for its measurement to expire).
+    const candidates = [choice - 1, choice + 1].filter((k) => k >= 0 && k <= this.maxK);
+    let runnerUp: number | null = null;
+    for (let k = 0; k <= this.maxK; k++) {
+      if (k !== choice && c.cost(k) !== undefined && (runnerUp === null || c.rate(a, k, this.maxK)! > c.rate(a, runnerUp, this.maxK)!)) runnerUp = k;
+    }
+    if (runnerUp !== null && !candidates.includes(runnerUp)) candidates.push(runnerUp);
+    const stalest = candidates.reduce((x, y) => (c.lastMeasured(y) < c.lastMeasured(x) ? y : x), candidates[0]);
+    return stalest !== undefined && c.steps - c.lastMeasured(stalest) >= STALE_AFTER ? stalest : null;
+  }
+}
+
+/** What the policy needs of a sequence: its acceptance, and the most draft tokens it can use now. */
+export interface Candidate {
+  acceptance: number;
+  cap: number;
+}
+
+export class GoodputPolicy {
+  private readonly choosers = new Map<string, KChooser>();
+
+  constructor(private readonly maxK: number) {}
+
+  /** The draft length for `seqs`, a batch of `kind` (batchKind). */
+  choose(kind: string, seqs: readonly Candidate[], standIn: () => number): number {
+    if (this.maxK === 0 || seqs.length === 0) return 0;
+    const tokens = (k: number) => {
+      let sum = 0;
+      for (const s of seqs) sum += expectedTokens(s.acceptance, Math.min(k, s.cap));
+      return sum / seqs.length;
+    };
+    return this.chooser(kind).next(tokens, standIn);
+  }
+
+  onStepTimed(kind: string, k: number, seconds: number): void {
+    this.chooser(kind).onStepTimed(k, seconds);
+  }
+
+  /** Measured seconds per step of `kind` at k (tests, logs). */
+  cost(kind: string, k: number): number | undefined {
+    return this.choosers.get(kind)?.costs.cost(k);
+  }
+
+  private chooser(kind: string): KChooser {
+    let c = this.choosers.get(kind);
+    if (!c) this.choosers.set(kind, (c = new KChooser(this.maxK)));
+    return c;
+  }
+}
+
+/** The kind of a batch whose steps cost alike: its size bucket (1, 2, 3-4, 5-8, ...), its proposers, and whether it
+ * samples (a sampled step computes distributions a greedy one does not). */
+export function batchKind(size: number, proposers: readonly string[], sampled: boolean): string {
+  const bucket = size <= 2 ? size : 2 ** Math.ceil(Math.log2(size));
+  return `${bucket}/${[...new Set(proposers)].sort().join('+')}/${sampled ? 'sampled' : 'greedy'}`;
+}

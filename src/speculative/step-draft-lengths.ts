@@ -1,0 +1,55 @@
+// The draft lengths of one decode step (docs/design.md, "Choosing k"): each sequence's own where its request or
+// reproducibility fixes it, the goodput policy's choice for the rest of the batch, capped by the tokens each still
+// wants and the room left in its context; and the timing of steps that feeds the policy's costs.
+import { batchKind, GoodputPolicy } from './goodput.ts';
+import type { Sequence } from './sequence.ts';
+import { isGreedy } from '../runtime/sampling.ts';
+
+export class StepDraftLengths {
+  private readonly goodput: GoodputPolicy;
+  /** The last decode step, if every sequence in it left its k to the policy: its cost is known when the next step of
+   * the same batch starts. */
+  private last: { seqs: Sequence[]; kind: string; k: number; started: number } | null = null;
+
+  constructor(maxK: number) {
+    this.goodput = new GoodputPolicy(maxK);
+  }
+
+  /** Drops timing state (a sequence finished or failed, a prefill ran): the next step is not comparable. */
+  forget(): void {
+    this.last = null;
+  }
+
+  /**
+   * The draft length of each of `seqs` for the step starting at `started` (ms). `speculate` false: plain decoding for
+   * every sequence whose k is not fixed (the --speculative-disable-by-batch-size override).
+   */
+  choose(seqs: readonly Sequence[], started: number, maxPositions: number, speculate: boolean): number[] {
+    // A step costs from its start to the start of the next step of the same batch (the engine's work between steps
+    // included); anything else in between voids the measurement.
+    const last = this.last;
+    this.last = null;
+    if (last && last.seqs.length === seqs.length && last.seqs.every((s, i) => s === seqs[i])) {
+      this.goodput.onStepTimed(last.kind, last.k, (started - last.started) / 1000);
+    }
+    const caps = seqs.map((s) => Math.max(0, Math.min(s.request.maxTokens - s.output.tokens.length - 1, maxPositions - s.cache.length - 1)));
+    const batched = seqs.flatMap((s, i) => (s.draftLength.batched && s.proposer ? [i] : []));
+    let k = 0;
+    let kind = '';
+    if (speculate && batched.length > 0) {
+      kind = batchKind(seqs.length, batched.map((i) => seqs[i].proposer!.name), batched.some((i) => !isGreedy(seqs[i].sampling)));
+      const candidates = batched.map((i) => ({ acceptance: seqs[i].draftLength.tokenAcceptance, cap: caps[i] }));
+      // Until the kind's costs are known, the sequences' acceptance rules stand in (the longest of their choices).
+      k = this.goodput.choose(kind, candidates, () => Math.max(...batched.map((i) => seqs[i].draftLength.next())));
+    }
+    const ks = seqs.map((s, i) => {
+      // A request that names its draft length gets it at any load, as documented; so do seeded sampled requests,
+      // whose random draws must not depend on the load.
+      const fixed = !s.draftLength.batched;
+      if (!speculate && !s.seededSampling && s.request.numSpeculativeTokens === undefined) return 0;
+      return Math.min(fixed ? s.draftLength.next() : k, caps[i]);
+    });
+    if (kind && batched.length === seqs.length) this.last = { seqs: [...seqs], kind, k, started };
+    return ks;
+  }
+}

@@ -7,18 +7,23 @@
 // overwrites those slots. A sequence's buffers are its *home*: its own (one row) or a batch's, where it is one row
 // of several. While a batch runs with the same rows in the same order it keeps its home, and nothing is copied
 // between passes; a cache moves (one copy of its slots) only when it runs in another company.
-import { allocKv, type KvArray, type KvCache, type KvType } from './kv-cache.ts';
+import type { KvArray, KvCache, KvType } from './kv-cache.ts';
+import { KvBufferPool } from './kv-buffer-pool.ts';
 
-/** Free slots kept after the needed ones when a home is made (at least MIN_SPARE_SLOTS, a sixteenth more for long
- * sequences, rounded up to a multiple of 8), so that a growing sequence moves only every so often. Not more: every
- * masked slot is still read and copied by each Attention node (it forms past + new inside), so dozens of spare slots
- * cost back what appended KV saves on a small model. A move copies the valid slots once. */
+/** Free slots kept after the needed ones when a home is made, rounded up to a multiple of 8, so that a growing
+ * sequence moves only every so often: at least MIN_SPARE_SLOTS, and a fraction of the needed ones that grows with the
+ * home. Every masked slot is still read and copied by each Attention node (it forms past + new inside), so for a small
+ * home a few spare slots are best; but a move of a large one (a batch of a real model's caches: tens or hundreds of
+ * MB allocated, copied, and new shapes for ONNX Runtime) costs several steps, and its homes grow geometrically. */
 const MIN_SPARE_SLOTS = 8;
 const SLOT_ALIGN = 8;
+const LARGE_HOME_BYTES = 4 * 1024 * 1024;
 
-/** Slots of a home made for `needed` positions: needed plus the spare, aligned. */
-export function homeCapacity(needed: number): number {
-  return Math.ceil((needed + Math.max(MIN_SPARE_SLOTS, needed >> 4)) / SLOT_ALIGN) * SLOT_ALIGN;
+/** Slots of a home made for `needed` positions of `bytesPerSlot` each (every row, layer and part): needed plus the
+ * spare, aligned. */
+export function homeCapacity(needed: number, bytesPerSlot = 0): number {
+  const fraction = needed * bytesPerSlot > LARGE_HOME_BYTES ? needed >> 2 : needed >> 4;
+  return Math.ceil((needed + Math.max(MIN_SPARE_SLOTS, fraction)) / SLOT_ALIGN) * SLOT_ALIGN;
 }
 
 /** Buffers shared by the rows of one pass: per layer and part (block 2l keys, 2l + 1 values) an array
@@ -31,6 +36,8 @@ export interface KvHome {
   readonly capacity: number;
   feeds: unknown;
   packedFeed: unknown;
+  /** Caches living in it; at 0 its memory goes back to the pool. */
+  users: number;
 }
 
 export class AppendKvCache implements KvCache {
@@ -38,7 +45,9 @@ export class AppendKvCache implements KvCache {
   private home: KvHome | null = null;
   private row = 0;
 
-  constructor(readonly numLayers: number, readonly numKvHeads: number, readonly headDim: number, readonly type: KvType) {}
+  /** `pool`: where homes' memory comes from and goes back to, shared by the caches of one decoder. */
+  constructor(readonly numLayers: number, readonly numKvHeads: number, readonly headDim: number, readonly type: KvType,
+    private readonly pool: KvBufferPool = new KvBufferPool(type)) {}
 
   get bytes(): number {
     return this.length * this.numLayers * 2 * this.numKvHeads * this.headDim * (this.type === 'float16' ? 2 : 4);
@@ -56,6 +65,12 @@ export class AppendKvCache implements KvCache {
 
   clear(): void {
     this.length = 0;
+    this.leave();
+  }
+
+  /** Leaves its home; the last to leave gives its memory back. */
+  private leave(): void {
+    if (this.home && --this.home.users === 0) this.pool.give(this.home.all);
     this.home = null;
   }
 
@@ -73,12 +88,12 @@ export class AppendKvCache implements KvCache {
     const needed = Math.max(...caches.map((c) => c.length)) + added;
     const home = first.home;
     if (home && home.rows === caches.length && home.capacity >= needed && caches.every((c, b) => c.home === home && c.row === b)) return home;
-    const capacity = homeCapacity(needed);
     const { numLayers, numKvHeads: heads, headDim: hd, type } = first;
+    const capacity = homeCapacity(needed, caches.length * 2 * numLayers * heads * hd * (type === 'float16' ? 2 : 4));
     const block = caches.length * heads * capacity * hd;
-    const all = allocKv(type, 2 * numLayers * block);
+    const all = first.pool.take(2 * numLayers * block);
     const blocks = Array.from({ length: 2 * numLayers }, (_, p) => all.subarray(p * block, (p + 1) * block));
-    const fresh: KvHome = { all, blocks, rows: caches.length, capacity, feeds: null, packedFeed: null };
+    const fresh: KvHome = { all, blocks, rows: caches.length, capacity, feeds: null, packedFeed: null, users: caches.length };
     caches.forEach((c, b) => {
       if (c.home && c.length > 0) {
         const from = c.home;
@@ -89,6 +104,10 @@ export class AppendKvCache implements KvCache {
           }
         }
       }
+    });
+    // Only once every row is copied: a row's old home may be another's too.
+    caches.forEach((c, b) => {
+      c.leave();
       c.home = fresh;
       c.row = b;
     });

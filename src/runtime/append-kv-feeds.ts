@@ -6,22 +6,29 @@ import ort from 'onnxruntime-node';
 import { BIAS_INPUT } from './graphs/bias-input.ts';
 import { KV_NEW, PACKED_PAST } from './graphs/append-kv.ts';
 import { AppendKvCache } from './append-kv-cache.ts';
+import { KvBufferPool } from './kv-buffer-pool.ts';
 import type { KvArray, KvCache } from './kv-cache.ts';
 import { checkPositions, type ForwardRow, type GraphIo, type KvFeeds, type Pass } from './kv-feeds.ts';
 
 export class AppendKvFeeds implements KvFeeds {
+  /** Freed homes' memory, reused by this decoder's caches (kv-buffer-pool.ts). */
+  private readonly pool: KvBufferPool;
+
   /** `packSingle`: a single row's passes run graphs with one packed past input (small models: graphs/append-kv.ts). */
   constructor(private readonly io: GraphIo, private readonly packSingle: boolean) {
     if (!io.bias) throw new Error('appended KV feeds need a graph with an attention_bias input');
+    this.pool = new KvBufferPool(io.kvType);
   }
 
   buffers(): ArrayBufferLike[] {
-    return []; // the caches' homes hold everything
+    // The caches' homes hold the KV; the pool's few freed buffers are memory kept for reuse, not KV held, and are not
+    // counted (kv-buffer-pool.ts bounds them).
+    return [];
   }
 
   newCache(): KvCache {
     const { folder, kvType } = this.io;
-    return new AppendKvCache(folder.numLayers, folder.numKvHeads, folder.headDim, kvType);
+    return new AppendKvCache(folder.numLayers, folder.numKvHeads, folder.headDim, kvType, this.pool);
   }
 
   prepare(rows: ForwardRow[], extra: number): Pass {

@@ -6,9 +6,10 @@
 // sampled) at k, the draft's own passes included. A lone stream is the batch of one. This is what static tables by
 // batch size (vLLM's num_speculative_tokens per batch size, TensorRT-LLM's draft_len_schedule) approximate by hand.
 //
-// Costs are learned online, one CostMemory per kind of batch: while a kind is new, its first steps run at the
-// acceptance rule's k, then plain decoding is measured, then the best measured k runs, and other k are explored now
-// and then (KChooser).
+// Costs are learned online, one CostMemory per kind of batch, relative to plain decoding and from runs of different k
+// that follow each other (a shared machine's speed drifts): while a kind is new, its first steps run at the acceptance
+// rule's k, then plain decoding is compared with it, then the best known k runs, and other k are explored now and then
+// (KChooser).
 import { CostMemory, expectedTokens, type TokensAt } from './cost-memory.ts';
 
 // Measured steps (of every sequence sharing the memory) before the first plain step is measured; and between
@@ -49,6 +50,12 @@ export class KChooser {
     return this.chosen ?? standIn();
   }
 
+  /** The next steps of this kind do not follow the last ones (its batch changed); the first after it runs cold. */
+  interrupt(): void {
+    this.costs.interrupt();
+    this.lastTimed = -1;
+  }
+
   /** A step of this kind with k draft tokens took `seconds`, from its start to the start of the next. */
   onStepTimed(k: number, seconds: number): void {
     if (!(seconds > 0)) return;
@@ -56,8 +63,9 @@ export class KChooser {
     this.lastTimed = k;
     const c = this.costs;
     if (switched || !c.add(k, seconds) || this.explore) return;
-    if (c.cost(0) === undefined) {
-      if (c.steps >= COST_WARMUP) this.explore = { k: 0, left: EXPLORE_STEPS };
+    if (!c.calibrated) {
+      // A first comparison: plain decoding after the stand-in's k (or the longest k after plain decoding).
+      if (c.steps >= COST_WARMUP) this.explore = { k: k === 0 ? this.maxK : 0, left: EXPLORE_STEPS };
     } else if (c.steps % (c.steps < YOUNG_STEPS ? EXPLORE_EVERY_YOUNG : EXPLORE_EVERY) === 0) {
       const next = this.explorationTarget(this.chosen ?? k);
       if (next !== null) this.explore = { k: next, left: EXPLORE_STEPS };
@@ -109,14 +117,35 @@ export class GoodputPolicy {
       for (const s of seqs) sum += expectedTokens(s.acceptance, Math.min(k, s.cap));
       return sum / seqs.length;
     };
-    return this.chooser(kind).next(tokens, standIn);
+    // Until this kind's costs are known, the nearest smaller batch of the same proposers and sampling that knows its
+    // own stands in (the best k shrinks as batches grow, so this errs towards speculating), else the acceptance rule.
+    const nearer = () => this.nearestSmaller(kind)?.costs.best(tokens, this.maxK) ?? standIn();
+    return this.chooser(kind).next(tokens, nearer);
+  }
+
+  private nearestSmaller(kind: string): KChooser | undefined {
+    const [bucket, ...rest] = kind.split('/');
+    let found: { size: number; chooser: KChooser } | undefined;
+    for (const [other, chooser] of this.choosers) {
+      const [b, ...r] = other.split('/');
+      const size = Number(b);
+      if (r.join('/') === rest.join('/') && size < Number(bucket) && chooser.costs.calibrated && (!found || size > found.size)) {
+        found = { size, chooser };
+      }
+    }
+    return found?.chooser;
   }
 
   onStepTimed(kind: string, k: number, seconds: number): void {
     this.chooser(kind).onStepTimed(k, seconds);
   }
 
-  /** Measured seconds per step of `kind` at k (tests, logs). */
+  /** The batch of `kind` changed: its next step does not follow its last. */
+  interrupt(kind: string): void {
+    this.choosers.get(kind)?.interrupt();
+  }
+
+  /** What a step of `kind` costs at k relative to plain decoding, where known (tests, logs). */
   cost(kind: string, k: number): number | undefined {
     return this.choosers.get(kind)?.costs.cost(k);
   }

@@ -10,12 +10,16 @@ export class StepDraftLengths {
   /** The last decode step, if every sequence in it left its k to the policy: its cost is known when the next step of
    * the same batch starts. */
   private last: { seqs: Sequence[]; kind: string; k: number; started: number } | null = null;
+  /** The kind and mean context length of the last step that could be timed: runs of k are compared across a change
+   * of members (a newcomer, a finished request) but not across a change of kind or a jump of the context length by
+   * more than a quarter (a new wave of requests), where a step's cost changes for reasons other than k. */
+  private context: { kind: string; length: number } | null = null;
 
   constructor(maxK: number) {
     this.goodput = new GoodputPolicy(maxK);
   }
 
-  /** Drops timing state (a sequence finished or failed, a prefill ran): the next step is not comparable. */
+  /** Drops timing state (a sequence finished or failed, a prefill ran): the next step does not follow the last. */
   forget(): void {
     this.last = null;
   }
@@ -49,7 +53,13 @@ export class StepDraftLengths {
       if (!speculate && !s.seededSampling && s.request.numSpeculativeTokens === undefined) return 0;
       return Math.min(fixed ? s.draftLength.next() : k, caps[i]);
     });
-    if (kind && batched.length === seqs.length) this.last = { seqs: [...seqs], kind, k, started };
+    if (kind && batched.length === seqs.length) {
+      const length = seqs.reduce((a, s) => a + s.cache.length, 0) / seqs.length;
+      const c = this.context;
+      if (c && (c.kind !== kind || Math.abs(length - c.length) > 0.25 * c.length + 8)) this.goodput.interrupt(c.kind);
+      this.context = { kind, length };
+      this.last = { seqs: [...seqs], kind, k, started };
+    }
     return ks;
   }
 }

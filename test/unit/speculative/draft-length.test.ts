@@ -166,6 +166,29 @@ describe('the goodput policy for a lone stream', () => {
     expect(sum / (steps - 200) / rate(best)).toBeGreaterThan(0.95);
   });
 
+  it.each([1, 2, 3])('is not misled by the machine running at half speed for long stretches (seed %i)', (seed) => {
+    // A shared host: speed halves or doubles for hundreds of steps at a time. Costs measured in different stretches do
+    // not compare; runs that follow each other do.
+    const cost = (k: number) => (k === 0 ? 1e-3 : 1.1e-3 + 0.15e-3 * k);
+    const rate = (k: number) => expectedTokens(0.75, k) / cost(k);
+    const best = optimum(0.75, 4, cost);
+    const rng = new Xoshiro128(seed);
+    const a = loneStream(4);
+    let sum = 0;
+    let slow = 1;
+    const steps = 3000;
+    for (let i = 0; i < steps; i++) {
+      if (i % 250 === 0) slow = rng.next() < 0.5 ? 1 : 2.2;
+      const k = a.next();
+      let accepted = 0;
+      while (accepted < k && rng.next() < 0.75) accepted++;
+      a.onVerified(k, accepted);
+      a.onStepTimed(k, cost(k) * slow);
+      if (i >= 200) sum += rate(k);
+    }
+    expect(sum / (steps - 200) / rate(best)).toBeGreaterThan(0.95);
+  });
+
   it('shares what it measured: a later sequence of the same kind starts at the best k', () => {
     const prior = new AcceptanceMemory();
     const policy = new GoodputPolicy(8);
@@ -241,6 +264,16 @@ describe('the goodput policy for a batch', () => {
     const ks = driveBatch(policy, 16, 300, 0.7, cost).slice(100);
     expect(share(ks, 0)).toBeGreaterThan(0.8);
     expect(goodput(ks, 0.7, cost)).toBeGreaterThan(0.97);
+  });
+
+  it('lets the nearest smaller batch that knows its costs stand in for a new size, not the acceptance rule', () => {
+    const policy = new GoodputPolicy(4);
+    const cost = (k: number) => 20e-3 * (1 + 0.9 * k);
+    driveBatch(policy, 8, 300, 0.7, cost);
+    const seqs = Array.from({ length: 16 }, () => ({ acceptance: 0.7, cap: 4 }));
+    // The acceptance rule would say 4; batches of 8 found that plain decoding pays.
+    expect(policy.choose(batchKind(16, ['draft'], false), seqs, () => 4)).toBe(0);
+    expect(policy.choose(batchKind(16, ['ngram'], false), seqs, () => 4)).toBe(4); // other proposers: nothing known
   });
 
   it('counts a sequence with no room for drafts as one token whatever k (cap 0)', () => {

@@ -68,6 +68,24 @@ export class TextTokenizer {
     return this.bytesCache;
   }
 
+  /**
+   * The vocabulary as XGrammar's TokenizerInfo takes it: each token's piece as the tokenizer stores it (special tokens
+   * as empty strings, which XGrammar never allows as text), and how pieces spell bytes: SentencePiece's '\u2581' and
+   * <0xXX> (byte_fallback), GPT-2's byte characters (byte_level), or the text itself (raw, given decoded).
+   */
+  grammarVocabulary(): { vocab: string[]; vocabType: 'byte_fallback' | 'byte_level' | 'raw'; addPrefixSpace: boolean } {
+    const decoder = JSON.stringify(this.decoderJson ?? null);
+    const vocabType = this.byteLevel ? 'byte_level' : decoder.includes('"ByteFallback"') ? 'byte_fallback' : 'raw';
+    const utf8 = new TextDecoder();
+    const bytes = this.tokenBytes();
+    const vocab = Array.from({ length: this.vocabSize }, (_, id) => {
+      const piece = this.pieces[id];
+      if (piece === undefined || this.specialIds.has(id)) return '';
+      return vocabType === 'raw' ? utf8.decode(bytes[id] ?? new Uint8Array()) : piece;
+    });
+    return { vocab, vocabType, addPrefixSpace: decoder === JSON.stringify(LLAMA_DECODER) };
+  }
+
   static load(dir: string): TextTokenizer {
     const jsonPath = join(dir, 'tokenizer.json');
     if (!existsSync(jsonPath)) throw new Error(`${dir} has no tokenizer.json`);

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { GenerationRequest } from '../speculative/generation-request.ts';
 import { chatBodySchema, errorResponses, type ChatBody, type MessageContent } from './schemas.ts';
 import { badRequest } from './errors.ts';
-import { chatLogprobs, commonParameters, resolveMaxTokens, usageFor } from './openai-format.ts';
+import { chatLogprobs, commonParameters, prepareGrammar, resolveMaxTokens, usageFor } from './openai-format.ts';
 import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
 import { onClientGone } from './sse.ts';
 import { streamRun } from './stream-run.ts';
@@ -24,7 +24,7 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
   }, async (req, reply) => {
     const model = deps.model();
     const body = req.body as ChatBody;
-    const { n, stop, sampling, constraint, numSpeculativeTokens, seedFor } = commonParameters(body, model, deps.config);
+    const { n, stop, sampling, grammar, numSpeculativeTokens, seedFor } = commonParameters(body, model, deps.config);
     if (body.top_logprobs && !body.logprobs) throw badRequest('top_logprobs requires logprobs: true', 'top_logprobs');
     const messages: ChatMessage[] = body.messages.map((m) => ({ role: m.role, content: text(m.content) }));
     let promptText: string;
@@ -43,6 +43,7 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
     if (prediction && prediction.length > model.maxModelLen) {
       throw badRequest(`'prediction' has ${prediction.length} tokens; at most ${model.maxModelLen} (the context window) are accepted`, 'prediction');
     }
+    const constraint = await prepareGrammar(model.engine, grammar);
     const requests: GenerationRequest[] = Array.from({ length: n }, (_, j) => ({
       promptIds, maxTokens, sampling, stop, seed: seedFor(j), numSpeculativeTokens, constraint, prediction, ignoreEos: body.ignore_eos,
       logprobs: body.logprobs ? body.top_logprobs ?? 0 : undefined,

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { GenerationRequest } from '../speculative/generation-request.ts';
 import { completionBodySchema, errorResponses, type CompletionBody } from './schemas.ts';
 import { ApiError, badRequest } from './errors.ts';
-import { checkTokenIds, commonParameters, completionLogprobs, resolveMaxTokens, usageFor } from './openai-format.ts';
+import { checkTokenIds, commonParameters, completionLogprobs, prepareGrammar, resolveMaxTokens, usageFor } from './openai-format.ts';
 import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
 import { onClientGone } from './sse.ts';
 import { streamRun } from './stream-run.ts';
@@ -28,7 +28,7 @@ export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void
   }, async (req, reply) => {
     const model = deps.model();
     const body = req.body as CompletionBody;
-    const { n, stop, sampling, constraint, numSpeculativeTokens, seedFor } = commonParameters(body, model, deps.config);
+    const { n, stop, sampling, grammar, numSpeculativeTokens, seedFor } = commonParameters(body, model, deps.config);
     if (body.echo && body.logprobs !== undefined && body.logprobs !== null) {
       throw new ApiError('unsupported_parameter', 'echo together with logprobs is not supported (prompt logprobs are not computed)', 'echo');
     }
@@ -43,6 +43,7 @@ export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void
       if (ids.length === 0) throw badRequest('prompt is empty', 'prompt');
       return { ids, text: typeof p === 'string' ? p : model.tokenizer.decode(p) };
     });
+    const constraint = await prepareGrammar(model.engine, grammar);
     const requests: GenerationRequest[] = encoded.flatMap(({ ids }) => {
       const maxTokens = resolveMaxTokens(body.max_tokens, DEFAULT_MAX_TOKENS, ids.length, model, deps.config);
       return Array.from({ length: n }, (_, j) => ({

@@ -12,7 +12,7 @@ import { NgramProposer } from '../speculative/ngram-proposer.ts';
 import { PredictionProposer } from '../speculative/prediction-proposer.ts';
 import type { Proposer } from '../speculative/proposer.ts';
 import type { ServerConfig } from './config.ts';
-import { JsonConstraints } from '../runtime/structured/json-constraints.ts';
+import { GrammarService, grammarVocabulary } from '../runtime/structured/grammar-service.ts';
 
 /** Plain data about the loaded models (crosses the worker boundary). */
 export interface LoadedInfo {
@@ -83,10 +83,9 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
     proposer = draftProposer;
   }
 
-  const constraints = new JsonConstraints(tokenizer, target.folder.eosTokenIds);
+  const constraints = new GrammarService(grammarVocabulary(tokenizer, target.vocabSize, target.folder.eosTokenIds), { workers: config.grammarWorkers });
   const engine = new Engine({
-    target, tokenizer, proposer, predictionProposer: speculates ? new PredictionProposer() : undefined,
-    constraintFactory: (spec) => constraints.get(spec.schema),
+    target, tokenizer, proposer, predictionProposer: speculates ? new PredictionProposer() : undefined, constraints,
     numSpeculativeTokens: config.numSpeculativeTokens, adaptiveDraftLength: config.adaptiveDraftLength,
     disableSpeculationAtBatch: config.speculativeDisableByBatchSize,
     maxBatch: config.maxBatch, maxQueue, maxModelLen, hooks,

@@ -2,8 +2,9 @@
 // the logprobs objects. Pure functions; the routes do the I/O.
 import { MIN_TEMPERATURE, type SamplingParams } from '../runtime/sampling.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
-import type { ConstraintSpec, GeneratedTokenLogprob, SequenceStats } from '../speculative/generation-request.ts';
-import { compileSchema, SchemaError } from '../runtime/structured/json-schema.ts';
+import type { GeneratedTokenLogprob, GrammarSpec, SequenceStats } from '../speculative/generation-request.ts';
+import type { EngineHandle } from '../speculative/engine.ts';
+import { checkGrammarSpec, GrammarError } from '../runtime/structured/grammar-spec.ts';
 import { ApiError, badRequest } from './errors.ts';
 import type { ServerConfig } from './config.ts';
 import type { ServedModel } from './served-model.ts';
@@ -11,32 +12,71 @@ import type { CommonBody } from './schemas.ts';
 
 export type { CommonBody } from './schemas.ts';
 
-/** response_format / guided_json -> the engine's constraint, with the schema checked here for a precise 400. */
-export function constraintFrom(body: CommonBody): ConstraintSpec | undefined {
-  let schema: unknown;
-  let param: string;
+/** The request's structured output: response_format or one of vLLM's guided_* fields (at most one), shaped as the
+ * engine's GrammarSpec. Whether the grammar compiles is the engine's answer (prepareGrammar). */
+export function grammarFrom(body: CommonBody): { spec: GrammarSpec; param: string } | undefined {
+  const given: { spec: GrammarSpec; param: string }[] = [];
+  const format = body.response_format;
+  if (format?.type === 'json_schema') given.push({ param: 'response_format', spec: { type: 'json', schema: format.json_schema.schema ?? { type: 'object' } } });
+  else if (format?.type === 'json_object') given.push({ param: 'response_format', spec: { type: 'json' } });
+  else if (format?.type === 'structural_tag') given.push({ param: 'response_format', spec: { type: 'structural_tag', tag: structuralTag(format) } });
   if (body.guided_json !== undefined && body.guided_json !== null) {
-    param = 'guided_json';
-    try {
-      schema = typeof body.guided_json === 'string' ? JSON.parse(body.guided_json) : body.guided_json;
-    } catch {
-      throw badRequest('guided_json is not valid JSON', param);
-    }
-  } else if (body.response_format?.type === 'json_schema') {
-    param = 'response_format';
-    schema = body.response_format.json_schema.schema ?? { type: 'object' };
-  } else if (body.response_format?.type === 'json_object') {
-    return { type: 'json' };
-  } else {
-    return undefined;
+    given.push({ param: 'guided_json', spec: { type: 'json', schema: jsonField(body.guided_json, 'guided_json') } });
   }
+  if (typeof body.guided_regex === 'string') given.push({ param: 'guided_regex', spec: { type: 'regex', pattern: body.guided_regex } });
+  if (body.guided_choice) given.push({ param: 'guided_choice', spec: { type: 'choice', choices: [...body.guided_choice] } });
+  if (typeof body.guided_grammar === 'string') given.push({ param: 'guided_grammar', spec: { type: 'grammar', ebnf: body.guided_grammar } });
+  if (body.structural_tag !== undefined && body.structural_tag !== null) {
+    given.push({ param: 'structural_tag', spec: { type: 'structural_tag', tag: jsonField(body.structural_tag, 'structural_tag') } });
+  }
+  if (given.length > 1) {
+    throw badRequest(`${given.map((g) => g.param).join(' and ')} each constrain the output; give at most one`, given[1].param);
+  }
+  const [grammar] = given;
+  if (!grammar) return undefined;
   try {
-    compileSchema(schema);
+    checkGrammarSpec(grammar.spec);
   } catch (err) {
-    if (err instanceof SchemaError) throw new ApiError('unsupported_parameter', `${param}: ${err.message}`, param);
+    if (err instanceof GrammarError) throw badRequest(`${grammar.param}: ${err.message}`, grammar.param);
     throw err;
   }
-  return { type: 'json', schema };
+  return grammar;
+}
+
+/** A JSON field given as a value or as its JSON text (vLLM takes both). */
+function jsonField(value: unknown, param: string): unknown {
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    throw badRequest(`${param} is not valid JSON`, param);
+  }
+}
+
+/** response_format structural_tag: XGrammar's form ({ format }) as it is, vLLM's older one ({ structures, triggers })
+ * as the triggered tags it means. */
+function structuralTag(format: { format?: unknown; structures?: { begin: string; schema?: unknown; end: string }[]; triggers?: string[] }): unknown {
+  if (format.format !== undefined) return { type: 'structural_tag', format: format.format };
+  return {
+    type: 'structural_tag',
+    format: {
+      type: 'triggered_tags', triggers: format.triggers ?? [],
+      tags: (format.structures ?? []).map((s) => ({ type: 'tag', begin: s.begin, content: { type: 'json_schema', json_schema: s.schema ?? {} }, end: s.end })),
+    },
+  };
+}
+
+/** Compiles the request's grammar before the request is queued (in the engine's grammar workers), so that a grammar
+ * XGrammar refuses gets a 400 with XGrammar's reason, before any streamed byte. */
+export async function prepareGrammar(engine: EngineHandle, grammar: { spec: GrammarSpec; param: string } | undefined): Promise<GrammarSpec | undefined> {
+  if (!grammar) return undefined;
+  try {
+    await engine.prepareConstraint(grammar.spec);
+  } catch (err) {
+    if (err instanceof GrammarError) throw badRequest(`${grammar.param}: ${err.message}`, grammar.param);
+    throw err;
+  }
+  return grammar.spec;
 }
 
 /** What both generation routes take from a body the same way, after checking the model and unsupported fields. */
@@ -47,7 +87,7 @@ export function commonParameters(body: CommonBody & { best_of?: number | null; s
     n: choicesPerPrompt(body, config),
     stop: stopList(body, config),
     sampling: samplingFrom(body),
-    constraint: constraintFrom(body),
+    grammar: grammarFrom(body),
     numSpeculativeTokens: speculativeTokens(body, config.numSpeculativeTokens),
     /** Choice j of a prompt gets seed + j: reproducible, yet different choices. */
     seedFor: (j: number) => {

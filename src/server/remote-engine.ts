@@ -8,7 +8,8 @@
 import { Worker } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
 import type { EngineHandle, EngineHooks } from '../speculative/engine.ts';
-import type { EngineListener, GenerationRequest } from '../speculative/generation-request.ts';
+import type { EngineListener, GenerationRequest, GrammarSpec } from '../speculative/generation-request.ts';
+import { GrammarError } from '../runtime/structured/grammar-spec.ts';
 import type { ServerConfig } from './config.ts';
 import type { LoadedInfo } from './model-loading.ts';
 import { errors } from './errors.ts';
@@ -46,6 +47,7 @@ function spawnWorker(config: ServerConfig, log: (m: string) => void): Promise<{ 
 
 export class RemoteEngine implements EngineHandle {
   private readonly listeners = new Map<string, EngineListener>();
+  private readonly preparing = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
   private worker!: Worker;
   private alive = false;
   private closing = false;
@@ -85,6 +87,8 @@ export class RemoteEngine implements EngineHandle {
     if (this.closing) return;
     this.log(`engine worker exited (code ${code}): failing ${this.listeners.size} request(s) in flight and restarting it (the models reload)`);
     this.failAll(errors.engineStopped());
+    for (const waiter of this.preparing.values()) waiter.reject(errors.engineStopped());
+    this.preparing.clear();
     this.restart(0);
   }
 
@@ -130,6 +134,13 @@ export class RemoteEngine implements EngineHandle {
       case 'log':
         this.log(m.message);
         return;
+      case 'prepared': {
+        const waiter = this.preparing.get(m.id);
+        this.preparing.delete(m.id);
+        if (!m.error) waiter?.resolve();
+        else waiter?.reject(m.refused ? new GrammarError(m.error) : new Error(m.error));
+        return;
+      }
       case 'closed':
         this.closed?.();
         return;
@@ -195,6 +206,15 @@ export class RemoteEngine implements EngineHandle {
     this.listeners.set(id, listener);
     this.post({ type: 'submit', id, request, streaming: opts.streaming ?? false });
     return id;
+  }
+
+  prepareConstraint(spec: GrammarSpec): Promise<void> {
+    if (!this.alive) return Promise.reject(errors.engineRestarting());
+    const id = randomUUID();
+    return new Promise((resolve, reject) => {
+      this.preparing.set(id, { resolve, reject });
+      this.post({ type: 'prepare', id, spec });
+    });
   }
 
   cancel(id: string, error?: Error): void {

@@ -27,8 +27,8 @@ const samplingFields = {
   frequency_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2 },
   logit_bias: { type: ['object', 'null'] },
   response_format: {
-    title: '{ "type": "text" }, { "type": "json_object" }, or { "type": "json_schema", "json_schema": { "name", "schema", "strict" } }',
-    description: 'text, json_object (any JSON object), or json_schema (output constrained to the schema; see README for the subset).',
+    title: '{ "type": "text" }, { "type": "json_object" }, { "type": "json_schema", "json_schema": { "name", "schema", "strict" } }, or { "type": "structural_tag", "format" } / { "type": "structural_tag", "structures", "triggers" }',
+    description: 'text, json_object (any JSON), json_schema (output constrained to the schema), or structural_tag (XGrammar structural tags, as vLLM takes them).',
     anyOf: [
       { type: 'object', required: ['type'], additionalProperties: false, properties: { type: { enum: ['text', 'json_object'] } } },
       {
@@ -41,8 +41,41 @@ const samplingFields = {
           },
         },
       },
+      {
+        type: 'object', required: ['type'],
+        properties: {
+          type: { const: 'structural_tag' },
+          format: { type: 'object' },
+          structures: {
+            type: 'array', maxItems: 256,
+            items: { type: 'object', required: ['begin', 'end'], additionalProperties: false, properties: { begin: { type: 'string' }, schema: { type: 'object' }, end: { type: 'string' } } },
+          },
+          triggers: { type: 'array', items: { type: 'string' }, maxItems: 256 },
+        },
+        additionalProperties: false,
+      },
       { type: 'null' },
     ],
+  },
+  guided_regex: {
+    title: 'a regular expression',
+    description: 'Extension (vLLM): the output matches this regular expression (XGrammar\'s dialect).',
+    type: ['string', 'null'],
+  },
+  guided_choice: {
+    title: 'an array of 1 to 1024 strings',
+    description: 'Extension (vLLM): the output is exactly one of these strings.',
+    anyOf: [{ type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1024 }, { type: 'null' }],
+  },
+  guided_grammar: {
+    title: 'an EBNF grammar',
+    description: 'Extension (vLLM): the output follows this EBNF grammar (XGrammar\'s dialect, GBNF-like; the root rule is `root`).',
+    type: ['string', 'null'],
+  },
+  structural_tag: {
+    title: 'an XGrammar structural tag, as an object or a JSON string',
+    description: 'Extension (vLLM): an XGrammar structural tag ({ "type": "structural_tag", "format": ... }).',
+    anyOf: [{ type: 'object' }, { type: 'string' }, { type: 'null' }],
   },
   guided_json: {
     title: 'a JSON schema object or a JSON string',

@@ -1,12 +1,13 @@
 // The messages between the HTTP thread (remote-engine.ts) and the engine worker (engine-worker.ts), typed once for
 // both ends. Everything is plain data (structured clone): errors cross as messages.
-import type { EngineEvent, GenerationRequest } from '../speculative/generation-request.ts';
+import type { EngineEvent, GenerationRequest, GrammarSpec } from '../speculative/generation-request.ts';
 import type { LoadedInfo } from './model-loading.ts';
 
 /** HTTP thread -> worker. */
 export type ToWorker =
   | { type: 'submit'; id: string; request: GenerationRequest; streaming: boolean }
   | { type: 'cancel'; id: string; error?: string }
+  | { type: 'prepare'; id: string; spec: GrammarSpec }
   | { type: 'abortAll'; error: string }
   | { type: 'fault'; fault: { badToken: number } | null }
   | { type: 'pause' }
@@ -26,6 +27,8 @@ export type FromWorkerOne =
   | { type: 'state'; running: number; waiting: number; kvBytes: number }
   | { type: 'hook'; name: HookName; args: unknown[] }
   | { type: 'log'; message: string }
+  /** A grammar prepared (no error), refused (`refused`: a GrammarError, the client's fault), or failed. */
+  | { type: 'prepared'; id: string; error?: string; refused?: boolean }
   | { type: 'closed' };
 
 export type FromWorker = FromWorkerOne | { type: 'batch'; messages: FromWorkerOne[] };

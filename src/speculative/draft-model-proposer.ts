@@ -166,9 +166,9 @@ export class DraftModelProposer implements Proposer {
       r.k = Math.min(r.k, this.draft.folder.maxPositions - r.seq.tokens.length);
       if (!isGreedy(r.seq.sampling)) proposals[r.i].probs = [];
     }
-    // Under a constraint the draft samples from its masked distribution too (so q is what the verifier assumes) and
-    // stops where the constraint ends the document.
-    const states = new Map(active.map((r) => [r.i, r.seq.constraintState]));
+    // Under a constraint the draft samples from its masked distribution too (so q is what the verifier assumes): each
+    // position's mask is computed in the grammar's worker while the draft's pass runs. Drafting stops after a stop
+    // token, and where a mask fails (verification then fails that request alone).
     let round = active.filter((r) => r.k > 0);
     let inputs = round.map((r) => this.unseen(r.state, r.seq));
     // A single greedy unconstrained stream: all k drafts in one pass.
@@ -181,10 +181,13 @@ export class DraftModelProposer implements Proposer {
       return proposals;
     }
     while (round.length > 0) {
+      const masking = round.map((r) => r.seq.constraint?.masksAlong(proposals[r.i].tokens).then(
+        (m) => (m.kept === proposals[r.i].tokens.length ? m.masks[m.kept] : null), () => null));
       const logits = await this.draft.forward(round.map((r, j) => ({ cache: r.state.cache, tokens: inputs[j] })));
+      const masks = await Promise.all(masking);
       // Under a constraint the draft's rows are masked too; the sampled rows' q come in one batch.
       const step = await logitsStep(round.map((r, j) => ({
-        logits: logits[j][logits[j].length - 1], allowed: r.seq.constraint?.allowed(states.get(r.i)), sampling: r.seq.sampling,
+        logits: logits[j][logits[j].length - 1], allowed: masks[j] ?? undefined, sampling: r.seq.sampling,
       })));
       const next: typeof round = [];
       const nextInputs: number[][] = [];
@@ -192,16 +195,12 @@ export class DraftModelProposer implements Proposer {
         r.state.fed.push(...inputs[j]);
         const constraint = r.seq.constraint;
         const proposal = proposals[r.i];
+        if (constraint && !masks[j]) return; // its mask failed: the draft ends here
         const q = step.probs[j];
         const token = pickToken(step.masked[j], q, r.seq.rng);
         if (proposal.probs && q) proposal.probs.push(q);
         proposal.tokens.push(token);
-        let open = true;
-        if (constraint) {
-          const next = constraint.advance(states.get(r.i), token);
-          states.set(r.i, next);
-          open = next !== null && !constraint.isComplete(next);
-        }
+        const open = !constraint?.isStop(token);
         if (open && proposal.tokens.length < r.k) {
           next.push(r);
           nextInputs.push([token]);

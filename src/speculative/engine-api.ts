@@ -3,9 +3,10 @@
 import type { KvCache } from '../runtime/kv-cache.ts';
 import type { ForwardRow } from '../runtime/kv-feeds.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
-import type { Constraint } from '../runtime/structured/constraint.ts';
+import type { ConstraintProvider } from '../runtime/structured/constraint.ts';
+import type { GrammarSpec } from '../runtime/structured/grammar-spec.ts';
 import type { FinishReason } from '../runtime/generation-output.ts';
-import type { ConstraintSpec, EngineListener, GenerationRequest, SequenceStats } from './generation-request.ts';
+import type { EngineListener, GenerationRequest, SequenceStats } from './generation-request.ts';
 import type { Proposer } from './proposer.ts';
 
 /** What the engine needs of the target: its context and EOS ids, caches, and one batched pass over many rows
@@ -41,6 +42,9 @@ export interface EngineHandle {
    * to a client as they come, so they must not be delayed (a worker may otherwise coalesce token events). */
   submit(request: GenerationRequest, listener: EngineListener, opts?: { streaming?: boolean }): string | null;
   cancel(id: string, error?: Error): void;
+  /** Compiles a request's grammar ahead of submit (off the engine's step loop), so that the edge can refuse a bad one
+   * with a 400 before it answers; rejects with a GrammarError then. */
+  prepareConstraint(spec: GrammarSpec): Promise<void>;
   abortAll(error: Error): void;
   readonly numRunning: number;
   readonly numWaiting: number;
@@ -73,8 +77,9 @@ export interface EngineOptions {
   disableSpeculationAtBatch?: number;
   maxBatch: number;
   maxQueue: number;
-  /** Builds the constraint of a request that asks for one (JSON mode / schema); absent: such requests are refused. */
-  constraintFactory?: (spec: ConstraintSpec) => Constraint;
+  /** Grammars for requests that ask for structured output (runtime/structured/grammar-service.ts); absent: such
+   * requests are refused. */
+  constraints?: ConstraintProvider;
   /** Prompt tokens prefilled per step, so that newcomers do not starve running decodes. */
   maxPrefillTokens?: number;
   hooks?: EngineHooks;

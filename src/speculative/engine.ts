@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { heldBytes } from '../runtime/kv-cache.ts';
 import { isGreedy } from '../runtime/sampling.ts';
-import type { Constraint } from '../runtime/structured/constraint.ts';
+import type { SequenceConstraint } from '../runtime/structured/constraint.ts';
+import type { GrammarSpec } from '../runtime/structured/grammar-spec.ts';
 import { Sequence } from './sequence.ts';
 import { AcceptanceMemory } from './cost-memory.ts';
 import { predictionMatches } from './prediction-proposer.ts';
@@ -30,6 +31,8 @@ export class Engine implements EngineHandle {
   private readonly waiting: Sequence[] = [];
   private readonly running: Sequence[] = [];
   private readonly byId = new Map<string, Sequence>();
+  /** Sequences whose grammar is compiling (in a grammar worker): they queue once it is ready. */
+  private readonly preparing = new Map<Sequence, Promise<void>>();
   private looping = false;
   private closed = false;
   private idle: Promise<void> = Promise.resolve();
@@ -66,7 +69,7 @@ export class Engine implements EngineHandle {
   }
 
   get numWaiting(): number {
-    return this.waiting.length;
+    return this.waiting.length + this.preparing.size;
   }
 
   /** KV memory held: the running sequences' buffers (a batch's shared ones once), the target's past buffers, and the
@@ -86,15 +89,15 @@ export class Engine implements EngineHandle {
     if (request.promptIds.length >= this.maxPositions) {
       throw new Error(`prompt of ${request.promptIds.length} tokens leaves no room in the context window of ${this.maxPositions}`);
     }
-    if (this.waiting.length >= this.o.maxQueue) return null;
+    if (this.waiting.length + this.preparing.size >= this.o.maxQueue) return null;
     const id = randomUUID();
     // At most the engine's maximum, whose graphs were built at start-up (the server refuses more with a 400).
     const maxK = Math.min(request.numSpeculativeTokens ?? this.o.numSpeculativeTokens, this.o.numSpeculativeTokens);
     const proposer = maxK === 0 ? null : request.prediction?.length ? this.o.predictionProposer ?? null : this.o.proposer;
-    let constraint: Constraint | undefined;
+    let constraint: SequenceConstraint | undefined;
     if (request.constraint) {
-      if (!this.o.constraintFactory) throw new Error('this engine has no constraint support');
-      constraint = this.o.constraintFactory(request.constraint);
+      if (!this.o.constraints) throw new Error('this engine has no structured output support');
+      constraint = this.o.constraints.open(request.constraint);
     }
     let prior: AcceptanceMemory | undefined;
     if (proposer) {
@@ -109,10 +112,22 @@ export class Engine implements EngineHandle {
     const bounded = { ...request, maxTokens: Math.min(request.maxTokens, this.maxPositions - request.promptIds.length) };
     const seq = new Sequence({ id, request: bounded, tokenizer: this.o.tokenizer, eosTokenIds: this.o.target.folder.eosTokenIds,
       cache: this.o.target.newCache(), proposer, maxDraftTokens: maxK, adaptive, listener, constraint, prior });
-    this.waiting.push(seq);
     this.byId.set(id, seq);
-    this.kick();
+    if (!constraint) this.queue(seq);
+    // A grammar compiles in its worker while the engine steps on; the sequence queues once it is ready.
+    else this.preparing.set(seq, constraint.ready.then(() => (seq.cancelled || this.closed ? this.finish(seq, seq.cancelError) : this.queue(seq)),
+      (err: Error) => this.finish(seq, err)).finally(() => this.preparing.delete(seq)));
     return id;
+  }
+
+  private queue(seq: Sequence): void {
+    this.waiting.push(seq);
+    this.kick();
+  }
+
+  prepareConstraint(spec: GrammarSpec): Promise<void> {
+    if (!this.o.constraints) return Promise.reject(new Error('this engine has no structured output support'));
+    return this.o.constraints.prepare(spec);
   }
 
   /** Stops a request; its KV cache is freed at the next step boundary. With `error`, its listener gets it. */
@@ -147,14 +162,18 @@ export class Engine implements EngineHandle {
 
   /** Resolves when no request is waiting or running. */
   async drain(): Promise<void> {
-    while (this.looping) await this.idle;
+    while (this.looping || this.preparing.size > 0) {
+      await (this.looping ? this.idle : Promise.all(this.preparing.values()));
+    }
   }
 
+  /** Stops every request and closes the engine's grammar workers. */
   async close(): Promise<void> {
     this.closed = true;
     this.abortAll(new Error('the engine is shutting down'));
     this.resume();
     await this.drain();
+    await this.o.constraints?.close();
   }
 
   private kick(): void {
@@ -218,6 +237,7 @@ export class Engine implements EngineHandle {
       error ??= err as Error; // the proposer's own state is dropped either way
     }
     seq.cache.clear();
+    seq.constraint?.close();
     if (error) {
       seq.emit({ type: 'error', error });
     } else if (!seq.cancelled) {

@@ -1,6 +1,9 @@
 // The engine's view of a request (the HTTP layer maps OpenAI bodies onto this) and what it reports back.
 import type { SamplingParams, TokenLogprob } from '../runtime/sampling.ts';
 import type { FinishReason } from '../runtime/generation-output.ts';
+import type { GrammarSpec } from '../runtime/structured/grammar-spec.ts';
+
+export type { GrammarSpec } from '../runtime/structured/grammar-spec.ts';
 
 export interface GenerationRequest {
   promptIds: number[];
@@ -16,16 +19,10 @@ export interface GenerationRequest {
   /** Report logprobs of chosen tokens, with this many top alternatives. */
   logprobs?: number;
   ignoreEos?: boolean;
-  /** Constrained decoding (JSON mode / JSON schema): only tokens the constraint allows are sampled or accepted. */
-  constraint?: ConstraintSpec;
+  /** Structured output: only tokens the grammar allows are sampled or accepted. */
+  constraint?: GrammarSpec;
 }
 
-/** Plain data (it crosses to the engine's thread): the engine builds the Constraint from it. */
-export interface ConstraintSpec {
-  type: 'json';
-  /** A JSON schema (subset: runtime/structured/json-schema.ts); absent means any JSON object. */
-  schema?: unknown;
-}
 
 export interface GeneratedTokenLogprob extends TokenLogprob {
   top: TokenLogprob[];

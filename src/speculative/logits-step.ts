@@ -4,12 +4,12 @@
 import { argmax, isGreedy, sampleFrom, type SamplingParams } from '../runtime/sampling.ts';
 import type { Rng } from '../runtime/rng.ts';
 import { rowProbabilities } from '../runtime/batch-softmax.ts';
-import { maskLogits } from '../runtime/structured/token-masker.ts';
+import { maskLogits } from '../runtime/structured/token-bitmask.ts';
 
 export interface LogitsRow {
   logits: Float32Array;
-  /** The constraint's allowed tokens at this position; absent: any. */
-  allowed?: Uint8Array;
+  /** The constraint's token bitmask at this position (runtime/structured/token-bitmask.ts); absent: any. */
+  allowed?: Int32Array;
   sampling: SamplingParams;
 }
 

@@ -2,7 +2,7 @@
 // begin -> draft -> accept). The engine verifies every proposal with one batched target pass.
 import type { SamplingParams } from '../runtime/sampling.ts';
 import type { Rng } from '../runtime/rng.ts';
-import type { Constraint } from '../runtime/structured/constraint.ts';
+import type { SequenceConstraint } from '../runtime/structured/constraint.ts';
 import type { KvCache } from '../runtime/kv-cache.ts';
 
 /** What a proposer may read of a sequence. */
@@ -17,9 +17,8 @@ export interface ProposalContext {
   seededSampling?: boolean;
   /** Predicted Outputs content as token ids, when the request has one. */
   prediction?: readonly number[];
-  /** The request's constraint and its state after `tokens`: drafts must stay inside it. */
-  constraint?: Constraint;
-  constraintState?: unknown;
+  /** The request's constraint, advanced by `tokens`: drafts must stay inside it. */
+  constraint?: SequenceConstraint;
 }
 
 export interface Proposal {

@@ -9,7 +9,7 @@ import type { AcceptanceMemory } from './cost-memory.ts';
 import { draftLengthPolicy, type DraftLengthPolicy } from './draft-length.ts';
 import type { EngineEvent, EngineListener, GeneratedTokenLogprob, GenerationRequest, SequenceStats } from './generation-request.ts';
 import type { ProposalContext, Proposer } from './proposer.ts';
-import type { Constraint } from '../runtime/structured/constraint.ts';
+import type { SequenceConstraint } from '../runtime/structured/constraint.ts';
 
 export interface SequenceOptions {
   id: string;
@@ -23,7 +23,7 @@ export interface SequenceOptions {
   /** The draft length adapts (draft-length.ts), else it stays at maxDraftTokens. */
   adaptive: boolean;
   listener: EngineListener;
-  constraint?: Constraint;
+  constraint?: SequenceConstraint;
   /** The acceptance of earlier sequences of its proposer and kind, which its own starts from (cost-memory.ts). */
   prior?: AcceptanceMemory;
 }
@@ -49,19 +49,18 @@ export class Sequence implements ProposalContext {
   readonly cache: KvCache;
   readonly proposer: Proposer | null;
   readonly listener: EngineListener;
-  readonly constraint?: Constraint;
+  readonly constraint?: SequenceConstraint;
 
   constructor(o: SequenceOptions) {
     ({ id: this.id, request: this.request, cache: this.cache, proposer: this.proposer, listener: this.listener,
       constraint: this.constraint } = o);
-    const { request, proposer, constraint } = o;
+    const { request, proposer } = o;
     this.tokens = [...request.promptIds];
     this.numPromptTokens = request.promptIds.length;
     this.rng = new Xoshiro128(request.seed);
     this.output = new GenerationOutput(o.tokenizer, request.promptIds, {
       maxTokens: request.maxTokens, stop: request.stop, eosTokenIds: [...o.eosTokenIds], ignoreEos: request.ignoreEos,
     });
-    this.constraintState = constraint?.start();
     // Timing- or load-driven choices of k would make a seeded sampled request draw its random numbers differently
     // from run to run: those adapt on acceptance alone, and speculate whatever the load, so that the same seed gives
     // the same text.
@@ -82,9 +81,6 @@ export class Sequence implements ProposalContext {
     return this.request.prediction;
   }
 
-  /** The constraint's state after every committed token. */
-  constraintState: unknown = undefined;
-
   /** The last committed token: sampled, but not yet in the target's cache. */
   get pending(): number {
     return this.tokens[this.tokens.length - 1];
@@ -92,7 +88,8 @@ export class Sequence implements ProposalContext {
 
   /**
    * Commits tokens in order until the output finishes: into the output (text, stop strings, limits), the sequence's
-   * tokens and the constraint's state. An EOS ends the output without being part of it. Returns the tokens that
+   * tokens and the constraint's matcher. An EOS ends the output without being part of it; under a constraint, so
+   * does a stop token with ignore_eos (the grammar has ended). Returns the tokens that
    * entered, the text they released, and their logprobs where the request asked for them.
    */
   commit(ids: number[], logits: Float32Array[]): { emitted: number[]; text: string; logprobs?: GeneratedTokenLogprob[] } {
@@ -107,15 +104,11 @@ export class Sequence implements ProposalContext {
       this.tokens.push(ids[i]);
       emitted.push(ids[i]);
       if (wanted !== undefined) logprobs.push({ id: ids[i], logprob: logprobOf(logits[i], ids[i]), top: topLogprobs(logits[i], wanted) });
-      if (this.constraint && !this.output.done) {
-        // Tokens reaching here were sampled or accepted under the constraint's mask, so the advance succeeds; a mask
-        // that let through a token the automaton refuses would be a bug, and fails this request, clearly.
-        const next = this.constraint.advance(this.constraintState, ids[i]);
-        if (next === null) throw new Error(`structured output: token ${ids[i]} was allowed by the mask but not by the schema's automaton`);
-        this.constraintState = next;
-        if (this.constraint.isComplete(next)) text += this.output.finish('stop');
-      }
+      if (this.constraint && !this.output.done && this.constraint.isStop(ids[i])) text += this.output.finish('stop');
     }
+    // Tokens reaching here were sampled or accepted under the masks; a matcher that refuses one fails this request
+    // at its next mask, clearly.
+    if (this.constraint && emitted.length > 0 && !this.output.done) this.constraint.commit(emitted);
     this.stats.numGeneratedTokens = this.output.tokens.length;
     return { emitted, text, ...(wanted !== undefined ? { logprobs } : {}) };
   }

@@ -4,7 +4,6 @@
 // bookkeeping fails that sequence only; a failed pass fails the sequences in it.
 import { argmax, isGreedy } from '../runtime/sampling.ts';
 import { logitsStep, pickToken } from './logits-step.ts';
-import type { Constraint } from '../runtime/structured/constraint.ts';
 import { verify, verifyGreedy } from './rejection-sampler.ts';
 import type { Sequence } from './sequence.ts';
 import type { Proposal, Proposer } from './proposer.ts';
@@ -66,6 +65,8 @@ export class StepPasses {
     this.draftLengths.forget();
     const now = performance.now();
     for (const s of seqs) s.stats.queueSeconds = (now - s.submittedAt) / 1000;
+    // The first tokens' masks are computed in their grammar workers while the pass runs.
+    const masking = seqs.map((s) => settle(s.constraint?.masksAlong([])));
     let logits: Float32Array[][];
     try {
       logits = await this.timed('prefill', seqs.length, () => this.ctx.options.target.forward(seqs.map((s) => ({ cache: s.cache, tokens: s.tokens }))));
@@ -76,13 +77,9 @@ export class StepPasses {
     const seconds = (performance.now() - now) / 1000;
     const lasts = logits.map((rows) => rows[rows.length - 1]);
     // A constraint whose mask fails fails its own request (its row stays in, unmasked, and is dropped).
-    const allowed = seqs.map((s) => {
-      try {
-        return s.constraint?.allowed(s.constraintState);
-      } catch (err) {
-        this.ctx.finish(s, err as Error);
-        return undefined;
-      }
+    const allowed = (await Promise.all(masking)).map((m, b) => {
+      if (m instanceof Error) this.ctx.finish(seqs[b], m);
+      return m instanceof Error ? undefined : m?.masks[0];
     });
     let step: Awaited<ReturnType<typeof logitsStep>>;
     try {
@@ -119,17 +116,12 @@ export class StepPasses {
     const fault = this.ctx.takeFault();
     let pass: { drafts: Proposal[]; logits: Float32Array[][]; rows: Float32Array[][]; p: (Float32Array[] | null)[] };
     try {
-      const { drafts, states, logits, targetProbs } = (await this.fusedPass(seqs, ks, fault)) ?? (await this.draftThenVerify(seqs, ks, fault));
+      const { drafts, masks, logits, targetProbs } = (await this.fusedPass(seqs, ks, fault)) ?? (await this.draftThenVerify(seqs, ks, fault));
       // The rows verification reads (masked under a constraint), and for sampled sequences their p rows: from the pass
       // where it computed them (a fused sampled step), else all in one batch (runtime/batch-softmax.ts).
-      const allowed = seqs.map((s, i) => {
-        if (!states[i]) return null;
-        try {
-          return states[i]!.map((state) => s.constraint!.allowed(state));
-        } catch (err) {
-          this.ctx.failOne(s, err as Error);
-          return null;
-        }
+      const allowed = masks.map((m, i) => {
+        if (m instanceof Error) this.ctx.failOne(seqs[i], m);
+        return m instanceof Error ? null : m;
       });
       // p rows where the pass did not compute them (a fused sampled step did), all in one batch.
       const flat = seqs.flatMap((s, i) => logits[i].map((row, j) => ({
@@ -187,7 +179,7 @@ export class StepPasses {
     const fused = await s.proposer.proposeAndVerify(s, ks[0], s.cache);
     if (!fused) return null;
     this.ctx.options.hooks?.onForward?.('verify', (performance.now() - started) / 1000, 1);
-    return { drafts: [{ tokens: fused.tokens, probs: fused.probs }], states: [null], logits: [fused.logits], targetProbs: [fused.targetProbs] };
+    return { drafts: [{ tokens: fused.tokens, probs: fused.probs }], masks: [null], logits: [fused.logits], targetProbs: [fused.targetProbs] };
   }
 
   /** Proposers draft (batched per proposer), then one batched target pass verifies every sequence's drafts. */
@@ -201,52 +193,33 @@ export class StepPasses {
       const proposals = await this.timed('draft', idx.length, () => proposer.propose(idx.map((i) => ({ seq: seqs[i], k: ks[i] }))));
       idx.forEach((i, j) => (drafts[i] = proposals[j]));
     }
-    // Under a constraint, a proposal is cut at its first token the constraint refuses (point-mass proposers do not
-    // know the grammar); the states along the kept draft give each verified position its mask.
-    const states = seqs.map((s, i) => {
-      if (!s.constraint) return null;
-      try {
-        return constrainDraft(s.constraint, s.constraintState, drafts[i]);
-      } catch (err) {
-        // That request alone fails; it stays in this pass (its row is computed and dropped) so the batch's layout holds.
-        this.ctx.failOne(s, err as Error);
-        drafts[i] = { tokens: [] };
-        return null;
-      }
-    });
+    // Under a constraint, the masks along each draft are computed in its grammar worker while the pass runs. A draft
+    // token the grammar refuses (point-mass proposers do not know the grammar) is masked out of its own row, so
+    // verification rejects it there and never reads the rows after it.
+    const masking = seqs.map((s, i) => settle(s.constraint?.masksAlong(drafts[i].tokens)));
     const speculating = drafts.some((d) => d.tokens.length > 0);
     const logits = await this.timed(speculating ? 'verify' : 'decode', seqs.length, () => this.ctx.options.target.forward(seqs.map((s, i) => ({
       cache: s.cache,
       tokens: [fault ? fault.badToken : s.pending, ...drafts[i].tokens],
     }))));
-    return { drafts, states, logits };
+    // A failed mask fails its request alone (its rows are computed and dropped, so the batch's layout holds).
+    const masks = (await Promise.all(masking)).map((m) => (m instanceof Error ? m : m?.masks ?? null));
+    return { drafts, masks, logits };
   }
 }
 
-/** What a decode step's pass returns: each sequence's proposal, the constraint states along it (null: none), the
+/** What a decode step's pass returns: each sequence's proposal, the masks along it (null: unconstrained; an Error: its
+ * masks failed), the
  * target's logits at each verified position, and where the pass computed them (a fused sampled step), the request's
  * p rows. */
 interface PassResult {
   drafts: Proposal[];
-  states: (unknown[] | null)[];
+  masks: (Int32Array[] | Error | null)[];
   logits: Float32Array[][];
   targetProbs?: (Float32Array[] | undefined)[];
 }
 
-/** Cuts `draft` at its first token `constraint` refuses (or after one that completes it); returns the states before
- * each kept draft token and after the last (k + 1 states for k kept tokens). */
-function constrainDraft(constraint: Constraint, start: unknown, draft: { tokens: number[]; probs?: Float32Array[] }): unknown[] {
-  const states = [start];
-  let kept = 0;
-  for (const token of draft.tokens) {
-    const current = states[states.length - 1];
-    if (constraint.isComplete(current)) break;
-    const next = constraint.advance(current, token);
-    if (next === null) break;
-    states.push(next);
-    kept++;
-  }
-  draft.tokens.length = kept;
-  if (draft.probs) draft.probs.length = kept;
-  return states;
+/** A promise's value, or its error as a value (so that one request's failure does not reject a step's Promise.all). */
+function settle<T>(promise: Promise<T> | undefined): Promise<T | Error | undefined> {
+  return promise ? promise.catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))) : Promise.resolve(undefined);
 }

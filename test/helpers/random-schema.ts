@@ -1,4 +1,5 @@
-// Random JSON schemas from the supported subset (seeded), bounded so that any generation under them terminates.
+// Random JSON schemas (seeded) over what XGrammar supports: pattern, anyOf, $ref/$defs, minimum/maximum besides types,
+// enums and lengths, bounded so that a generation under them can terminate.
 import { Xoshiro128 } from '../../src/runtime/rng.ts';
 
 export function randomSchema(seed: number): Record<string, unknown> {
@@ -16,6 +17,10 @@ export function randomSchema(seed: number): Record<string, unknown> {
     () => ({ enum: [1, 2, 12, 'x', null] }),
     () => ({ const: 'fixed' }),
     () => ({ type: ['string', 'null'], maxLength: 4 }),
+    () => ({ type: 'string', pattern: pick(['^[a-z]{1,6}$', '^[A-Z][0-9]{2}$', '^(yes|no)$']) }),
+    () => ({ type: 'integer', minimum: int(-5, 5), maximum: int(6, 99) }),
+    () => ({ anyOf: [{ type: 'integer', minimum: 1, maximum: 9 }, { type: 'string', maxLength: 3 }] }),
+    () => ({ $ref: '#/$defs/point' }),
   ])();
   const value = (depth: number): Record<string, unknown> => {
     const r = rng.next();
@@ -32,5 +37,6 @@ export function randomSchema(seed: number): Record<string, unknown> {
     const properties = Object.fromEntries(names.map((n) => [n, value(depth)]));
     return { type: 'object', properties, required: names.filter(() => rng.next() < 0.7), additionalProperties: false };
   };
-  return object(2);
+  const point = { type: 'object', properties: { x: { type: 'integer' }, y: { type: 'integer' } }, required: ['x', 'y'], additionalProperties: false };
+  return { ...object(2), $defs: { point } };
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decoder } from '../../../src/runtime/decoder.ts';
 import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
 import { GREEDY } from '../../../src/runtime/sampling.ts';
-import { JsonConstraints } from '../../../src/runtime/structured/json-constraints.ts';
+import { GrammarService, grammarVocabulary } from '../../../src/runtime/structured/grammar-service.ts';
 import { Engine } from '../../../src/speculative/engine.ts';
 import { DraftModelProposer } from '../../../src/speculative/draft-model-proposer.ts';
 import { PredictionProposer } from '../../../src/speculative/prediction-proposer.ts';
@@ -34,10 +34,10 @@ describe('the goodput policy in a mixed batch (stories260K + distilled draft)', 
   });
 
   const engine = (k: number) => {
-    const constraints = new JsonConstraints(tokenizer, target.folder.eosTokenIds);
+    const constraints = new GrammarService(grammarVocabulary(tokenizer, target.vocabSize, target.folder.eosTokenIds));
     const draftLengths: number[][] = [];
     const e = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft, { target }), predictionProposer: new PredictionProposer(),
-      numSpeculativeTokens: k, maxBatch: 16, maxQueue: 64, constraintFactory: (spec) => constraints.get(spec.schema),
+      numSpeculativeTokens: k, maxBatch: 16, maxQueue: 64, constraints,
       hooks: { onDraftLengths: (ks) => draftLengths.push(ks) } });
     return { e, draftLengths };
   };

@@ -6,7 +6,7 @@ import type { KvCache } from '../../../src/runtime/kv-cache.ts';
 import type { ForwardRow } from '../../../src/runtime/kv-feeds.ts';
 import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
 import { GREEDY } from '../../../src/runtime/sampling.ts';
-import type { Constraint } from '../../../src/runtime/structured/constraint.ts';
+import { RuleConstraint, ruleConstraints } from '../../helpers/fake-constraint.ts';
 import type { GenerationRequest } from '../../../src/speculative/generation-request.ts';
 import type { Proposal, ProposalContext, Proposer } from '../../../src/speculative/proposer.ts';
 import { tinyModel } from '../../helpers/model-fixtures.ts';
@@ -165,21 +165,16 @@ describe('engine (fake target and proposers)', () => {
     await e.close();
   });
 
-  it('cuts a proposal at the first token the constraint refuses, and keeps the output inside it', async () => {
+  it('rejects a drafted token the constraint refuses at its own position, and keeps the output inside it', async () => {
     const target = new FakeTarget();
     const banned = oracle([7], 6)[3]; // the model's 4th token: the constraint forbids it
-    const constraint: Constraint<number> = {
-      start: () => 0,
-      allowed: () => Uint8Array.from({ length: V }, (_, v) => (v === banned || v === 2 ? 0 : 1)),
-      advance: (n, t) => (t === banned ? null : n + 1),
-      isComplete: () => false,
-    };
+    const constraint = new RuleConstraint(V, (_, t) => t !== banned && t !== 2);
     const proposer = new FakeProposer(4);
-    const e = engine(target, proposer, { constraintFactory: () => constraint });
+    const e = engine(target, proposer, { constraints: ruleConstraints(() => constraint) });
     const got = await collect(e, request([1, 7], 6, { constraint: { type: 'json' } }));
     expect(got.tokens).not.toContain(banned);
     expect(got.tokens.slice(0, 3)).toEqual(oracle([7], 3));
-    // The verified positions never included the banned token: drafts were cut before it.
+    // The banned token may be verified (its mask rejects it), but it is rolled back, never kept.
     expect(target.caches[0].tokens).not.toContain(banned);
     await e.close();
   });

@@ -24,7 +24,7 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
   }, async (req, reply) => {
     const model = deps.model();
     const body = req.body as ChatBody;
-    const { n, stop, sampling, grammar, numSpeculativeTokens, seedFor } = commonParameters(body, model, deps.config);
+    const { n, stop, sampling, penalties, grammar, numSpeculativeTokens, seedFor } = commonParameters(body, model, deps.config);
     if (body.top_logprobs && !body.logprobs) throw badRequest('top_logprobs requires logprobs: true', 'top_logprobs');
     const messages: ChatMessage[] = body.messages.map((m) => ({ role: m.role, content: text(m.content) }));
     let promptText: string;
@@ -45,7 +45,7 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
     }
     const constraint = await prepareGrammar(model.engine, grammar);
     const requests: GenerationRequest[] = Array.from({ length: n }, (_, j) => ({
-      promptIds, maxTokens, sampling, stop, seed: seedFor(j), numSpeculativeTokens, constraint, prediction, ignoreEos: body.ignore_eos,
+      promptIds, maxTokens, sampling, penalties, stop, seed: seedFor(j), numSpeculativeTokens, constraint, prediction, ignoreEos: body.ignore_eos,
       logprobs: body.logprobs ? body.top_logprobs ?? 0 : undefined,
     }));
     const base = { id: `chatcmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: model.name };

@@ -28,7 +28,7 @@ export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void
   }, async (req, reply) => {
     const model = deps.model();
     const body = req.body as CompletionBody;
-    const { n, stop, sampling, grammar, numSpeculativeTokens, seedFor } = commonParameters(body, model, deps.config);
+    const { n, stop, sampling, penalties, grammar, numSpeculativeTokens, seedFor } = commonParameters(body, model, deps.config);
     if (body.echo && body.logprobs !== undefined && body.logprobs !== null) {
       throw new ApiError('unsupported_parameter', 'echo together with logprobs is not supported (prompt logprobs are not computed)', 'echo');
     }
@@ -47,7 +47,7 @@ export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void
     const requests: GenerationRequest[] = encoded.flatMap(({ ids }) => {
       const maxTokens = resolveMaxTokens(body.max_tokens, DEFAULT_MAX_TOKENS, ids.length, model, deps.config);
       return Array.from({ length: n }, (_, j) => ({
-        promptIds: ids, maxTokens, sampling, stop, seed: seedFor(j), numSpeculativeTokens, constraint, logprobs: body.logprobs ?? undefined, ignoreEos: body.ignore_eos,
+        promptIds: ids, maxTokens, sampling, penalties, stop, seed: seedFor(j), numSpeculativeTokens, constraint, logprobs: body.logprobs ?? undefined, ignoreEos: body.ignore_eos,
       }));
     });
     const id = `cmpl-${randomUUID()}`;

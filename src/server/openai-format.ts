@@ -1,6 +1,7 @@
 // OpenAI wire format <-> the engine's GenerationRequest: parameter checks shared by completions and chat, and
 // the logprobs objects. Pure functions; the routes do the I/O.
 import { MIN_TEMPERATURE, type SamplingParams } from '../runtime/sampling.ts';
+import { hasPenalties, type LogitPenalties } from '../runtime/logit-penalties.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
 import type { GeneratedTokenLogprob, GrammarSpec, SequenceStats } from '../speculative/generation-request.ts';
 import type { EngineHandle } from '../speculative/engine.ts';
@@ -87,6 +88,7 @@ export function commonParameters(body: CommonBody & { best_of?: number | null; s
     n: choicesPerPrompt(body, config),
     stop: stopList(body, config),
     sampling: samplingFrom(body),
+    penalties: penaltiesFrom(body, model.vocabSize),
     grammar: grammarFrom(body),
     numSpeculativeTokens: speculativeTokens(body, config.numSpeculativeTokens),
     /** Choice j of a prompt gets seed + j: reproducible, yet different choices. */
@@ -105,11 +107,17 @@ export function checkModel(body: CommonBody, model: ServedModel): void {
 
 export function checkUnsupported(body: CommonBody & { best_of?: number | null; suffix?: string | null }): void {
   const unsupported = (param: string, why: string) => new ApiError('unsupported_parameter', `${param} is not supported: ${why}`, param);
-  if (body.presence_penalty) throw unsupported('presence_penalty', 'only 0 is accepted');
-  if (body.frequency_penalty) throw unsupported('frequency_penalty', 'only 0 is accepted');
-  if (body.logit_bias && Object.keys(body.logit_bias).length > 0) throw unsupported('logit_bias', 'only an empty object is accepted');
   if (body.best_of !== undefined && body.best_of !== null && body.best_of > 1) throw unsupported('best_of', 'only 1 is accepted');
   if (body.suffix) throw unsupported('suffix', 'insertion is not available for these models');
+}
+
+/** logit_bias and the penalties, with bias token ids checked against the vocabulary; undefined where all are off. */
+export function penaltiesFrom(body: CommonBody, vocabSize: number): LogitPenalties | undefined {
+  const logitBias = Object.entries(body.logit_bias ?? {}).map(([id, bias]) => [Number(id), bias as number] as [number, number]);
+  const outside = logitBias.find(([id]) => id >= vocabSize);
+  if (outside) throw badRequest(`logit_bias names token ${outside[0]}, outside the vocabulary of ${vocabSize} tokens`, 'logit_bias');
+  const penalties = { logitBias, presence: body.presence_penalty ?? 0, frequency: body.frequency_penalty ?? 0, repetition: body.repetition_penalty ?? 1 };
+  return hasPenalties(penalties) ? penalties : undefined;
 }
 
 export function samplingFrom(body: CommonBody): SamplingParams {

@@ -25,7 +25,18 @@ const samplingFields = {
   ignore_eos: { type: 'boolean', description: 'Extension (vLLM).' },
   presence_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2 },
   frequency_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2 },
-  logit_bias: { type: ['object', 'null'] },
+  logit_bias: {
+    title: 'an object mapping token ids (as strings) to biases from -100 to 100 (at most 1024), or null',
+    description: 'Added to those tokens\' logits before sampling (OpenAI), exact under speculation.',
+    anyOf: [
+      { type: 'object', propertyNames: { pattern: '^(0|[1-9][0-9]{0,9})$' }, additionalProperties: { type: 'number', minimum: -100, maximum: 100 }, maxProperties: 1024 },
+      { type: 'null' },
+    ],
+  },
+  repetition_penalty: {
+    type: ['number', 'null'], exclusiveMinimum: 0, maximum: 10,
+    description: 'Extension (vLLM / Hugging Face): a token already in the prompt or the output has a positive logit divided by it and a negative one multiplied; 1: off.',
+  },
   response_format: {
     title: '{ "type": "text" }, { "type": "json_object" }, { "type": "json_schema", "json_schema": { "name", "schema", "strict" } }, or { "type": "structural_tag", "format" } / { "type": "structural_tag", "structures", "triggers" }',
     description: 'text, json_object (any JSON), json_schema (output constrained to the schema), or structural_tag (XGrammar structural tags, as vLLM takes them).',

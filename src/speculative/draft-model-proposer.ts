@@ -125,7 +125,7 @@ export class DraftModelProposer implements Proposer {
     const target = this.target;
     k = Math.min(k, this.draft.folder.maxPositions - seq.tokens.length);
     const sampled = !isGreedy(seq.sampling);
-    if (!target || !state || k <= 0 || seq.constraint || (sampled && seq.seededSampling)) return null;
+    if (!target || !state || k <= 0 || seq.constraint || seq.penalizes || (sampled && seq.seededSampling)) return null;
     const fusable = this.built(sampled ? 'fuseSampled' : 'fuse', k);
     if (fusable !== true && !(await fusable)) return null;
     const inputs = this.unseen(state, seq);
@@ -173,7 +173,7 @@ export class DraftModelProposer implements Proposer {
     let inputs = round.map((r) => this.unseen(r.state, r.seq));
     // A single greedy unconstrained stream: all k drafts in one pass.
     const [only] = round;
-    const chained = round.length === 1 && !proposals[only.i].probs && !only.seq.constraint ? this.built('chain', only.k) : false;
+    const chained = round.length === 1 && !proposals[only.i].probs && !only.seq.constraint && !only.seq.penalizes ? this.built('chain', only.k) : false;
     if (chained === true || (chained !== false && (await chained))) {
       const drafts = await this.draft.draftChain({ cache: only.state.cache, tokens: inputs[0] }, only.k);
       only.state.fed.push(...inputs[0], ...drafts.slice(0, -1));
@@ -187,7 +187,7 @@ export class DraftModelProposer implements Proposer {
       const masks = await Promise.all(masking);
       // Under a constraint the draft's rows are masked too; the sampled rows' q come in one batch.
       const step = await logitsStep(round.map((r, j) => ({
-        logits: logits[j][logits[j].length - 1], allowed: masks[j] ?? undefined, sampling: r.seq.sampling,
+        logits: r.seq.penalized?.(logits[j][logits[j].length - 1], proposals[r.i].tokens) ?? logits[j][logits[j].length - 1], allowed: masks[j] ?? undefined, sampling: r.seq.sampling,
       })));
       const next: typeof round = [];
       const nextInputs: number[][] = [];

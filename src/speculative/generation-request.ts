@@ -2,6 +2,7 @@
 import type { SamplingParams, TokenLogprob } from '../runtime/sampling.ts';
 import type { FinishReason } from '../runtime/generation-output.ts';
 import type { GrammarSpec } from '../runtime/structured/grammar-spec.ts';
+import type { LogitPenalties } from '../runtime/logit-penalties.ts';
 
 export type { GrammarSpec } from '../runtime/structured/grammar-spec.ts';
 
@@ -21,6 +22,8 @@ export interface GenerationRequest {
   ignoreEos?: boolean;
   /** Structured output: only tokens the grammar allows are sampled or accepted. */
   constraint?: GrammarSpec;
+  /** logit_bias, presence / frequency / repetition penalties (runtime/logit-penalties.ts). */
+  penalties?: LogitPenalties;
 }
 
 

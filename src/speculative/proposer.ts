@@ -19,6 +19,10 @@ export interface ProposalContext {
   prediction?: readonly number[];
   /** The request's constraint, advanced by `tokens`: drafts must stay inside it. */
   constraint?: SequenceConstraint;
+  /** Logits as the request's logit bias and penalties make them, at the position after `tokens` and `draft`. */
+  penalized?(logits: Float32Array, draft: readonly number[]): Float32Array;
+  /** The request has a logit bias or penalties (a graph that picks tokens itself cannot apply them). */
+  readonly penalizes?: boolean;
 }
 
 export interface Proposal {

@@ -4,6 +4,7 @@ import type { KvCache } from '../runtime/kv-cache.ts';
 import { GenerationOutput } from '../runtime/generation-output.ts';
 import { Xoshiro128, type Rng } from '../runtime/rng.ts';
 import { isGreedy, logprobOf, topLogprobs } from '../runtime/sampling.ts';
+import { hasPenalties, penalize } from '../runtime/logit-penalties.ts';
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
 import type { AcceptanceMemory } from './cost-memory.ts';
 import { draftLengthPolicy, type DraftLengthPolicy } from './draft-length.ts';
@@ -79,6 +80,16 @@ export class Sequence implements ProposalContext {
 
   get prediction() {
     return this.request.prediction;
+  }
+
+  get penalizes(): boolean {
+    return hasPenalties(this.request.penalties);
+  }
+
+  penalized(logits: Float32Array, draft: readonly number[]): Float32Array {
+    const p = this.request.penalties;
+    if (!hasPenalties(p)) return logits;
+    return penalize(logits, p, this.request.promptIds, this.tokens.slice(this.numPromptTokens), draft);
   }
 
   /** The last committed token: sampled, but not yet in the target's cache. */

@@ -83,7 +83,7 @@ export class StepPasses {
     });
     let step: Awaited<ReturnType<typeof logitsStep>>;
     try {
-      step = await logitsStep(seqs.map((s, b) => ({ logits: lasts[b], allowed: allowed[b], sampling: s.sampling })));
+      step = await logitsStep(seqs.map((s, b) => ({ logits: s.penalized(lasts[b], []), allowed: allowed[b], sampling: s.sampling })));
     } catch (err) {
       for (const s of seqs) if (this.ctx.alive(s)) this.ctx.finish(s, err as Error);
       return;
@@ -124,8 +124,9 @@ export class StepPasses {
         return m instanceof Error ? null : m;
       });
       // p rows where the pass did not compute them (a fused sampled step did), all in one batch.
+      // Position j is penalised with the draft tokens before it, as if they were committed.
       const flat = seqs.flatMap((s, i) => logits[i].map((row, j) => ({
-        logits: row, allowed: allowed[i]?.[j], sampling: targetProbs?.[i] ? { ...s.sampling, temperature: 0 } : s.sampling,
+        logits: s.penalized(row, drafts[i].tokens.slice(0, j)), allowed: allowed[i]?.[j], sampling: targetProbs?.[i] ? { ...s.sampling, temperature: 0 } : s.sampling,
       })));
       const step = await logitsStep(flat);
       let at = 0;
@@ -174,7 +175,7 @@ export class StepPasses {
    * that does not apply. */
   private async fusedPass(seqs: Sequence[], ks: number[], fault: { badToken: number } | null): Promise<PassResult | null> {
     const [s] = seqs;
-    if (seqs.length !== 1 || ks[0] === 0 || fault || s.constraint || !s.proposer?.proposeAndVerify) return null;
+    if (seqs.length !== 1 || ks[0] === 0 || fault || s.constraint || s.penalizes || !s.proposer?.proposeAndVerify) return null;
     const started = performance.now();
     const fused = await s.proposer.proposeAndVerify(s, ks[0], s.cache);
     if (!fused) return null;

@@ -65,10 +65,11 @@ export function hostileCases(limits: { maxN: number; maxStop: number; maxPrompts
     user: [5, true, {}],
     speculative: ['no', 1, { num_tokens: -1 }, { num_tokens: 17 }, { num_tokens: 'x' }, { k: 2 }, []],
     stream_options: ['x', 5, { include_usage: 'yes' }, { other: true }],
-    presence_penalty: [0.5, -3, 'x'],
-    frequency_penalty: [1, 3, 'x'],
+    presence_penalty: [-3, 2.5, 'x'],
+    frequency_penalty: [3, 'x', {}],
+    repetition_penalty: [0, -1, 11, 'x'],
     best_of: [2, 0, 'x'],
-    logit_bias: [{ 5: 10 }, 'x', 5],
+    logit_bias: [{ 5: 101 }, { '-1': 1 }, { x: 1 }, { 5: 'x' }, { 99999999: 1 }, 'x', 5],
     suffix: ['tail', 5],
   };
   for (const [field, values] of Object.entries(badValues)) {

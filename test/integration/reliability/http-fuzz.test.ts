@@ -10,7 +10,8 @@ import { tinyModel } from '../../helpers/model-fixtures.ts';
 
 const FIELDS = ['model', 'prompt', 'messages', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'n',
   'stop', 'seed', 'stream', 'stream_options', 'logprobs', 'top_logprobs', 'echo', 'user', 'prediction', 'speculative',
-  'response_format', 'guided_json', 'ignore_eos', 'presence_penalty', 'logit_bias', 'best_of', 'suffix'];
+  'response_format', 'guided_json', 'guided_regex', 'guided_choice', 'guided_grammar', 'structural_tag', 'ignore_eos', 'presence_penalty',
+  'frequency_penalty', 'repetition_penalty', 'logit_bias', 'best_of', 'suffix'];
 
 const value = fc.letrec((tie) => ({
   any: fc.oneof({ depthSize: 'small' },

@@ -40,7 +40,8 @@ describe('API errors', () => {
     expectError(await post(url, { model, prompt: [1, 99999] }), 400, 'invalid_request', 'prompt', /outside the vocabulary/);
     expectError(await post(url, { model, prompt: 'a', n: 5 }), 400, 'invalid_request', 'n', /at most 4/);
     expectError(await post(url, { model, prompt: 'a', stop: ['a', 'b', 'c', 'd', 'e'] }), 400, 'invalid_request', 'stop');
-    expectError(await post(url, { model, prompt: 'a', presence_penalty: 0.5 }), 400, 'unsupported_parameter', 'presence_penalty');
+    expectError(await post(url, { model, prompt: 'a', presence_penalty: 2.5 }), 400, 'invalid_request', 'presence_penalty');
+    expectError(await post(url, { model, prompt: 'a', logit_bias: { 99999: 5 } }), 400, 'invalid_request', 'logit_bias', /outside the vocabulary/);
   });
 
   it('400 for the context window: prompt too long, max_tokens beyond it', async () => {

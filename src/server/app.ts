@@ -16,6 +16,7 @@ import { RemoteEngine } from './remote-engine.ts';
 import { registerCompletions } from './completions-route.ts';
 import { registerChat } from './chat-route.ts';
 import { registerInfoRoutes } from './info-routes.ts';
+import { registerTokenizeRoutes } from './tokenize-routes.ts';
 import type { ServedModel } from './served-model.ts';
 
 const VERSION = '0.1.0';
@@ -149,6 +150,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   };
   registerCompletions(app, deps);
   registerChat(app, deps);
+  registerTokenizeRoutes(app, deps);
   registerInfoRoutes(app, o.served, o.metrics);
   return app;
 }

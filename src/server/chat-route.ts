@@ -9,11 +9,22 @@ import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
 import { onClientGone } from './sse.ts';
 import { streamRun } from './stream-run.ts';
 import type { RouteDeps } from './route-deps.ts';
-import type { ChatMessage } from './served-model.ts';
+import type { ChatMessage, ServedModel } from './served-model.ts';
 
 type Content = MessageContent | undefined;
 
 const text = (c: Content): string => (typeof c === 'string' ? c : Array.isArray(c) ? c.map((p) => p.text ?? '').join('') : '');
+
+/** Messages rendered by the model's chat template, as token ids (the template writes its own special tokens). */
+export function chatPromptIds(model: ServedModel, messages: ChatBody['messages']): number[] {
+  let promptText: string;
+  try {
+    promptText = model.renderChat(messages.map((m): ChatMessage => ({ role: m.role, content: text(m.content) })));
+  } catch (err) {
+    throw badRequest(`the chat template rejected these messages: ${(err as Error).message}`, 'messages');
+  }
+  return model.tokenizer.encode(promptText, false);
+}
 
 export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
   app.post('/v1/chat/completions', {
@@ -26,14 +37,7 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
     const body = req.body as ChatBody;
     const { n, stop, sampling, penalties, grammar, numSpeculativeTokens, seedFor } = commonParameters(body, model, deps.config);
     if (body.top_logprobs && !body.logprobs) throw badRequest('top_logprobs requires logprobs: true', 'top_logprobs');
-    const messages: ChatMessage[] = body.messages.map((m) => ({ role: m.role, content: text(m.content) }));
-    let promptText: string;
-    try {
-      promptText = model.renderChat(messages);
-    } catch (err) {
-      throw badRequest(`the chat template rejected these messages: ${(err as Error).message}`, 'messages');
-    }
-    const promptIds = model.tokenizer.encode(promptText, false);
+    const promptIds = chatPromptIds(model, body.messages);
     if (promptIds.length === 0) throw badRequest('the rendered prompt is empty', 'messages');
     const maxTokens = resolveMaxTokens(body.max_completion_tokens ?? body.max_tokens, undefined, promptIds.length, model, deps.config,
       body.max_completion_tokens ? 'max_completion_tokens' : 'max_tokens');

@@ -99,8 +99,9 @@ export function commonParameters(body: CommonBody & { best_of?: number | null; s
   };
 }
 
-export function checkModel(body: CommonBody, model: ServedModel): void {
-  if (body.model !== model.name) {
+/** `model`, where given, must name the served model (absent: the one this server serves, as vLLM and llama.cpp do). */
+export function checkModel(body: { model?: string }, model: ServedModel): void {
+  if (body.model !== undefined && body.model !== model.name) {
     throw new ApiError('model_not_found', `The model \`${body.model}\` does not exist. This server serves \`${model.name}\`.`, 'model');
   }
 }

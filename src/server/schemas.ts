@@ -6,7 +6,7 @@ import type { FromSchema } from 'json-schema-to-ts';
 const tokenIds = { type: 'array', items: { type: 'integer' }, minItems: 1 } as const;
 
 const samplingFields = {
-  model: { type: 'string', description: 'Served model name (see GET /v1/models).' },
+  model: { type: 'string', description: 'Served model name (see GET /v1/models); optional, as vLLM and llama.cpp take it: this server serves one.' },
   max_tokens: { type: ['integer', 'null'], minimum: 1 },
   temperature: { type: ['number', 'null'], minimum: 0, maximum: 2 },
   top_p: { type: ['number', 'null'], exclusiveMinimum: 0, maximum: 1 },
@@ -105,7 +105,7 @@ const samplingFields = {
 
 export const completionBodySchema = {
   type: 'object',
-  required: ['model', 'prompt'],
+  required: ['prompt'],
   additionalProperties: false,
   properties: {
     ...samplingFields,
@@ -127,26 +127,47 @@ export const completionBodySchema = {
 
 const contentPart = { type: 'object', required: ['type'], properties: { type: { const: 'text' }, text: { type: 'string' } } } as const;
 const messageContent = { title: 'a string, an array of text parts, or null', anyOf: [{ type: 'string' }, { type: 'array', items: contentPart }, { type: 'null' }] } as const;
+const chatMessages = {
+  type: 'array',
+  minItems: 1,
+  items: {
+    type: 'object',
+    required: ['role'],
+    properties: {
+      role: { enum: ['system', 'developer', 'user', 'assistant', 'tool'] },
+      content: messageContent,
+      name: { type: 'string' },
+    },
+  },
+} as const;
+
+/** POST /tokenize (vLLM's): a prompt, or chat messages rendered by the chat template. */
+export const tokenizeBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    model: samplingFields.model,
+    prompt: { type: 'string' },
+    messages: chatMessages,
+    add_special_tokens: { type: 'boolean', description: 'For a prompt: BOS/EOS as the tokenizer adds them (default true). Messages: the chat template adds its own.' },
+  },
+} as const;
+
+/** POST /detokenize (vLLM's). */
+export const detokenizeBodySchema = {
+  type: 'object',
+  required: ['tokens'],
+  additionalProperties: false,
+  properties: { model: samplingFields.model, tokens: { type: 'array', items: { type: 'integer' }, maxItems: 1_000_000 } },
+} as const;
 
 export const chatBodySchema = {
   type: 'object',
-  required: ['model', 'messages'],
+  required: ['messages'],
   additionalProperties: false,
   properties: {
     ...samplingFields,
-    messages: {
-      type: 'array',
-      minItems: 1,
-      items: {
-        type: 'object',
-        required: ['role'],
-        properties: {
-          role: { enum: ['system', 'developer', 'user', 'assistant', 'tool'] },
-          content: messageContent,
-          name: { type: 'string' },
-        },
-      },
-    },
+    messages: chatMessages,
     max_completion_tokens: { type: ['integer', 'null'], minimum: 1 },
     logprobs: { type: ['boolean', 'null'] },
     top_logprobs: { type: ['integer', 'null'], minimum: 0, maximum: 20 },
@@ -161,12 +182,14 @@ export const chatBodySchema = {
 } as const;
 
 /** The fields both generation routes share, as a schema for their type. */
-const commonBodySchema = { type: 'object', required: ['model'], additionalProperties: false, properties: samplingFields } as const;
+const commonBodySchema = { type: 'object', additionalProperties: false, properties: samplingFields } as const;
 
 export type CommonBody = FromSchema<typeof commonBodySchema>;
 export type CompletionBody = FromSchema<typeof completionBodySchema>;
 export type ChatBody = FromSchema<typeof chatBodySchema>;
 export type MessageContent = FromSchema<typeof messageContent>;
+export type TokenizeBody = FromSchema<typeof tokenizeBodySchema>;
+export type DetokenizeBody = FromSchema<typeof detokenizeBodySchema>;
 
 export const errorSchema = {
   type: 'object',

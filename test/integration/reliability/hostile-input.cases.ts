@@ -42,7 +42,7 @@ export function hostileCases(limits: { maxN: number; maxStop: number; maxPrompts
   add({ name: 'no content-type', contentType: null, body: JSON.stringify(base), status: [400, 415] });
 
   // Required fields.
-  add({ name: 'missing model', body: { prompt: 'hi' }, status: 400, mentions: 'model' });
+  add({ name: 'model null', body: { model: null, prompt: 'hi' }, status: 400, mentions: 'model' });
   add({ name: 'missing prompt', body: { model: M }, status: 400, mentions: 'prompt' });
   add({ name: 'empty object', body: {}, status: 400 });
   add({ name: 'chat: missing messages', path: '/v1/chat/completions', body: { model: M }, status: 400, mentions: 'messages' });

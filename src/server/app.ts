@@ -173,7 +173,7 @@ export async function loadServedModel(config: ServerConfig, metrics: Metrics, lo
   if (info.draftDevice) metrics.modelInfo.set({ model: draftName, role: 'draft', dtype: config.draftDtype, device: info.draftDevice }, 1);
   return {
     name: info.name, engine, tokenizer, maxModelLen: info.maxModelLen, vocabSize: info.vocabSize,
-    renderChat: chatRenderer(tokenizer, log),
+    renderChat: chatRenderer(tokenizer, log), chatTemplate: tokenizer.chatTemplate,
     created: Math.floor(Date.now() / 1000),
     description: { dtype: info.dtype, device: info.targetDevice, draft: draftName },
   };

@@ -10,16 +10,19 @@ import { onClientGone } from './sse.ts';
 import { streamRun } from './stream-run.ts';
 import type { RouteDeps } from './route-deps.ts';
 import type { ChatMessage, ServedModel } from './served-model.ts';
+import { callDeltas, choiceCalls, finishReasonWith, toolCallsField, toolUse } from './chat-tools.ts';
 
 type Content = MessageContent | undefined;
 
 const text = (c: Content): string => (typeof c === 'string' ? c : Array.isArray(c) ? c.map((p) => p.text ?? '').join('') : '');
 
 /** Messages rendered by the model's chat template, as token ids (the template writes its own special tokens). */
-export function chatPromptIds(model: ServedModel, messages: ChatBody['messages']): number[] {
+export function chatPromptIds(model: ServedModel, messages: ChatBody['messages'], tools?: unknown[]): number[] {
   let promptText: string;
   try {
-    promptText = model.renderChat(messages.map((m): ChatMessage => ({ role: m.role, content: text(m.content) })));
+    promptText = model.renderChat(messages.map((m): ChatMessage => ({
+      role: m.role, content: text(m.content), ...(m.tool_calls ? { tool_calls: m.tool_calls } : {}), ...(m.tool_call_id ? { tool_call_id: m.tool_call_id } : {}),
+    })), tools);
   } catch (err) {
     throw badRequest(`the chat template rejected these messages: ${(err as Error).message}`, 'messages');
   }
@@ -37,7 +40,8 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
     const body = req.body as ChatBody;
     const { n, stop, sampling, penalties, grammar, numSpeculativeTokens, seedFor } = commonParameters(body, model, deps.config);
     if (body.top_logprobs && !body.logprobs) throw badRequest('top_logprobs requires logprobs: true', 'top_logprobs');
-    const promptIds = chatPromptIds(model, body.messages);
+    const tools = toolUse(body, deps.config.toolCallParser, model.chatTemplate, grammar);
+    const promptIds = chatPromptIds(model, body.messages, tools.rendered);
     if (promptIds.length === 0) throw badRequest('the rendered prompt is empty', 'messages');
     const maxTokens = resolveMaxTokens(body.max_completion_tokens ?? body.max_tokens, undefined, promptIds.length, model, deps.config,
       body.max_completion_tokens ? 'max_completion_tokens' : 'max_tokens');
@@ -47,7 +51,7 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
     if (prediction && prediction.length > model.maxModelLen) {
       throw badRequest(`'prediction' has ${prediction.length} tokens; at most ${model.maxModelLen} (the context window) are accepted`, 'prediction');
     }
-    const constraint = await prepareGrammar(model.engine, grammar);
+    const constraint = await prepareGrammar(model.engine, tools.grammar ?? grammar);
     const requests: GenerationRequest[] = Array.from({ length: n }, (_, j) => ({
       promptIds, maxTokens, sampling, penalties, stop, seed: seedFor(j), numSpeculativeTokens, constraint, prediction, ignoreEos: body.ignore_eos,
       logprobs: body.logprobs ? body.top_logprobs ?? 0 : undefined,
@@ -62,10 +66,20 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
       return streamRun(reply, model.engine, requests, deps.config.streamBufferBytes, {
         opening: requests.map((_, i) => chunk(i, { role: 'assistant', content: '' }, null, null)),
         token: (index, event) => {
+          // Where the model may call tools its text is read whole at the end (calls, or the content it was).
+          if (tools.calling) return null;
           const lp = event.logprobs && body.logprobs ? chatLogprobs(model.tokenizer, event.logprobs) : null;
           return event.text || lp ? chunk(index, { content: event.text }, lp, null) : null;
         },
-        finish: (o) => chunk(o.index, {}, null, o.finishReason),
+        finish: (o) => {
+          if (!tools.calling) return chunk(o.index, {}, null, o.finishReason);
+          const { content, calls } = choiceCalls(tools, o);
+          return [
+            ...(content ? [chunk(o.index, { content }, null, null)] : []),
+            ...callDeltas(calls).map((delta) => chunk(o.index, delta, null, null)),
+            chunk(o.index, {}, null, finishReasonWith(calls, o.finishReason)),
+          ];
+        },
         usage: (outcomes) => (body.stream_options?.include_usage ? { ...chunkBase, choices: [], usage: usage(outcomes) } : null),
       });
     }
@@ -76,12 +90,15 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
     return {
       ...base,
       object: 'chat.completion',
-      choices: outcomes.map((o) => ({
-        index: o.index,
-        message: { role: 'assistant', content: o.text },
-        logprobs: body.logprobs ? chatLogprobs(model.tokenizer, o.logprobs) : null,
-        finish_reason: o.finishReason,
-      })),
+      choices: outcomes.map((o) => {
+        const { content, calls } = choiceCalls(tools, o);
+        return {
+          index: o.index,
+          message: { role: 'assistant', content, ...(calls.length > 0 ? { tool_calls: toolCallsField(calls) } : {}) },
+          logprobs: body.logprobs ? chatLogprobs(model.tokenizer, o.logprobs) : null,
+          finish_reason: finishReasonWith(calls, o.finishReason),
+        };
+      }),
       usage: usage(outcomes),
     };
   });

@@ -137,9 +137,24 @@ const chatMessages = {
       role: { enum: ['system', 'developer', 'user', 'assistant', 'tool'] },
       content: messageContent,
       name: { type: 'string' },
+      /** An assistant turn's calls (the history of a tool-using conversation). */
+      tool_calls: {
+        type: 'array', maxItems: 128,
+        items: {
+          type: 'object', required: ['id', 'type', 'function'], additionalProperties: false,
+          properties: {
+            id: { type: 'string' }, type: { const: 'function' },
+            function: { type: 'object', required: ['name', 'arguments'], additionalProperties: false, properties: { name: { type: 'string' }, arguments: { type: 'string' } } },
+          },
+        },
+      },
+      /** A tool turn: the call it answers. */
+      tool_call_id: { type: 'string' },
     },
   },
 } as const;
+
+const toolName = { type: 'string', pattern: '^[a-zA-Z0-9_-]{1,64}$' } as const;
 
 /** POST /tokenize (vLLM's): a prompt, or chat messages rendered by the chat template. */
 export const tokenizeBodySchema = {
@@ -169,6 +184,34 @@ export const chatBodySchema = {
     ...samplingFields,
     messages: chatMessages,
     max_completion_tokens: { type: ['integer', 'null'], minimum: 1 },
+    tools: {
+      title: 'an array of at most 128 { type: "function", function: { name, description, parameters, strict } }, or null',
+      anyOf: [{
+        type: 'array', maxItems: 128,
+        items: {
+          type: 'object', required: ['type', 'function'], additionalProperties: false,
+          properties: {
+            type: { const: 'function' },
+            function: {
+              type: 'object', required: ['name'], additionalProperties: false,
+              properties: { name: toolName, description: { type: 'string' }, parameters: { type: 'object' }, strict: { type: ['boolean', 'null'] } },
+            },
+          },
+        },
+      }, { type: 'null' }],
+    },
+    tool_choice: {
+      title: '"none", "auto", "required", or { "type": "function", "function": { "name" } }',
+      anyOf: [
+        { enum: ['none', 'auto', 'required'] },
+        {
+          type: 'object', required: ['type', 'function'], additionalProperties: false,
+          properties: { type: { const: 'function' }, function: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: toolName } } },
+        },
+        { type: 'null' },
+      ],
+    },
+    parallel_tool_calls: { type: ['boolean', 'null'] },
     logprobs: { type: ['boolean', 'null'] },
     top_logprobs: { type: ['integer', 'null'], minimum: 0, maximum: 20 },
     prediction: {

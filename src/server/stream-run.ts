@@ -13,6 +13,7 @@ export interface StreamChunks {
   /** Sent as the stream opens, before any token (chat's role delta, an echoed prompt). */
   opening: unknown[];
   token(index: number, event: TokenEvent): unknown | null;
+  /** The choice's last chunks (tool calls read from its text, then its finish_reason). */
   finish(outcome: ChoiceOutcome): unknown;
   /** The closing usage chunk, when the client asked for it. */
   usage(outcomes: ChoiceOutcome[]): unknown | null;
@@ -23,7 +24,8 @@ export async function streamRun(
 ): Promise<void> {
   let sse: SseWriter | null = null;
   const send = (chunk: unknown) => {
-    if (chunk !== null) sse?.send(chunk);
+    if (Array.isArray(chunk)) chunk.forEach(send);
+    else if (chunk !== null) sse?.send(chunk);
   };
   const run = new GenerationRun(engine, requests, (index, event) => send(chunks.token(index, event)), (o) => send(chunks.finish(o)));
   sse = new SseWriter(reply, bufferBytes);

@@ -6,7 +6,7 @@ import type { CompiledGrammar, GrammarCompiler } from './xgrammar.ts';
 export type GrammarSpec =
   /** A JSON schema (XGrammar's: pattern, anyOf/oneOf, $ref/$defs, minimum/maximum, format, ...); absent: any JSON
    * (response_format json_object, XGrammar's builtin JSON grammar). */
-  | { type: 'json'; schema?: unknown }
+  | { type: 'json'; schema?: unknown; wrap?: JsonWrap }
   | { type: 'regex'; pattern: string }
   /** Exactly one of these strings. */
   | { type: 'choice'; choices: string[] }
@@ -14,6 +14,13 @@ export type GrammarSpec =
   | { type: 'grammar'; ebnf: string }
   /** An XGrammar structural tag ({"type": "structural_tag", "format": {...}}). */
   | { type: 'structural_tag'; tag: unknown };
+
+/** A schema's document between `begin` and `end`; with `separator`, one or more such, separated by it (tool calls). */
+export interface JsonWrap {
+  begin: string;
+  end: string;
+  separator?: string;
+}
 
 /** Schemas and structural tags nest at most this deep: XGrammar converts them recursively, and a schema of
  * thousands of levels would exhaust its stack. */
@@ -64,7 +71,7 @@ function checkDepth(value: unknown, what: string): void {
 export function grammarKey(spec: GrammarSpec): string {
   switch (spec.type) {
     case 'json':
-      return JSON.stringify(['json', spec.schema ?? null]);
+      return JSON.stringify(['json', spec.schema ?? null, spec.wrap ?? null]);
     case 'regex':
       return JSON.stringify(['regex', spec.pattern]);
     case 'choice':
@@ -86,7 +93,7 @@ export async function compileGrammar(compiler: GrammarCompiler, spec: GrammarSpe
   switch (spec.type) {
     case 'json':
       if (spec.schema === undefined) return compiler.compileBuiltinJSONGrammar();
-      return compiler.compileGrammar(tightenJsonEbnf(await schemaToEbnf(JSON.stringify(spec.schema), true, undefined, undefined, true, MAX_JSON_WHITESPACE)));
+      return compiler.compileGrammar(wrapEbnf(tightenJsonEbnf(await schemaToEbnf(JSON.stringify(spec.schema), true, undefined, undefined, true, MAX_JSON_WHITESPACE)), spec.wrap));
     case 'regex':
       return compiler.compileStructuralTag({ type: 'structural_tag', format: { type: 'regex', pattern: spec.pattern } });
     case 'choice':
@@ -113,6 +120,14 @@ export function tightenJsonEbnf(ebnf: string): string {
     .replaceAll('[1-9] [0-9]*', `[1-9] [0-9]{0,${MAX_DIGITS - 1}}`)
     .replaceAll('"." [0-9]+', `"." [0-9]{1,${MAX_DIGITS}}`)
     .replaceAll('[+-]? [0-9]+', '[+-]? [0-9]{1,3}');
+}
+
+/** A JSON grammar's documents between literals: its root renamed, and a root around it. */
+export function wrapEbnf(ebnf: string, wrap: JsonWrap | undefined): string {
+  if (!wrap) return ebnf;
+  const inner = ebnf.replace(/^root ::=/m, 'wrapped_document ::=');
+  const one = `${ebnfString(wrap.begin)} wrapped_document ${ebnfString(wrap.end)}`;
+  return `${inner}\nroot ::= ${one}${wrap.separator === undefined ? '' : ` (${ebnfString(wrap.separator)} ${one})*`}\n`;
 }
 
 /** An EBNF grammar whose language is exactly `choices`. */

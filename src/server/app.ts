@@ -87,9 +87,23 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     if (e.code === 'server_error') req.log.error({ err }, 'request failed');
     reply.code(e.status).headers(e.headers).send(e.toJSON());
   });
+  // A known path asked with another method is a 405 naming the methods it takes (as OpenAI answers), not a 404.
+  const methodsByPath = new Map<string, Set<string>>();
+  app.addHook('onRoute', (route) => {
+    for (const m of [route.method].flat()) {
+      if (m !== 'HEAD') methodsByPath.set(route.url, (methodsByPath.get(route.url) ?? new Set()).add(m));
+    }
+  });
   app.setNotFoundHandler((req, reply) => {
-    const e = errors.unknownRoute(req.method, req.url);
-    reply.code(e.status).send(e.toJSON());
+    const allowed = methodsByPath.get(req.url.split('?')[0]);
+    const e = allowed ? errors.methodNotAllowed(req.method, req.url.split('?')[0], [...allowed].join(', ')) : errors.unknownRoute(req.method, req.url);
+    reply.code(e.status).headers(e.headers).send(e.toJSON());
+  });
+  // Every response counted by the route it matched (4xx included: invisible in the engine's metrics).
+  app.addHook('onResponse', async (req, reply) => {
+    const path = req.url.split('?')[0];
+    const route = req.routeOptions.url ?? (methodsByPath.has(path) ? path : 'unmatched');
+    o.metrics.httpResponses.inc({ route, status: String(reply.statusCode) });
   });
 
   // During shutdown, requests on still-open keep-alive connections get a clean 503, and every response tells the

@@ -10,6 +10,7 @@ export const errorCatalog = {
   invalid_api_key: { status: 401, type: 'authentication_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
+  method_not_allowed: { status: 405, type: 'invalid_request_error' },
   request_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   queue_full: { status: 429, type: 'rate_limit_error' },
@@ -51,7 +52,9 @@ export const errors = {
   incorrectApiKey: () => new ApiError('invalid_api_key', 'Incorrect API key provided.'),
   unknownRoute: (method: string, url: string) => new ApiError('not_found', `Unknown route: ${method} ${url.split('?')[0]}`),
   notJson: () => new ApiError('unsupported_media_type', 'Content-Type must be application/json'),
-  bodyTooLarge: (limitBytes: number) => new ApiError('request_too_large', `Request body is larger than the limit of ${limitBytes} bytes`),
+  bodyTooLarge: (limitBytes: number) => new ApiError('request_too_large', `Request body is larger than the limit of ${limitBytes} bytes (--body-limit, SPECSERVE_BODY_LIMIT)`),
+  methodNotAllowed: (method: string, url: string, allowed: string) =>
+    new ApiError('method_not_allowed', `Method ${method} is not allowed on ${url}; use ${allowed}`, null, { allow: allowed }),
   emptyBody: () => badRequest('Request body is empty; expected a JSON object'),
   notUtf8: () => badRequest('Request body is not valid UTF-8'),
   notAnObject: () => badRequest('Request body must be a JSON object'),
@@ -64,7 +67,7 @@ interface AjvIssue {
   keyword: string;
   instancePath: string;
   message?: string;
-  params: { missingProperty?: string; additionalProperty?: string };
+  params: { missingProperty?: string; additionalProperty?: string; type?: string | string[]; allowedValues?: unknown[] };
   parentSchema?: { title?: string };
 }
 
@@ -81,7 +84,20 @@ function validationError(issues: AjvIssue[]): ApiError {
   if (v.params.additionalProperty) {
     return badRequest(`Unrecognized request argument supplied: ${at(v.params.additionalProperty)}`, top(v.params.additionalProperty));
   }
+  if (v.keyword === 'type') return badRequest(`'${path || 'body'}' must be ${typeNames(v.params.type)}`, param);
+  if (v.keyword === 'enum' && v.params.allowedValues) {
+    return badRequest(`'${path || 'body'}' must be one of ${v.params.allowedValues.map((x) => JSON.stringify(x)).join(', ')}`, param);
+  }
   return badRequest(`${path || 'body'} ${v.message ?? 'is invalid'}`, param);
+}
+
+/** JSON Schema types in words: "an integer or null". */
+function typeNames(type: string | string[] | undefined): string {
+  const article: Record<string, string> = {
+    integer: 'an integer', number: 'a number', string: 'a string', boolean: 'a boolean', object: 'an object', array: 'an array', null: 'null',
+  };
+  const names = (Array.isArray(type) ? type : String(type ?? '').split(',')).map((t) => article[t] ?? t);
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}` : names[0] ?? 'of another type';
 }
 
 /** Anything thrown while serving a request, in the API's terms. Unknown errors are the server's fault (500) and say

@@ -32,6 +32,7 @@ export class Metrics {
   readonly requestSuccess = this.c('specserve_request_success_total', 'Finished requests by finish reason.', ['finished_reason']);
   readonly requestErrors = this.c('specserve_request_errors_total', 'Requests failed by an engine error.');
   readonly rejected = this.c('specserve_requests_rejected_total', 'Requests refused because the queue was full.');
+  readonly httpResponses = this.c('specserve_http_requests_total', 'HTTP responses by route (the matched pattern, or "unmatched") and status.', ['route', 'status']);
   readonly forwardTime = this.h('specserve_forward_duration_seconds', 'Duration of one batched model pass.', PASS_BUCKETS, ['phase']);
   readonly forwardBatch = this.h('specserve_forward_batch_size', 'Sequences in one batched model pass.', BATCH_BUCKETS, ['phase']);
   readonly numDrafts = this.c('specserve_spec_decode_num_drafts_total', 'Verification passes that checked a draft.');

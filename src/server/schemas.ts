@@ -22,6 +22,12 @@ const samplingFields = {
     anyOf: [{ type: 'object', properties: { include_usage: { type: 'boolean' } }, additionalProperties: false }, { type: 'null' }],
   },
   user: { type: 'string' },
+  store: { type: ['boolean', 'null'], description: 'Accepted and ignored (OpenAI: keep the completion for distillation; nothing is kept here).' },
+  metadata: {
+    description: 'Accepted and ignored (OpenAI: tags for stored completions).',
+    anyOf: [{ type: 'object', maxProperties: 16, additionalProperties: { type: 'string', maxLength: 512 } }, { type: 'null' }],
+  },
+  service_tier: { enum: ['auto', 'default', 'flex', 'scale', 'priority', null], description: 'Accepted and ignored: one tier here.' },
   ignore_eos: { type: 'boolean', description: 'Extension (vLLM).' },
   presence_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2 },
   frequency_penalty: { type: ['number', 'null'], minimum: -2, maximum: 2 },

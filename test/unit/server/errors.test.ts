@@ -13,6 +13,7 @@ describe('the error catalog', () => {
       invalid_api_key: { status: 401, type: 'authentication_error' },
       model_not_found: { status: 404, type: 'invalid_request_error' },
       not_found: { status: 404, type: 'invalid_request_error' },
+      method_not_allowed: { status: 405, type: 'invalid_request_error' },
       request_too_large: { status: 413, type: 'invalid_request_error' },
       unsupported_media_type: { status: 415, type: 'invalid_request_error' },
       queue_full: { status: 429, type: 'rate_limit_error' },
@@ -76,8 +77,12 @@ describe('toApiError', () => {
       .toMatchObject({ message: "'model' is a required property", param: 'model' });
     expect(one({ keyword: 'additionalProperties', instancePath: '/stream_options', params: { additionalProperty: 'x' } }).toJSON().error)
       .toMatchObject({ message: 'Unrecognized request argument supplied: stream_options.x', param: 'stream_options' });
-    expect(one({ keyword: 'type', instancePath: '/messages/0/role', message: 'must be string' }).toJSON().error)
-      .toMatchObject({ message: 'messages.0.role must be string', param: 'messages' });
+    expect(one({ keyword: 'type', instancePath: '/messages/0/role', message: 'must be string', params: { type: 'string' } }).toJSON().error)
+      .toMatchObject({ message: "'messages.0.role' must be a string", param: 'messages' });
+    expect(one({ keyword: 'type', instancePath: '/max_tokens', params: { type: ['integer', 'null'] } }).toJSON().error)
+      .toMatchObject({ message: "'max_tokens' must be an integer or null", param: 'max_tokens' });
+    expect(one({ keyword: 'enum', instancePath: '/role', params: { allowedValues: ['user', 'tool'] } }).toJSON().error)
+      .toMatchObject({ message: '\'role\' must be one of "user", "tool"' });
   });
 
   it("turns Fastify's body errors into 413, 415 and 400, and other client errors into 400", () => {

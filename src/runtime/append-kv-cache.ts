@@ -68,6 +68,27 @@ export class AppendKvCache implements KvCache {
     this.leave();
   }
 
+  fork(length: number): AppendKvCache {
+    if (length < 0 || length > this.length) throw new Error(`fork of ${length} positions outside [0, ${this.length}]`);
+    const copy = new AppendKvCache(this.numLayers, this.numKvHeads, this.headDim, this.type, this.pool);
+    const from = this.home;
+    if (length === 0 || !from) return copy;
+    const { numLayers, numKvHeads: heads, headDim: hd } = this;
+    const capacity = homeCapacity(length, 2 * numLayers * heads * hd * (this.type === 'float16' ? 2 : 4));
+    const block = heads * capacity * hd;
+    const all = this.pool.take(2 * numLayers * block);
+    const blocks = Array.from({ length: 2 * numLayers }, (_, p) => all.subarray(p * block, (p + 1) * block));
+    for (let p = 0; p < blocks.length; p++) {
+      for (let h = 0; h < heads; h++) {
+        const src = ((this.row * heads + h) * from.capacity) * hd;
+        blocks[p].set(from.blocks[p].subarray(src, src + length * hd), h * capacity * hd);
+      }
+    }
+    copy.home = { all, blocks, rows: 1, capacity, feeds: null, packedFeed: null, users: 1 };
+    copy.length = length;
+    return copy;
+  }
+
   /** Leaves its home; the last to leave gives its memory back. */
   private leave(): void {
     if (this.home && --this.home.users === 0) this.pool.give(this.home.all);

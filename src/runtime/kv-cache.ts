@@ -19,6 +19,8 @@ export interface KvCache {
   rollback(length: number): void;
   /** Frees the cache (a finished or cancelled sequence). */
   clear(): void;
+  /** A new cache holding a copy of the first `length` positions, in memory of its own (prefix caching). */
+  fork(length: number): KvCache;
 }
 
 export type KvArray = Float32Array | Uint16Array;

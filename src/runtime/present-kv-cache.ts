@@ -43,9 +43,29 @@ export class PresentKvCache implements KvCache {
   private readonly allowHoles: boolean;
 
   constructor(readonly numLayers: number, readonly numKvHeads: number, readonly headDim: number, readonly type: KvType,
-    o: KvCacheOptions = {}) {
+    private readonly o: KvCacheOptions = {}) {
     this.allowHoles = o.allowHoles ?? true;
     this.layers = this.empty();
+  }
+
+  fork(length: number): PresentKvCache {
+    if (length < 0 || length > this.length) throw new Error(`fork of ${length} positions outside [0, ${this.length}]`);
+    const copy = new PresentKvCache(this.numLayers, this.numKvHeads, this.headDim, this.type, this.o);
+    if (length === 0) return copy;
+    this.materialize();
+    const hd = this.headDim;
+    const slots: number[] = [];
+    for (let j = 0; j < this.slots && slots.length < length; j++) if (this.valid[j]) slots.push(j);
+    const take = (src: KvArray): KvArray => {
+      const dst = allocKv(this.type, this.numKvHeads * length * hd);
+      for (let h = 0; h < this.numKvHeads; h++) {
+        slots.forEach((j, i) => dst.set(src.subarray((h * this.slots + j) * hd, (h * this.slots + j + 1) * hd), (h * length + i) * hd));
+      }
+      return dst;
+    };
+    copy.layers = this.layers.map((l) => ({ key: take(l.key), value: take(l.value) }));
+    copy.appendSlots(length);
+    return copy;
   }
 
   /** Bytes held (holes included). */

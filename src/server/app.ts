@@ -177,6 +177,7 @@ export async function loadServedModel(config: ServerConfig, metrics: Metrics, lo
     onDraftLengths: (ks) => metrics.onDraftLengths(ks),
     onTokens: (n, seconds) => metrics.onTokens(n, seconds),
     onFinish: (stats, finishReason, totalSeconds) => metrics.onFinish(stats, finishReason, totalSeconds),
+    onPrefixCache: (queried, hit) => metrics.onPrefixCache(queried, hit),
   };
   // The HTTP thread needs the tokenizer too: the worker's cannot cross, an in-thread engine's is shared.
   const { engine, info, tokenizer } = config.engineThread === 'worker'

@@ -57,7 +57,7 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
       logprobs: body.logprobs ? body.top_logprobs ?? 0 : undefined,
     }));
     const base = { id: `chatcmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: model.name };
-    const usage = (outcomes: ChoiceOutcome[]) => usageFor(promptIds.length, outcomes);
+    const usage = (outcomes: ChoiceOutcome[]) => usageFor(promptIds.length, outcomes, n);
 
     if (body.stream) {
       const chunkBase = { ...base, object: 'chat.completion.chunk' };

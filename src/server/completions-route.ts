@@ -53,7 +53,7 @@ export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void
     const id = `cmpl-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
     const promptOf = (index: number) => encoded[Math.floor(index / n)];
-    const usage = (outcomes: ChoiceOutcome[]) => usageFor(encoded.reduce((a, e) => a + e.ids.length, 0), outcomes);
+    const usage = (outcomes: ChoiceOutcome[]) => usageFor(encoded.reduce((a, e) => a + e.ids.length, 0), outcomes, n);
     const base = { id, object: 'text_completion', created, model: model.name };
 
     const echoOf = (index: number) => (body.echo ? promptOf(index).text : '');

@@ -24,6 +24,10 @@ export interface ServerConfig {
   speculativeDisableByBatchSize: number;
   maxBatch: number;
   maxQueue: number;
+  /** Prompt tokens prefilled per step while other requests decode (chunked prefill). */
+  prefillChunkTokens: number;
+  /** Bytes of finished requests' KV kept for requests that share their prefix; 0: off. */
+  prefixCacheBytes: number;
   /** Threads that compile grammars and compute their token masks (structured output). */
   grammarWorkers: number;
   /** How tool calls are read from the model's text: auto (by the chat template), hermes, llama3_json or mistral. */
@@ -73,6 +77,8 @@ export const OPTIONS: Record<string, OptionSpec> = {
   'speculative-disable-by-batch-size': { key: 'speculativeDisableByBatchSize', env: 'SPECSERVE_SPECULATIVE_DISABLE_BY_BATCH_SIZE', kind: 'int', help: 'override of the goodput policy: plain decoding while this many requests run or wait; 0: never (default 0)' },
   'max-batch': { key: 'maxBatch', env: 'SPECSERVE_MAX_BATCH', kind: 'int', help: 'sequences per batched step (vLLM: --max-num-seqs) (default 16)' },
   'max-queue': { key: 'maxQueue', env: 'SPECSERVE_MAX_QUEUE', kind: 'int', help: 'waiting requests before 429 (default 256)' },
+  'prefill-chunk-tokens': { key: 'prefillChunkTokens', env: 'SPECSERVE_PREFILL_CHUNK_TOKENS', kind: 'int', help: 'prompt tokens prefilled per step while other requests decode (chunked prefill: running streams wait for one chunk a step, not a whole long prompt) (default 16)' },
+  'prefix-cache-bytes': { key: 'prefixCacheBytes', env: 'SPECSERVE_PREFIX_CACHE_BYTES', kind: 'int', help: 'bytes of finished requests\' KV (target and draft) kept for requests that start the same way (automatic prefix caching), least recently used out first; 0: off (default 268435456)' },
   'tool-call-parser': { key: 'toolCallParser', env: 'SPECSERVE_TOOL_CALL_PARSER', kind: 'string', help: 'how tool calls are written and read: auto (from the chat template), hermes, llama3_json or mistral (default auto)' },
   'grammar-workers': { key: 'grammarWorkers', env: 'SPECSERVE_GRAMMAR_WORKERS', kind: 'int', help: 'threads that compile structured-output grammars and compute their token masks, started when first needed: a new grammar compiles on one without running requests (default 2)' },
   'max-model-len': { key: 'maxModelLen', env: 'SPECSERVE_MAX_MODEL_LEN', kind: 'int', help: 'context window (default: the model\'s)' },
@@ -95,7 +101,7 @@ export const OPTIONS: Record<string, OptionSpec> = {
 
 export const DEFAULTS: ServerConfig = {
   host: '127.0.0.1', port: 8000, draftDtype: 'fp32', device: 'cpu', threads: 0, draftThreads: 1, numSpeculativeTokens: 4,
-  adaptiveDraftLength: true, speculativeDisableByBatchSize: 0, maxBatch: 16, maxQueue: 256, grammarWorkers: 2, toolCallParser: 'auto', publicHealth: true, publicMetrics: true, bodyLimitBytes: 1 << 20,
+  adaptiveDraftLength: true, speculativeDisableByBatchSize: 0, maxBatch: 16, maxQueue: 256, prefixCacheBytes: 256 * 1024 * 1024, prefillChunkTokens: 16, grammarWorkers: 2, toolCallParser: 'auto', publicHealth: true, publicMetrics: true, bodyLimitBytes: 1 << 20,
   maxN: 8, maxStop: 16, maxPrompts: 64, shutdownTimeoutMs: 30_000, streamBufferBytes: 4 * 1024 * 1024, logLevel: 'info', engineThread: 'worker',
 };
 
@@ -145,6 +151,7 @@ export function parseServerConfig(argv: string[], env: NodeJS.ProcessEnv = proce
   if (!['auto', 'hermes', 'llama3_json', 'mistral'].includes(c.toolCallParser)) {
     throw new Error(`--tool-call-parser (SPECSERVE_TOOL_CALL_PARSER): must be auto, hermes, llama3_json or mistral, got "${c.toolCallParser}"`);
   }
+  if (c.prefillChunkTokens < 1) throw new Error('--prefill-chunk-tokens (SPECSERVE_PREFILL_CHUNK_TOKENS): must be at least 1');
   if (c.grammarWorkers < 1) throw new Error('--grammar-workers (SPECSERVE_GRAMMAR_WORKERS): must be at least 1');
   if (c.maxPrompts < 1) throw new Error('--max-prompts (SPECSERVE_MAX_PROMPTS): must be at least 1');
   return c;

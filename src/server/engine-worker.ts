@@ -45,6 +45,7 @@ try {
     onDraftLengths: (...args: unknown[]) => post({ type: 'hook', name: 'onDraftLengths', args }, false),
     onTokens: (...args: unknown[]) => post({ type: 'hook', name: 'onTokens', args }, false),
     onFinish: (...args: unknown[]) => post({ type: 'hook', name: 'onFinish', args }, false),
+    onPrefixCache: (...args: unknown[]) => post({ type: 'hook', name: 'onPrefixCache', args }, false),
     onStep: () => state(),
   };
   // The main thread enforces --max-queue; here the queue is unbounded so that admission is decided in one place.

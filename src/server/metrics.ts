@@ -32,6 +32,8 @@ export class Metrics {
   readonly requestSuccess = this.c('specserve_request_success_total', 'Finished requests by finish reason.', ['finished_reason']);
   readonly requestErrors = this.c('specserve_request_errors_total', 'Requests failed by an engine error.');
   readonly rejected = this.c('specserve_requests_rejected_total', 'Requests refused because the queue was full.');
+  readonly prefixQueries = this.c('specserve_prefix_cache_queries_total', 'Prompt tokens looked up in the prefix cache.');
+  readonly prefixHits = this.c('specserve_prefix_cache_hits_total', 'Prompt tokens whose KV the prefix cache held (not prefilled).');
   readonly httpResponses = this.c('specserve_http_requests_total', 'HTTP responses by route (the matched pattern, or "unmatched") and status.', ['route', 'status']);
   readonly forwardTime = this.h('specserve_forward_duration_seconds', 'Duration of one batched model pass.', PASS_BUCKETS, ['phase']);
   readonly forwardBatch = this.h('specserve_forward_batch_size', 'Sequences in one batched model pass.', BATCH_BUCKETS, ['phase']);
@@ -70,6 +72,11 @@ export class Metrics {
 
   onTokens(numTokens: number, seconds: number): void {
     for (let i = 0; i < numTokens; i++) this.itl.observe(seconds / numTokens);
+  }
+
+  onPrefixCache(queried: number, hit: number): void {
+    this.prefixQueries.inc(queried);
+    if (hit > 0) this.prefixHits.inc(hit);
   }
 
   onFinish(stats: SequenceStats, finishReason: string, totalSeconds: number): void {

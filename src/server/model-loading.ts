@@ -88,7 +88,7 @@ export async function openEngine(config: ServerConfig, hooks: EngineHooks, log: 
     target, tokenizer, proposer, predictionProposer: speculates ? new PredictionProposer() : undefined, constraints,
     numSpeculativeTokens: config.numSpeculativeTokens, adaptiveDraftLength: config.adaptiveDraftLength,
     disableSpeculationAtBatch: config.speculativeDisableByBatchSize,
-    maxBatch: config.maxBatch, maxQueue, maxModelLen, hooks,
+    maxBatch: config.maxBatch, maxQueue, maxModelLen, hooks, prefixCacheBytes: config.prefixCacheBytes, prefillChunkTokens: config.prefillChunkTokens,
   });
   const name = config.servedModelName ?? basename(targetDir);
   log(`serving ${name} (${dtype}, ${target.device}${target.runsDirectly ? ', direct passes' : ''}) with proposer ${proposer?.name ?? 'none'}${draftDevice ? ` (${draftSpec}; greedy single streams ${draftMode})` : ''}, ` +

@@ -233,13 +233,16 @@ export function chatLogprobs(tokenizer: TextTokenizer, logprobs: GeneratedTokenL
  * prediction tokens keep OpenAI's meaning: tokens of the *prediction* that did or did not appear in the completion
  * (0 without a prediction); every proposer's draft figures go in the `speculative_decoding` extension. */
 export function usageFor(promptTokens: number,
-  outcomes: { tokens: number[]; stats: Pick<SequenceStats, 'numDrafted' | 'numAccepted' | 'numPredictionTokens' | 'numPredictionAccepted'> }[]) {
+  outcomes: { index: number; tokens: number[]; stats: Pick<SequenceStats, 'numDrafted' | 'numAccepted' | 'numPredictionTokens' | 'numPredictionAccepted' | 'numCachedTokens'> }[],
+  choicesPerPrompt = 1) {
   const accepted = outcomes.reduce((a, o) => a + o.stats.numPredictionAccepted, 0);
   const completionTokens = outcomes.reduce((a, o) => a + o.tokens.length, 0);
   return {
     prompt_tokens: promptTokens,
     completion_tokens: completionTokens,
     total_tokens: promptTokens + completionTokens,
+    // Each prompt's reused tokens once (its first choice's: the others of a request start together, uncached).
+    prompt_tokens_details: { cached_tokens: outcomes.filter((o) => o.index % choicesPerPrompt === 0).reduce((a, o) => a + o.stats.numCachedTokens, 0) },
     completion_tokens_details: {
       accepted_prediction_tokens: accepted,
       rejected_prediction_tokens: outcomes.reduce((a, o) => a + o.stats.numPredictionTokens, 0) - accepted,

@@ -17,7 +17,7 @@ export type ToWorker =
 /** An engine event as it crosses: an error as its message. */
 export type WireEvent = Exclude<EngineEvent, { type: 'error' }> | { type: 'error'; message: string };
 
-export type HookName = 'onForward' | 'onVerify' | 'onDraftLengths' | 'onTokens' | 'onFinish';
+export type HookName = 'onForward' | 'onVerify' | 'onDraftLengths' | 'onTokens' | 'onFinish' | 'onPrefixCache';
 
 /** Worker -> HTTP thread (one at a time, or several in a batch). */
 export type FromWorkerOne =

@@ -103,7 +103,14 @@ export class DraftModelProposer implements Proposer {
   }
 
   begin(seq: ProposalContext): void {
-    this.states.set(seq.id, { cache: this.draft.newCache(), fed: [] });
+    const kept = seq.draftPrefix;
+    this.states.set(seq.id, kept ? { cache: kept.cache, fed: [...kept.tokens] } : { cache: this.draft.newCache(), fed: [] });
+  }
+
+  keep(seq: ProposalContext): { cache: KvCache; tokens: number[] } | null {
+    const s = this.states.get(seq.id);
+    if (!s || s.cache.length === 0) return null;
+    return { cache: s.cache.fork(s.cache.length), tokens: s.fed.slice(0, s.cache.length) };
   }
 
   end(seq: ProposalContext): void {

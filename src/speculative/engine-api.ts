@@ -32,6 +32,8 @@ export interface EngineHooks {
   /** `numTokens` arrived `seconds` after the sequence's previous tokens (inter-token latency). */
   onTokens?(numTokens: number, seconds: number): void;
   onFinish?(stats: SequenceStats, finishReason: FinishReason, totalSeconds: number): void;
+  /** A request's prompt looked up in the prefix cache: its tokens, and those whose KV was found. */
+  onPrefixCache?(queried: number, hit: number): void;
   /** After every step: batch membership and KV bytes may have changed. */
   onStep?(): void;
 }
@@ -80,8 +82,12 @@ export interface EngineOptions {
   /** Grammars for requests that ask for structured output (runtime/structured/grammar-service.ts); absent: such
    * requests are refused. */
   constraints?: ConstraintProvider;
+  /** Bytes of finished sequences' KV kept for requests that share their prefix (prefix-cache.ts); 0 or absent: off. */
+  prefixCacheBytes?: number;
   /** Prompt tokens prefilled per step, so that newcomers do not starve running decodes. */
   maxPrefillTokens?: number;
+  /** Prompt tokens prefilled per step while other sequences decode (chunked prefill). */
+  prefillChunkTokens?: number;
   hooks?: EngineHooks;
 }
 

@@ -13,23 +13,20 @@ import { Sequence } from './sequence.ts';
 import { AcceptanceMemory } from './cost-memory.ts';
 import { predictionMatches } from './prediction-proposer.ts';
 import { StepPasses } from './step-passes.ts';
+import { PrefixCache } from './prefix-cache.ts';
+import { EventLoopTurns } from './event-loop-turns.ts';
+import { schedulePrefill, type PrefillWork } from './prefill-schedule.ts';
+import type { KvCache } from '../runtime/kv-cache.ts';
 import type { EngineListener, GenerationRequest } from './generation-request.ts';
 import type { EngineHandle, EngineOptions } from './engine-api.ts';
 
 export type { EngineHandle, EngineHooks, EngineOptions, ForwardPhase, TargetModel } from './engine-api.ts';
 
-// Longest stretch of steps without an event-loop turn: a newcomer or a cancellation waits at most this (and a step)
-// for the engine to see it. A turn costs tens of microseconds, a large share of a small model's step (docs/design.md,
-// "The engine").
-const YIELD_AFTER_MS = 2;
-
-// Prompt tokens per prefill step: large enough to admit a burst of short prompts in one pass, small enough that a
-// long prompt does not stall running sequences for long.
-const DEFAULT_MAX_PREFILL_TOKENS = 2048;
-
 export class Engine implements EngineHandle {
   private readonly waiting: Sequence[] = [];
   private readonly running: Sequence[] = [];
+  /** Admitted sequences whose prompt is part-way into their cache (chunked prefill). */
+  private readonly prefilling: Sequence[] = [];
   private readonly byId = new Map<string, Sequence>();
   /** Sequences whose grammar is compiling (in a grammar worker): they queue once it is ready. */
   private readonly preparing = new Map<Sequence, Promise<void>>();
@@ -44,18 +41,23 @@ export class Engine implements EngineHandle {
   /** Set while paused: the loop waits on it before each step. */
   private gate: { promise: Promise<void>; open: () => void } | null = null;
 
+  private readonly prefixCache: PrefixCache | null;
+
   /** The step's passes (step-passes.ts), with what they need of the engine. */
   private readonly passes: StepPasses;
 
   constructor(private readonly o: EngineOptions) {
+    this.prefixCache = o.prefixCacheBytes ? new PrefixCache(o.prefixCacheBytes) : null;
     this.passes = new StepPasses({
       options: o,
       maxPositions: () => this.maxPositions,
-      load: () => this.running.length + this.waiting.length,
+      load: () => this.running.length + this.prefilling.length + this.waiting.length,
       alive: (seq) => this.byId.has(seq.id),
-      finish: (seq, error) => this.finish(seq, error),
       failOne: (seq, error) => this.failOne(seq, error),
-      run: (seq) => this.running.push(seq),
+      run: (seq) => {
+        this.prefilling.splice(this.prefilling.indexOf(seq), 1);
+        this.running.push(seq);
+      },
       takeFault: () => {
         const fault = this.faultInjection;
         this.faultInjection = null;
@@ -65,7 +67,7 @@ export class Engine implements EngineHandle {
   }
 
   get numRunning(): number {
-    return this.running.length;
+    return this.running.length + this.prefilling.length;
   }
 
   get numWaiting(): number {
@@ -73,7 +75,7 @@ export class Engine implements EngineHandle {
   }
 
   /** KV memory held: the running sequences' buffers (a batch's shared ones once), the target's past buffers, and the
-   * proposer's caches. */
+   * proposer's caches (not the prefix cache's copies, kept under --prefix-cache-bytes). */
   get kvBytes(): number {
     return heldBytes(this.running.map((s) => s.cache), this.o.target.feedBuffers()) + (this.o.proposer?.kvBytes ?? 0);
   }
@@ -110,14 +112,22 @@ export class Engine implements EngineHandle {
     // The context window bounds prompt and output together (vLLM's max_model_len): a request asking for more ends
     // with finish_reason "length" where the window is full, as the server's validation promises.
     const bounded = { ...request, maxTokens: Math.min(request.maxTokens, this.maxPositions - request.promptIds.length) };
+    const { cache, draftPrefix } = this.startFrom(request.promptIds, proposer !== null);
     const seq = new Sequence({ id, request: bounded, tokenizer: this.o.tokenizer, eosTokenIds: this.o.target.folder.eosTokenIds,
-      cache: this.o.target.newCache(), proposer, maxDraftTokens: maxK, adaptive, listener, constraint, prior });
+      cache, draftPrefix, proposer, maxDraftTokens: maxK, adaptive, listener, constraint, prior });
     this.byId.set(id, seq);
     if (!constraint) this.queue(seq);
     // A grammar compiles in its worker while the engine steps on; the sequence queues once it is ready.
     else this.preparing.set(seq, constraint.ready.then(() => (seq.cancelled || this.closed ? this.finish(seq, seq.cancelError) : this.queue(seq)),
       (err: Error) => this.finish(seq, err)).finally(() => this.preparing.delete(seq)));
     return id;
+  }
+
+  /** A new sequence's caches: copies of the longest cached prefix of its prompt, else empty. */
+  private startFrom(prompt: number[], drafts: boolean): { cache: KvCache; draftPrefix?: { cache: KvCache; tokens: number[] } } {
+    const start = this.prefixCache?.startFrom(prompt, drafts) ?? null;
+    if (this.prefixCache) this.o.hooks?.onPrefixCache?.(prompt.length, start?.cache.length ?? 0);
+    return start ?? { cache: this.o.target.newCache() };
   }
 
   private queue(seq: Sequence): void {
@@ -128,6 +138,15 @@ export class Engine implements EngineHandle {
   prepareConstraint(spec: GrammarSpec): Promise<void> {
     if (!this.o.constraints) return Promise.reject(new Error('this engine has no structured output support'));
     return this.o.constraints.prepare(spec);
+  }
+
+  /** This step's prefill (prefill-schedule.ts); newcomers it admits join the prefilling. */
+  private prefillWork(): PrefillWork[] {
+    const { work, admitted } = schedulePrefill(this.prefilling, this.waiting, this.running.length, {
+      maxBatch: this.o.maxBatch, maxPrefillTokens: this.o.maxPrefillTokens, prefillChunkTokens: this.o.prefillChunkTokens,
+    });
+    this.prefilling.push(...this.waiting.splice(0, admitted));
+    return work;
   }
 
   /** Stops a request; its KV cache is freed at the next step boundary. With `error`, its listener gets it. */
@@ -173,6 +192,7 @@ export class Engine implements EngineHandle {
     this.abortAll(new Error('the engine is shutting down'));
     this.resume();
     await this.drain();
+    this.prefixCache?.clear();
     await this.o.constraints?.close();
   }
 
@@ -182,23 +202,9 @@ export class Engine implements EngineHandle {
     this.idle = new Promise((resolve) => {
       const loop = async () => {
         try {
-          // The event loop must serve I/O (new requests, cancellations, health checks) between steps, but a turn
-          // costs tens of microseconds, much of a small model's step time beyond its pass (bench:overhead). Passes on
-          // onnxruntime-node's public sessions take a turn each (it runs them from a setImmediate); direct ones
-          // (runtime/ort-session.ts) take none. So the loop yields only once YIELD_AFTER_MS have gone by without a
-          // turn; a marker immediate tells whether a step had one.
-          let marked = false;
-          let turned = false;
-          const mark = () => {
-            marked = false;
-            turned = true;
-          };
-          let lastTurn = performance.now();
-          while (this.waiting.length > 0 || this.running.length > 0) {
-            if (!marked) {
-              marked = true;
-              setImmediate(mark);
-            }
+          const turns = new EventLoopTurns();
+          while (this.waiting.length > 0 || this.prefilling.length > 0 || this.running.length > 0) {
+            turns.beforeStep();
             while (this.gate) await this.gate.promise;
             try {
               await this.step();
@@ -207,15 +213,7 @@ export class Engine implements EngineHandle {
               // that step only; the engine serves on.
               this.failStep(err as Error);
             }
-            const now = performance.now();
-            if (turned) {
-              turned = false;
-              lastTurn = now;
-            } else if (now - lastTurn >= YIELD_AFTER_MS) {
-              await new Promise((r) => setImmediate(r));
-              turned = false;
-              lastTurn = performance.now();
-            }
+            await turns.afterStep();
           }
         } finally {
           this.looping = false;
@@ -231,11 +229,15 @@ export class Engine implements EngineHandle {
     seq.stats.decodeSeconds = seq.firstTokenAt ? (now - seq.firstTokenAt) / 1000 : 0;
     this.byId.delete(seq.id);
     this.passes.forget();
+    let draft: { cache: KvCache; tokens: number[] } | null = null;
     try {
+      if (this.prefixCache && !error) draft = seq.proposer?.keep?.(seq) ?? null;
       seq.proposer?.end(seq);
     } catch (err) {
       error ??= err as Error; // the proposer's own state is dropped either way
     }
+    if (this.prefixCache && !error) this.prefixCache.keepCopy(seq.tokens, seq.cache, draft);
+    else draft?.cache.clear();
     seq.cache.clear();
     seq.constraint?.close();
     if (error) {
@@ -251,7 +253,7 @@ export class Engine implements EngineHandle {
 
   /** Fails `seq` alone with `error` (a fault in its own bookkeeping), wherever it is. */
   private failOne(seq: Sequence, error: Error): void {
-    for (const list of [this.waiting, this.running]) {
+    for (const list of [this.waiting, this.prefilling, this.running]) {
       const at = list.indexOf(seq);
       if (at >= 0) list.splice(at, 1);
     }
@@ -266,7 +268,7 @@ export class Engine implements EngineHandle {
   }
 
   private removeDone(): void {
-    for (const list of [this.waiting, this.running]) {
+    for (const list of [this.waiting, this.prefilling, this.running]) {
       for (let i = list.length - 1; i >= 0; i--) {
         const s = list[i];
         if (s.cancelled || s.output.done) {
@@ -279,18 +281,12 @@ export class Engine implements EngineHandle {
 
   private async step(): Promise<void> {
     this.removeDone();
-    const newcomers: Sequence[] = [];
-    let budget = this.o.maxPrefillTokens ?? DEFAULT_MAX_PREFILL_TOKENS;
-    while (this.waiting.length > 0 && this.running.length + newcomers.length < this.o.maxBatch) {
-      const next = this.waiting[0];
-      if (newcomers.length > 0 && next.numPromptTokens > budget) break;
-      budget -= next.numPromptTokens;
-      newcomers.push(this.waiting.shift()!);
-    }
-    this.stepping = newcomers;
-    if (newcomers.length > 0) await this.passes.prefill(newcomers);
-    const decoding = this.running.filter((s) => !s.output.done && !s.cancelled && !newcomers.includes(s));
-    this.stepping = [...newcomers, ...decoding];
+    const work = this.prefillWork();
+    const prefilled = work.map((w) => w.seq);
+    this.stepping = prefilled;
+    if (work.length > 0) await this.passes.prefill(work);
+    const decoding = this.running.filter((s) => !s.output.done && !s.cancelled && !prefilled.includes(s));
+    this.stepping = [...prefilled, ...decoding];
     if (decoding.length > 0) await this.passes.decode(decoding);
     this.removeDone();
     this.o.hooks?.onStep?.();

@@ -33,6 +33,8 @@ export interface GeneratedTokenLogprob extends TokenLogprob {
 
 export interface SequenceStats {
   numPromptTokens: number;
+  /** Prompt tokens whose KV came from the prefix cache (not prefilled). */
+  numCachedTokens: number;
   numGeneratedTokens: number;
   /** Tokens proposed (any proposer). */
   numDrafted: number;

@@ -19,6 +19,9 @@ export interface ProposalContext {
   prediction?: readonly number[];
   /** The request's constraint, advanced by `tokens`: drafts must stay inside it. */
   constraint?: SequenceConstraint;
+  /** The draft model's cache for a prefix of `tokens` (from the prefix cache) and the tokens it holds: begin() starts
+   * from it. */
+  draftPrefix?: { cache: KvCache; tokens: number[] };
   /** Logits as the request's logit bias and penalties make them, at the position after `tokens` and `draft`. */
   penalized?(logits: Float32Array, draft: readonly number[]): Float32Array;
   /** The request has a logit bias or penalties (a graph that picks tokens itself cannot apply them). */
@@ -54,5 +57,7 @@ export interface Proposer {
   proposeAndVerify?(seq: ProposalContext, k: number, targetCache: KvCache): Promise<FusedProposal | null>;
   /** The target kept `seq.tokens` (already updated); drop any proposer state beyond it. */
   accept(seq: ProposalContext): void;
+  /** Before end(): a copy of the sequence's draft cache and the tokens it holds, for the prefix cache; null: none. */
+  keep?(seq: ProposalContext): { cache: KvCache; tokens: number[] } | null;
   end(seq: ProposalContext): void;
 }

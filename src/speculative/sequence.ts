@@ -27,6 +27,8 @@ export interface SequenceOptions {
   constraint?: SequenceConstraint;
   /** The acceptance of earlier sequences of its proposer and kind, which its own starts from (cost-memory.ts). */
   prior?: AcceptanceMemory;
+  /** The draft model's cache for a prefix of the prompt, from the prefix cache. */
+  draftPrefix?: { cache: KvCache; tokens: number[] };
 }
 
 export class Sequence implements ProposalContext {
@@ -51,10 +53,11 @@ export class Sequence implements ProposalContext {
   readonly proposer: Proposer | null;
   readonly listener: EngineListener;
   readonly constraint?: SequenceConstraint;
+  readonly draftPrefix?: { cache: KvCache; tokens: number[] };
 
   constructor(o: SequenceOptions) {
     ({ id: this.id, request: this.request, cache: this.cache, proposer: this.proposer, listener: this.listener,
-      constraint: this.constraint } = o);
+      constraint: this.constraint, draftPrefix: this.draftPrefix } = o);
     const { request, proposer } = o;
     this.tokens = [...request.promptIds];
     this.numPromptTokens = request.promptIds.length;
@@ -68,7 +71,7 @@ export class Sequence implements ProposalContext {
     this.seededSampling = request.seed !== undefined && !isGreedy(request.sampling);
     this.draftLength = draftLengthPolicy(proposer ? o.maxDraftTokens : 0, { adaptive: o.adaptive, reproducible: this.seededSampling, prior: o.prior });
     this.stats = {
-      numPromptTokens: this.numPromptTokens, numGeneratedTokens: 0, numDrafted: 0, numAccepted: 0,
+      numPromptTokens: this.numPromptTokens, numCachedTokens: o.cache.length, numGeneratedTokens: 0, numDrafted: 0, numAccepted: 0,
       numPredictionTokens: request.prediction?.length ?? 0, numPredictionAccepted: 0, numTargetPasses: 0,
       queueSeconds: 0, prefillSeconds: 0, firstTokenSeconds: 0, decodeSeconds: 0,
     };

@@ -17,7 +17,6 @@ export interface StepContext {
   /** Requests the engine holds, running and waiting (the load rule counts both, as vLLM counts its queue). */
   load(): number;
   alive(seq: Sequence): boolean;
-  finish(seq: Sequence, error?: Error): void;
   failOne(seq: Sequence, error: Error): void;
   /** A prefilled sequence joins the running batch. */
   run(seq: Sequence): void;
@@ -61,44 +60,55 @@ export class StepPasses {
     return result;
   }
 
-  async prefill(seqs: Sequence[]): Promise<void> {
+  /**
+   * One prefill pass: `count` more prompt tokens of each sequence into its cache (a cache that starts from a cached
+   * prefix, or a prompt prefilled in chunks, holds its first tokens already). A sequence whose whole prompt is in
+   * then gets its first token and runs.
+   */
+  async prefill(work: { seq: Sequence; count: number }[]): Promise<void> {
     this.draftLengths.forget();
     const now = performance.now();
-    for (const s of seqs) s.stats.queueSeconds = (now - s.submittedAt) / 1000;
+    for (const { seq } of work) if (seq.cache.length === seq.stats.numCachedTokens) seq.stats.queueSeconds = (now - seq.submittedAt) / 1000;
+    const completes = work.map(({ seq, count }) => seq.cache.length + count === seq.tokens.length);
     // The first tokens' masks are computed in their grammar workers while the pass runs.
-    const masking = seqs.map((s) => settle(s.constraint?.masksAlong([])));
-    let logits: Float32Array[][];
+    const masking = work.map(({ seq }, b) => settle(completes[b] ? seq.constraint?.masksAlong([]) : undefined));
+    let rows: Float32Array[][];
     try {
-      logits = await this.timed('prefill', seqs.length, () => this.ctx.options.target.forward(seqs.map((s) => ({ cache: s.cache, tokens: s.tokens }))));
+      rows = await this.timed('prefill', work.length, () => this.ctx.options.target.forward(work.map(({ seq, count }) => ({
+        cache: seq.cache, tokens: seq.tokens.slice(seq.cache.length, seq.cache.length + count),
+      }))));
     } catch (err) {
-      for (const s of seqs) this.ctx.finish(s, err as Error);
+      for (const { seq } of work) this.ctx.failOne(seq, err as Error);
       return;
     }
     const seconds = (performance.now() - now) / 1000;
+    for (const { seq } of work) seq.stats.prefillSeconds += seconds;
+    const seqs = work.filter((_, b) => completes[b]).map((w) => w.seq);
+    const logits = rows.filter((_, b) => completes[b]);
+    const masks = (await Promise.all(masking)).filter((_, b) => completes[b]);
     const lasts = logits.map((rows) => rows[rows.length - 1]);
     // A constraint whose mask fails fails its own request (its row stays in, unmasked, and is dropped).
-    const allowed = (await Promise.all(masking)).map((m, b) => {
-      if (m instanceof Error) this.ctx.finish(seqs[b], m);
+    const allowed = masks.map((m, b) => {
+      if (m instanceof Error) this.ctx.failOne(seqs[b], m);
       return m instanceof Error ? undefined : m?.masks[0];
     });
     let step: Awaited<ReturnType<typeof logitsStep>>;
     try {
       step = await logitsStep(seqs.map((s, b) => ({ logits: s.penalized(lasts[b], []), allowed: allowed[b], sampling: s.sampling })));
     } catch (err) {
-      for (const s of seqs) if (this.ctx.alive(s)) this.ctx.finish(s, err as Error);
+      for (const s of seqs) if (this.ctx.alive(s)) this.ctx.failOne(s, err as Error);
       return;
     }
     for (let b = 0; b < seqs.length; b++) {
       const s = seqs[b];
       if (!this.ctx.alive(s)) continue; // failed on its own above
-      s.stats.prefillSeconds = seconds;
       s.stats.numTargetPasses++;
       const token = pickToken(step.masked[b], step.probs[b], s.rng);
       try {
         this.commit(s, [token], [lasts[b]]);
         s.proposer?.begin(s);
       } catch (err) {
-        this.ctx.finish(s, err as Error);
+        this.ctx.failOne(s, err as Error);
         continue;
       }
       this.ctx.run(s);

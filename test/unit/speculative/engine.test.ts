@@ -35,6 +35,11 @@ class FakeCache implements KvCache {
   clear(): void {
     this.tokens = [];
   }
+  fork(length: number): FakeCache {
+    const copy = new FakeCache();
+    copy.tokens = this.tokens.slice(0, length);
+    return copy;
+  }
 }
 
 class FakeTarget implements TargetModel {

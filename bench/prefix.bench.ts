@@ -1,0 +1,97 @@
+// npm run bench:prefix -- automatic prefix caching on the widened 100M pair (wide-100m + stories260K-draft), through
+// HTTP (`specserve serve`, defaults):
+//  1. Time to first token of a request whose ~400-token prefix was never seen, then of one that shares it (another
+//     question after the same long system prompt), alternating rounds, each round a new prefix.
+//  2. Running streams while a long new prompt arrives: their inter-token gaps (median, p99) before it and during its
+//     prefill.
+import { join } from 'node:path';
+import { widenModel } from '../src/forge/forge.ts';
+import { benchModel, fmt, machine, median, SHARED, storiesDraft } from './lib.ts';
+import { spawnServer } from './server-lib.ts';
+
+const ROUNDS = Number(process.env.PREFIX_ROUNDS ?? 5);
+const wide100m = () => benchModel('wide-100m', (dir) =>
+  widenModel(join(SHARED, 'stories260K/stories260K.bin'), dir, { preset: 'wide-100m', tokenizer: join(SHARED, 'stories260K/tok512.bin'), dtypes: ['fp32'] }));
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+
+// A ~400-token prefix of stories260K's vocabulary (its pieces are short: about one token per 1.5 characters).
+const prefix = (round: number) => `Story ${round}. ` + 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her dog Max. '.repeat(10);
+
+const { url, stop } = await spawnServer(['--served-model-name', 'bench', '--target', wide100m(), '--draft', storiesDraft(), ...(process.env.PREFIX_CHUNK ? ['--prefill-chunk-tokens', process.env.PREFIX_CHUNK] : [])]);
+try {
+  /** Streams a completion; the arrival times of its token chunks (ms). */
+  const stream = async (prompt: string, maxTokens: number) => {
+    const started = performance.now();
+    const r = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'bench', prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }) });
+    if (!r.ok) throw new Error(`request failed: ${r.status} ${await r.text()}`);
+    const reader = r.body!.getReader();
+    const times: number[] = [];
+    let usage: { prompt_tokens: number; prompt_tokens_details: { cached_tokens: number } } | null = null;
+    let buffered = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buffered += new TextDecoder().decode(value);
+      let at: number;
+      while ((at = buffered.indexOf('\n\n')) >= 0) {
+        const frame = buffered.slice(0, at);
+        buffered = buffered.slice(at + 2);
+        if (!frame.startsWith('data: {')) continue;
+        const json = JSON.parse(frame.slice(6));
+        if (json.usage) usage = json.usage;
+        if (json.choices?.[0]?.text) times.push(performance.now());
+      }
+    }
+    return { started, times, usage: usage! };
+  };
+
+  console.log(`## bench:prefix — automatic prefix caching (${machine()})\n`);
+  await stream(prefix(-1) + 'Warm up.', 4);
+  const cold: number[] = [];
+  const warm: number[] = [];
+  let promptTokens = 0;
+  let cached = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const a = await stream(`${prefix(round)}What did Lily do?`, 4);
+    const b = await stream(`${prefix(round)}Where was Max?`, 4);
+    cold.push(a.times[0] - a.started);
+    warm.push(b.times[0] - b.started);
+    promptTokens = b.usage.prompt_tokens;
+    cached = b.usage.prompt_tokens_details.cached_tokens;
+  }
+  const ratios = cold.map((c, i) => c / warm[i]);
+  console.log(`### Time to first token, wide-100m + draft, a ${promptTokens}-token prompt of which the second request shares ${cached} (${ROUNDS} rounds)\n`);
+  console.log('| request | TTFT ms, median [range] |');
+  console.log('|---|---|');
+  console.log(`| first (prefix never seen) | ${fmt(median(cold), 1)} [${fmt(Math.min(...cold), 1)}-${fmt(Math.max(...cold), 1)}] |`);
+  console.log(`| second (prefix cached) | ${fmt(median(warm), 1)} [${fmt(Math.min(...warm), 1)}-${fmt(Math.max(...warm), 1)}] |`);
+  console.log(`\nFirst / second: ${fmt(median(ratios), 1)}x [${fmt(Math.min(...ratios), 1)}-${fmt(Math.max(...ratios), 1)}x] (target >= 5x).\n`);
+
+  // Running streams while a long new prompt arrives.
+  const running = Array.from({ length: 4 }, (_, i) => stream(`Tom and Sue ${i}`, 160));
+  await new Promise((r) => setTimeout(r, 700));
+  const arrival = performance.now();
+  const long = await stream(`${prefix(1000)}And then?`, 1);
+  const prefilled = long.times[0];
+  const streams = await Promise.all(running);
+  const before: number[] = [];
+  const during: number[] = [];
+  for (const s of streams) {
+    s.times.slice(1).forEach((t, i) => {
+      const gap = t - s.times[i];
+      if (t > arrival && s.times[i] < prefilled) during.push(gap);
+      else if (t <= arrival) before.push(gap);
+    });
+  }
+  console.log(`### Running streams while a ${long.usage.prompt_tokens}-token prompt arrives (4 streams, wide-100m + draft)\n`);
+  console.log('| inter-token gaps (token chunks) | n | median ms | p99 ms | max ms |');
+  console.log('|---|---|---|---|---|');
+  for (const [label, xs] of [['before it', before], ['during its prefill', during]] as [string, number[]][]) {
+    console.log(`| ${label} | ${xs.length} | ${fmt(median(xs), 1)} | ${fmt(pct(xs, 99), 1)} | ${fmt(Math.max(...xs), 1)} |`);
+  }
+  console.log(`\nThe longest gap during the prefill / the median before it: ${fmt(Math.max(...during) / median(before), 1)}x (target: p99 within 3x the median).`);
+} finally {
+  stop();
+}
+process.exit(0);

@@ -44,6 +44,8 @@ export class AppendKvCache implements KvCache {
   length = 0;
   private home: KvHome | null = null;
   private row = 0;
+  /** Positions its next home must have room for (reserve). */
+  private reserved = 0;
 
   /** `pool`: where homes' memory comes from and goes back to, shared by the caches of one decoder. */
   constructor(readonly numLayers: number, readonly numKvHeads: number, readonly headDim: number, readonly type: KvType,
@@ -65,7 +67,12 @@ export class AppendKvCache implements KvCache {
 
   clear(): void {
     this.length = 0;
+    this.reserved = 0;
     this.leave();
+  }
+
+  reserve(positions: number): void {
+    this.reserved = Math.max(this.reserved, positions);
   }
 
   fork(length: number): AppendKvCache {
@@ -106,7 +113,7 @@ export class AppendKvCache implements KvCache {
    */
   static homeFor(caches: AppendKvCache[], added: number): KvHome {
     const first = caches[0];
-    const needed = Math.max(...caches.map((c) => c.length)) + added;
+    const needed = Math.max(...caches.map((c) => Math.max(c.length + added, c.reserved)));
     const home = first.home;
     if (home && home.rows === caches.length && home.capacity >= needed && caches.every((c, b) => c.home === home && c.row === b)) return home;
     const { numLayers, numKvHeads: heads, headDim: hd, type } = first;

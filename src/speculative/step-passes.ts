@@ -68,7 +68,11 @@ export class StepPasses {
   async prefill(work: { seq: Sequence; count: number }[]): Promise<void> {
     this.draftLengths.forget();
     const now = performance.now();
-    for (const { seq } of work) if (seq.cache.length === seq.stats.numCachedTokens) seq.stats.queueSeconds = (now - seq.submittedAt) / 1000;
+    for (const { seq } of work) {
+      if (seq.cache.length !== seq.stats.numCachedTokens) continue;
+      seq.stats.queueSeconds = (now - seq.submittedAt) / 1000;
+      seq.cache.reserve?.(seq.tokens.length); // a prompt in chunks: its home made once
+    }
     const completes = work.map(({ seq, count }) => seq.cache.length + count === seq.tokens.length);
     // The first tokens' masks are computed in their grammar workers while the pass runs.
     const masking = work.map(({ seq }, b) => settle(completes[b] ? seq.constraint?.masksAlong([]) : undefined));

@@ -5,7 +5,8 @@
 // text equals ours on the same prompts (the same model, token for token).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { getLlama, LlamaCompletion, DraftSequenceTokenPredictor, LlamaLogLevel } from 'node-llama-cpp';
+import { getLlama, LlamaLogLevel } from 'node-llama-cpp';
+import { llamaCppRun } from './llamacpp-lib.ts';
 import { widenGguf } from '../src/forge/gguf.ts';
 import { fmt, median, OUT, SHARED } from './lib.ts';
 
@@ -17,29 +18,9 @@ export async function llamaCppSideBySide(url: string, preset: string, tokens: nu
   const llama = await getLlama({ gpu: false, logLevel: LlamaLogLevel.error });
   const texts: string[] = [];
 
-  // Model and contexts are made per row and disposed after it, so that llama.cpp's threads do not compete with ours.
   const llamaCpp = async (threads: number, draft: boolean) => {
-    const model = await llama.loadModel({ modelPath: gguf });
-    const context = await model.createContext({ contextSize: 512, threads });
-    const disposables: { dispose(): Promise<void> }[] = [context, model];
-    let tokenPredictor;
-    if (draft) {
-      const draftModel = await llama.loadModel({ modelPath: join(SHARED, 'stories260K-draft/stories260K-draft.gguf') });
-      const draftContext = await draftModel.createContext({ contextSize: 512, threads: 1 });
-      disposables.unshift(draftContext, draftModel);
-      tokenPredictor = new DraftSequenceTokenPredictor(draftContext.getSequence(), { maxTokens: 4 });
-    }
-    const sequence = context.getSequence({ tokenPredictor });
-    const completion = new LlamaCompletion({ contextSequence: sequence });
-    let n = 0;
-    const started = performance.now();
-    for (const [i, prompt] of PROMPTS.entries()) {
-      await sequence.clearHistory();
-      const text = await completion.generateCompletion(prompt, { maxTokens: tokens, temperature: 0, repeatPenalty: false, onToken: (t) => (n += t.length) });
-      if (threads === 1 && !draft) texts[i] = text;
-    }
-    const tps = n / ((performance.now() - started) / 1000);
-    for (const d of disposables) await d.dispose();
+    const { tps, texts: got } = await llamaCppRun(llama, gguf, { threads, draft, prompts: PROMPTS, maxTokens: tokens });
+    if (threads === 1 && !draft) texts.splice(0, texts.length, ...got);
     return tps;
   };
   const ours = async (speculative: boolean) => {

@@ -2,7 +2,8 @@
 // thread, the GGUF files of ../shared/models) against our server over HTTP (1 thread), plain and with the distilled
 // draft, measured in one run.
 import { join } from 'node:path';
-import { getLlama, LlamaCompletion, DraftSequenceTokenPredictor } from 'node-llama-cpp';
+import { getLlama } from 'node-llama-cpp';
+import { llamaCppRun } from './llamacpp-lib.ts';
 import { fmt, machine, median, SHARED, stories, storiesDraft } from './lib.ts';
 import { spawnServer } from './server-lib.ts';
 
@@ -11,29 +12,8 @@ const MAX_TOKENS = 200;
 
 const llama = await getLlama({ gpu: false });
 
-// Models and contexts are disposed after each row, so that llama.cpp's threads do not compete with our server's rows.
 async function llamaCpp(draft: boolean): Promise<number> {
-  const model = await llama.loadModel({ modelPath: join(SHARED, 'stories260K/stories260K.gguf') });
-  const context = await model.createContext({ contextSize: 512, threads: 1 });
-  const disposables: { dispose(): Promise<void> }[] = [context, model];
-  let tokenPredictor;
-  if (draft) {
-    const draftModel = await llama.loadModel({ modelPath: join(SHARED, 'stories260K-draft/stories260K-draft.gguf') });
-    const draftContext = await draftModel.createContext({ contextSize: 512, threads: 1 });
-    disposables.unshift(draftContext, draftModel);
-    tokenPredictor = new DraftSequenceTokenPredictor(draftContext.getSequence(), { maxTokens: 4 });
-  }
-  const sequence = context.getSequence({ tokenPredictor });
-  const completion = new LlamaCompletion({ contextSequence: sequence });
-  let tokens = 0;
-  const started = performance.now();
-  for (const prompt of PROMPTS) {
-    await sequence.clearHistory();
-    await completion.generateCompletion(prompt, { maxTokens: MAX_TOKENS, temperature: 0, repeatPenalty: false, onToken: (t) => (tokens += t.length) });
-  }
-  const tps = tokens / ((performance.now() - started) / 1000);
-  for (const d of disposables) await d.dispose();
-  return tps;
+  return (await llamaCppRun(llama, join(SHARED, 'stories260K/stories260K.gguf'), { threads: 1, draft, prompts: PROMPTS, maxTokens: MAX_TOKENS })).tps;
 }
 
 async function ours(url: string, speculative: boolean | { num_tokens: number }): Promise<{ tps: number; accepted: number }> {

@@ -16,7 +16,7 @@ import { GrammarService, grammarVocabulary } from '../src/runtime/structured/gra
 import { allows } from '../src/runtime/structured/token-bitmask.ts';
 import { Xoshiro128 } from '../src/runtime/rng.ts';
 import { fmt, machine, median, SHARED, stories } from './lib.ts';
-import { spawnServer } from './server-lib.ts';
+import { spawnServer, streamCompletion } from './server-lib.ts';
 
 const SCHEMA = {
   type: 'object', additionalProperties: false, required: ['name', 'age', 'tags', 'address'],
@@ -104,29 +104,8 @@ console.log(`\n${WALKS} random walks of up to 300 tokens per vocabulary under a 
 if (!existsSync(LLAMA)) process.exit(0);
 const { url, stop } = await spawnServer(['--target', LLAMA, '--draft', 'none', '--served-model-name', 'bench']);
 try {
-  /** Streams one request; the gaps (ms) between its token chunks after the first, and their arrival times. */
-  const stream = async (body: Record<string, unknown>) => {
-    const r = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'bench', prompt: 'Hello there', stream: true, ...body }) });
-    if (!r.ok) throw new Error(`request failed: ${r.status} ${await r.text()}`);
-    const reader = r.body!.getReader();
-    const times: number[] = [];
-    let buffered = '';
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      buffered += new TextDecoder().decode(value);
-      let at: number;
-      while ((at = buffered.indexOf('\n\n')) >= 0) {
-        const frame = buffered.slice(0, at);
-        buffered = buffered.slice(at + 2);
-        if (frame.includes('"error"')) throw new Error(`stream failed: ${frame}`);
-        // One frame per token event: one token each without a draft (`--draft none`).
-        if (frame.startsWith('data: {') && frame.includes('"text":"') && !frame.includes('"text":""')) times.push(performance.now());
-      }
-    }
-    return { gaps: times.slice(1).map((t, i) => t - times[i]), times };
-  };
+  // One frame per token event: one token each without a draft (`--draft none`).
+  const stream = (body: Record<string, unknown>) => streamCompletion(url, { model: 'bench', prompt: 'Hello there', ...body });
   const unconstrained = { max_tokens: 256, temperature: 0, ignore_eos: true };
   const constrained = { max_tokens: 256, temperature: 0, response_format: { type: 'json_schema', json_schema: { name: 'long', schema: {
     type: 'object', additionalProperties: false, required: ['text'], properties: { text: { type: 'string', minLength: 400, maxLength: 800 } } } } } };

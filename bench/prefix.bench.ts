@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { widenModel } from '../src/forge/forge.ts';
 import { benchModel, fmt, machine, median, SHARED, storiesDraft } from './lib.ts';
-import { spawnServer } from './server-lib.ts';
+import { spawnServer, streamCompletion } from './server-lib.ts';
 
 const ROUNDS = Number(process.env.PREFIX_ROUNDS ?? 5);
 const wide100m = () => benchModel('wide-100m', (dir) =>
@@ -19,32 +19,9 @@ const prefix = (round: number) => `Story ${round}. ` + 'Once upon a time, there 
 
 const { url, stop } = await spawnServer(['--served-model-name', 'bench', '--target', wide100m(), '--draft', storiesDraft(), ...(process.env.PREFIX_CHUNK ? ['--prefill-chunk-tokens', process.env.PREFIX_CHUNK] : [])]);
 try {
-  /** Streams a completion; the arrival times of its token chunks (ms). */
-  const stream = async (prompt: string, maxTokens: number) => {
-    const started = performance.now();
-    const r = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'bench', prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }) });
-    if (!r.ok) throw new Error(`request failed: ${r.status} ${await r.text()}`);
-    const reader = r.body!.getReader();
-    const times: number[] = [];
-    let usage: { prompt_tokens: number; prompt_tokens_details: { cached_tokens: number } } | null = null;
-    let buffered = '';
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      buffered += new TextDecoder().decode(value);
-      let at: number;
-      while ((at = buffered.indexOf('\n\n')) >= 0) {
-        const frame = buffered.slice(0, at);
-        buffered = buffered.slice(at + 2);
-        if (!frame.startsWith('data: {')) continue;
-        const json = JSON.parse(frame.slice(6));
-        if (json.usage) usage = json.usage;
-        if (json.choices?.[0]?.text) times.push(performance.now());
-      }
-    }
-    return { started, times, usage: usage! };
-  };
+  const stream = (prompt: string, maxTokens: number) => streamCompletion(url, {
+    model: 'bench', prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream_options: { include_usage: true },
+  });
 
   console.log(`## bench:prefix — automatic prefix caching (${machine()})\n`);
   await stream(prefix(-1) + 'Warm up.', 4);

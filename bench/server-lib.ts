@@ -38,3 +38,31 @@ export async function spawnServer(args: string[]): Promise<{ url: string; stop: 
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** Streams POST `url`/v1/completions with `body` (stream forced on): the arrival time (ms) of each frame with text,
+ * and the usage of the last frame that has one. */
+export async function streamCompletion(url: string, body: Record<string, unknown>): Promise<{ started: number; times: number[]; usage: any }> {
+  const started = performance.now();
+  const r = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) });
+  if (!r.ok) throw new Error(`request failed: ${r.status} ${await r.text()}`);
+  const reader = r.body!.getReader();
+  const times: number[] = [];
+  let usage: unknown = null;
+  let buffered = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buffered += new TextDecoder().decode(value);
+    let at: number;
+    while ((at = buffered.indexOf('\n\n')) >= 0) {
+      const frame = buffered.slice(0, at);
+      buffered = buffered.slice(at + 2);
+      if (!frame.startsWith('data: {')) continue;
+      const json = JSON.parse(frame.slice(6));
+      if (json.error) throw new Error(`stream failed: ${frame}`);
+      if (json.usage) usage = json.usage;
+      if (json.choices?.[0]?.text) times.push(performance.now());
+    }
+  }
+  return { started, times, usage };
+}

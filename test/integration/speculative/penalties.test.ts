@@ -77,21 +77,27 @@ describe('penalties under speculation (stories260K + distilled draft)', () => {
     const sampling: SamplingParams = { temperature: 1, topK: 6, topP: 1, minP: 0 };
     const prompt = tokenizer.encode('Once upon a time, there was a');
     const penalties: LogitPenalties = { logitBias: [[the(), 2]], presence: 0.8, frequency: 0.5, repetition: 1.4 };
-    const rows = async (output: number[]) => {
-      const [l] = await target.forward([{ cache: target.newCache(), tokens: [...prompt, ...output] }]);
-      return probabilities(penalize(l[l.length - 1], penalties, prompt, output), sampling);
-    };
-    const expected = new Map<string, number>();
-    const p1 = await rows([]);
-    for (let t1 = 0; t1 < p1.length; t1++) {
-      if (p1[t1] === 0) continue;
-      const p2 = await rows([t1]);
-      for (let t2 = 0; t2 < p2.length; t2++) {
-        if (p2[t2] === 0) continue;
-        const p3 = await rows([t1, t2]);
-        for (let t3 = 0; t3 < p3.length; t3++) if (p3[t3] > 0) expected.set(`${t1},${t2},${t3}`, p1[t1] * p2[t2] * p3[t3]);
+    /** The exact joint distribution of the first three tokens, each drawn from `penalties` applied to the target's row
+     * after the tokens before it (none: the plain target). */
+    const joint = async (p: LogitPenalties | null) => {
+      const rows = async (output: number[]) => {
+        const [l] = await target.forward([{ cache: target.newCache(), tokens: [...prompt, ...output] }]);
+        return probabilities(p ? penalize(l[l.length - 1], p, prompt, output) : l[l.length - 1], sampling);
+      };
+      const cells = new Map<string, number>();
+      const p1 = await rows([]);
+      for (let t1 = 0; t1 < p1.length; t1++) {
+        if (p1[t1] === 0) continue;
+        const p2 = await rows([t1]);
+        for (let t2 = 0; t2 < p2.length; t2++) {
+          if (p2[t2] === 0) continue;
+          const p3 = await rows([t1, t2]);
+          for (let t3 = 0; t3 < p3.length; t3++) if (p3[t3] > 0) cells.set(`${t1},${t2},${t3}`, p1[t1] * p2[t2] * p3[t3]);
+        }
       }
-    }
+      return cells;
+    };
+    const expected = await joint(penalties);
     const N = 2000;
     const engine = new Engine({ target, tokenizer, proposer: new DraftModelProposer(draft, { target }), numSpeculativeTokens: 2,
       adaptiveDraftLength: false, maxBatch: 16, maxQueue: N });
@@ -109,21 +115,7 @@ describe('penalties under speculation (stories260K + distilled draft)', () => {
     expect(outside).toBe(0);
     expect(fair.pValue).toBeGreaterThan(0.001);
     // The same samples against the unpenalised target's joint distribution fail: the test can tell.
-    const plain = new Map<string, number>();
-    const plainRows = async (output: number[]) => {
-      const [l] = await target.forward([{ cache: target.newCache(), tokens: [...prompt, ...output] }]);
-      return probabilities(l[l.length - 1], sampling);
-    };
-    const q1 = await plainRows([]);
-    for (let t1 = 0; t1 < q1.length; t1++) {
-      if (q1[t1] === 0) continue;
-      const q2 = await plainRows([t1]);
-      for (let t2 = 0; t2 < q2.length; t2++) {
-        if (q2[t2] === 0) continue;
-        const q3 = await plainRows([t1, t2]);
-        for (let t3 = 0; t3 < q3.length; t3++) if (q3[t3] > 0) plain.set(`${t1},${t2},${t3}`, q1[t1] * q2[t2] * q3[t3]);
-      }
-    }
+    const plain = await joint(null);
     const plainKeys = [...plain.keys()];
     const unfair = chiSquareTest(plainKeys.map((k) => counts.get(k) ?? 0), plainKeys.map((k) => plain.get(k)!));
     const off = [...counts.keys()].filter((k) => !plain.has(k)).length;

@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ServerConfig } from './config.ts';
 import { openEngine } from './model-loading.ts';
-import { GrammarError } from '../runtime/structured/grammar-spec.ts';
+import { GrammarBusyError, GrammarError } from '../runtime/structured/grammar-spec.ts';
 import { toWire, type FromWorker, type FromWorkerOne, type ToWorker } from './worker-protocol.ts';
 
 const port = parentPort!;
@@ -74,7 +74,7 @@ try {
       }
       case 'prepare':
         engine.prepareConstraint(m.spec).then(() => post({ type: 'prepared', id: m.id }),
-          (err: Error) => post({ type: 'prepared', id: m.id, error: err.message, refused: err instanceof GrammarError }));
+          (err: Error) => post({ type: 'prepared', id: m.id, error: err.message, refused: err instanceof GrammarError, busy: err instanceof GrammarBusyError }));
         return;
       case 'cancel': {
         const engineId = ids.get(m.id);

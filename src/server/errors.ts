@@ -48,6 +48,7 @@ export const errors = {
   engineStopped: () => new ApiError('not_ready', 'The engine stopped while generating; the request was not completed. Retry shortly.', null, RETRY_SOON),
   shuttingDown: () => new ApiError('not_ready', 'The server is shutting down; retry on another instance.'),
   queueFull: () => new ApiError('queue_full', 'The server is busy: the request queue is full. Retry shortly.', null, RETRY_SOON),
+  grammarsBusy: (why: string) => new ApiError('queue_full', `The server is busy: ${why}.`, null, RETRY_SOON),
   missingApiKey: () => new ApiError('invalid_api_key', 'Missing API key: send Authorization: Bearer KEY.'),
   incorrectApiKey: () => new ApiError('invalid_api_key', 'Incorrect API key provided.'),
   unknownRoute: (method: string, url: string) => new ApiError('not_found', `Unknown route: ${method} ${url.split('?')[0]}`),

@@ -5,8 +5,8 @@ import { hasPenalties, type LogitPenalties } from '../runtime/logit-penalties.ts
 import type { TextTokenizer } from '../runtime/tokenizer.ts';
 import type { GeneratedTokenLogprob, GrammarSpec, SequenceStats } from '../speculative/generation-request.ts';
 import type { EngineHandle } from '../speculative/engine.ts';
-import { checkGrammarSpec, GrammarError } from '../runtime/structured/grammar-spec.ts';
-import { ApiError, badRequest } from './errors.ts';
+import { checkGrammarSpec, GrammarBusyError, GrammarError } from '../runtime/structured/grammar-spec.ts';
+import { ApiError, badRequest, errors } from './errors.ts';
 import type { ServerConfig } from './config.ts';
 import type { ServedModel } from './served-model.ts';
 import type { CommonBody } from './schemas.ts';
@@ -75,6 +75,7 @@ export async function prepareGrammar(engine: EngineHandle, grammar: { spec: Gram
     await engine.prepareConstraint(grammar.spec);
   } catch (err) {
     if (err instanceof GrammarError) throw badRequest(`${grammar.param}: ${err.message}`, grammar.param);
+    if (err instanceof GrammarBusyError) throw errors.grammarsBusy(err.message);
     throw err;
   }
   return grammar.spec;

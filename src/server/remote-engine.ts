@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
 import type { EngineHandle, EngineHooks } from '../speculative/engine.ts';
 import type { EngineListener, GenerationRequest, GrammarSpec } from '../speculative/generation-request.ts';
-import { GrammarError } from '../runtime/structured/grammar-spec.ts';
+import { GrammarBusyError, GrammarError } from '../runtime/structured/grammar-spec.ts';
 import type { ServerConfig } from './config.ts';
 import type { LoadedInfo } from './model-loading.ts';
 import { errors } from './errors.ts';
@@ -138,7 +138,7 @@ export class RemoteEngine implements EngineHandle {
         const waiter = this.preparing.get(m.id);
         this.preparing.delete(m.id);
         if (!m.error) waiter?.resolve();
-        else waiter?.reject(m.refused ? new GrammarError(m.error) : new Error(m.error));
+        else waiter?.reject(m.refused ? new GrammarError(m.error) : m.busy ? new GrammarBusyError(m.error) : new Error(m.error));
         return;
       }
       case 'closed':

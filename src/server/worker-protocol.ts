@@ -27,8 +27,9 @@ export type FromWorkerOne =
   | { type: 'state'; running: number; waiting: number; kvBytes: number }
   | { type: 'hook'; name: HookName; args: unknown[] }
   | { type: 'log'; message: string }
-  /** A grammar prepared (no error), refused (`refused`: a GrammarError, the client's fault), or failed. */
-  | { type: 'prepared'; id: string; error?: string; refused?: boolean }
+  /** A grammar prepared (no error), refused (`refused`: a GrammarError, the client's fault), deferred (`busy`), or
+   * failed. */
+  | { type: 'prepared'; id: string; error?: string; refused?: boolean; busy?: boolean }
   | { type: 'closed' };
 
 export type FromWorker = FromWorkerOne | { type: 'batch'; messages: FromWorkerOne[] };

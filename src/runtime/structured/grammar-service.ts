@@ -10,7 +10,7 @@
 //   asked while drafting) are not asked again before its next commit.
 import type { TextTokenizer } from '../tokenizer.ts';
 import type { ConstraintProvider, SequenceConstraint } from './constraint.ts';
-import { checkGrammarSpec, GrammarError, grammarKey, type GrammarSpec } from './grammar-spec.ts';
+import { checkGrammarSpec, GrammarBusyError, GrammarError, grammarKey, type GrammarSpec } from './grammar-spec.ts';
 import { maskOf } from './token-bitmask.ts';
 import type { GrammarWorkerData } from './grammar-worker.ts';
 import { GrammarThread } from './grammar-thread.ts';
@@ -34,6 +34,10 @@ export interface GrammarServiceOptions {
   validateTimeoutMs?: number;
 }
 
+// New grammars waiting for the validator at most: each refusal costs a worker's restart, so a flood of bad grammars
+// would otherwise queue without bound ahead of good ones.
+const MAX_PENDING_VALIDATIONS = 32;
+
 // The validator's vocabulary: a stop token and the printable ASCII characters. Whether a grammar compiles does not
 // depend on the vocabulary; how long it takes does.
 const TINY_VOCABULARY: GrammarVocabulary = {
@@ -53,6 +57,7 @@ export class GrammarService implements ConstraintProvider {
   /** Validations run one at a time: a refusal replaces the validator under the next one. */
   private validations: Promise<unknown> = Promise.resolve();
   private readonly validated = new Set<string>();
+  private pendingValidations = 0;
   /** Compiled grammars by key, least recently used first. */
   private readonly grammars = new Map<string, Placed>();
   private nextMatcher = 1;
@@ -141,6 +146,10 @@ export class GrammarService implements ConstraintProvider {
 
   private validate(key: string, spec: GrammarSpec): Promise<void> {
     if (this.validated.has(key)) return Promise.resolve();
+    if (this.pendingValidations >= MAX_PENDING_VALIDATIONS) {
+      return Promise.reject(new GrammarBusyError(`${MAX_PENDING_VALIDATIONS} new grammars are waiting to compile; retry shortly`));
+    }
+    this.pendingValidations++;
     const run = this.validations.then(async () => {
       const validator = (this.validator ??= new GrammarThread(TINY_VOCABULARY));
       const timeoutMs = this.o.validateTimeoutMs ?? 20_000;
@@ -165,7 +174,7 @@ export class GrammarService implements ConstraintProvider {
       if (this.validated.size > 4 * (this.o.maxGrammars ?? 64)) this.validated.delete(this.validated.values().next().value!);
     });
     this.validations = run.catch(() => {});
-    return run;
+    return run.finally(() => this.pendingValidations--);
   }
 
   private evict(): void {

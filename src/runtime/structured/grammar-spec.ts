@@ -34,6 +34,9 @@ const MAX_DIGITS = 16;
 /** A request's grammar that can never compile (the edge answers 400 with `message`). */
 export class GrammarError extends Error {}
 
+/** Too many new grammars wait for their compile: this one is not taken now (the edge answers 429). */
+export class GrammarBusyError extends Error {}
+
 /** Checks the shape and bounds XGrammar cannot be trusted with; what it refuses itself comes back from the compile. */
 export function checkGrammarSpec(spec: GrammarSpec): void {
   switch (spec.type) {

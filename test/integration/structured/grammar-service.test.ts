@@ -4,7 +4,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
 import { GrammarService, grammarVocabulary, type GrammarVocabulary } from '../../../src/runtime/structured/grammar-service.ts';
-import { GrammarError, type GrammarSpec } from '../../../src/runtime/structured/grammar-spec.ts';
+import { GrammarBusyError, GrammarError, type GrammarSpec } from '../../../src/runtime/structured/grammar-spec.ts';
 import { allows } from '../../../src/runtime/structured/token-bitmask.ts';
 import { storiesModel } from '../../helpers/model-fixtures.ts';
 import { requireSharedModels } from '../../helpers/shared-models.ts';
@@ -75,6 +75,15 @@ describe('grammar service', () => {
     expect(allowed.length).toBeGreaterThan(0);
     expect(allowed.every((p) => p.length > 0 && ('yes'.startsWith(p) || 'no'.startsWith(p)))).toBe(true);
     choice.close();
+  });
+
+  it('a flood of new grammars: beyond 32 waiting for validation, the rest are deferred (busy), not queued', async () => {
+    service = new GrammarService(vocabulary);
+    const settled = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => service.prepare({ type: 'choice', choices: [`c${i}`] })));
+    const busy = settled.filter((r) => r.status === 'rejected' && (r.reason as Error) instanceof GrammarBusyError);
+    expect(busy.length).toBe(8);
+    expect(settled.filter((r) => r.status === 'fulfilled').length).toBe(32);
+    await service.prepare({ type: 'choice', choices: ['c39'] }); // taken once the flood has passed
   });
 
   it('a new grammar compiles on a worker without open matchers; with one worker, on that one', async () => {

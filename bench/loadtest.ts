@@ -1,13 +1,35 @@
-// npm run loadtest -- autocannon against the real server process (loopback only, bounded by time): a few prompt
-// sizes, temperature 0 and 0.8, concurrency 1/4/16, speculation on and off. Prints requests/s, latency
+// npm run loadtest -- with no flags: autocannon against the real server process (loopback only, bounded by time): a
+// few prompt sizes, temperature 0 and 0.8, concurrency 1/4/16, speculation on and off. Prints requests/s, latency
 // p50/p90/p99, generated tokens/s (from the responses' usage) and draft acceptance (from /metrics).
+// With flags, one load shaped by them (loadtest-shaped.ts), against --url or a server this starts:
+//   npm run loadtest -- --url http://127.0.0.1:8000 --connections 4 --duration 5 [--model M] [--max-tokens N]
+//                       [--stream] [--chat] [--prompts FILE] [--temperature T]
 import autocannon from 'autocannon';
+import { parseArgs } from 'node:util';
+import { readPrompts, shapedLoad } from './loadtest-shaped.ts';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fmt, machine, SHARED, stories, storiesDraft } from './lib.ts';
 
+const { values: flags } = parseArgs({
+  options: {
+    url: { type: 'string' }, model: { type: 'string' }, connections: { type: 'string' }, duration: { type: 'string' },
+    'max-tokens': { type: 'string' }, stream: { type: 'boolean' }, chat: { type: 'boolean' }, prompts: { type: 'string' },
+    temperature: { type: 'string' },
+  },
+  strict: true,
+});
+const PROMPTS = {
+  short: 'Once upon a time',
+  long: 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. ' +
+    'She wanted to play with it, but it was too high. Lily asked her mom for help.',
+};
 const DURATION_S = Number(process.env.LOADTEST_SECONDS ?? 4);
+if (flags.url) {
+  await shaped(flags.url);
+  process.exit(0);
+}
 const useStories = existsSync(join(SHARED, 'stories260K'));
 const target = useStories ? stories() : undefined;
 const draft = useStories ? storiesDraft() : undefined;
@@ -25,16 +47,24 @@ for (let i = 0; ; i++) {
   await new Promise((r) => setTimeout(r, 100));
 }
 
+async function shaped(at: string): Promise<void> {
+  await shapedLoad({
+    url: at, model: flags.model, connections: Number(flags.connections ?? 4), durationS: Number(flags.duration ?? 10),
+    maxTokens: Number(flags['max-tokens'] ?? 64), stream: flags.stream ?? false, chat: flags.chat ?? false,
+    temperature: Number(flags.temperature ?? 0), prompts: flags.prompts ? readPrompts(flags.prompts) : Object.values(PROMPTS),
+  });
+}
+if (Object.keys(flags).length > 0) {
+  await shaped(url);
+  server.kill('SIGTERM');
+  process.exit(0);
+}
+
 async function metric(name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   return Number(text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? 0);
 }
 
-const PROMPTS = {
-  short: 'Once upon a time',
-  long: 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. ' +
-    'She wanted to play with it, but it was too high. Lily asked her mom for help.',
-};
 
 console.log(`## loadtest — ${model}${useStories ? ' + stories260K-draft' : ' demo pair'} (${machine()})\n`);
 console.log(`autocannon, ${DURATION_S} s per row, max_tokens 64, server process separate from the load generator.\n`);

@@ -34,6 +34,8 @@ export interface KvHome {
   readonly blocks: KvArray[];
   readonly rows: number;
   readonly capacity: number;
+  /** The positions it was made for (the rest is spare). */
+  readonly madeFor: number;
   feeds: unknown;
   packedFeed: unknown;
   /** Caches living in it; at 0 its memory goes back to the pool. */
@@ -91,7 +93,7 @@ export class AppendKvCache implements KvCache {
         blocks[p].set(from.blocks[p].subarray(src, src + length * hd), h * capacity * hd);
       }
     }
-    copy.home = { all, blocks, rows: 1, capacity, feeds: null, packedFeed: null, users: 1 };
+    copy.home = { all, blocks, rows: 1, capacity, madeFor: length, feeds: null, packedFeed: null, users: 1 };
     copy.length = length;
     return copy;
   }
@@ -115,13 +117,21 @@ export class AppendKvCache implements KvCache {
     const first = caches[0];
     const needed = Math.max(...caches.map((c) => Math.max(c.length + added, c.reserved)));
     const home = first.home;
-    if (home && home.rows === caches.length && home.capacity >= needed && caches.every((c, b) => c.home === home && c.row === b)) return home;
     const { numLayers, numKvHeads: heads, headDim: hd, type } = first;
-    const capacity = homeCapacity(needed, caches.length * 2 * numLayers * heads * hd * (type === 'float16' ? 2 : 4));
+    const bytesPerSlot = caches.length * 2 * numLayers * heads * hd * (type === 'float16' ? 2 : 4);
+    if (home && home.rows === caches.length && home.capacity >= needed && caches.every((c, b) => c.home === home && c.row === b)) {
+      // Half its spare gone: the next home's memory is made ready over the next passes (kv-buffer-pool.ts).
+      if (needed * bytesPerSlot > LARGE_HOME_BYTES && 2 * (home.capacity - needed) < home.capacity - home.madeFor) {
+        first.pool.prepare(2 * numLayers * caches.length * heads * homeCapacity(home.capacity + added, bytesPerSlot) * hd);
+      }
+      first.pool.step();
+      return home;
+    }
+    const capacity = homeCapacity(needed, bytesPerSlot);
     const block = caches.length * heads * capacity * hd;
     const all = first.pool.take(2 * numLayers * block);
     const blocks = Array.from({ length: 2 * numLayers }, (_, p) => all.subarray(p * block, (p + 1) * block));
-    const fresh: KvHome = { all, blocks, rows: caches.length, capacity, feeds: null, packedFeed: null, users: caches.length };
+    const fresh: KvHome = { all, blocks, rows: caches.length, capacity, madeFor: needed, feeds: null, packedFeed: null, users: caches.length };
     caches.forEach((c, b) => {
       if (c.home && c.length > 0) {
         const from = c.home;

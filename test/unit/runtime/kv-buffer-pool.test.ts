@@ -16,6 +16,42 @@ describe('KvBufferPool', () => {
     expect(pool.take(800).buffer).not.toBe(a.buffer); // taken: not handed out twice
   });
 
+  it('prepares a buffer ahead (one only, none where a free one fits), steps through it, and hands it to the next take', () => {
+    const pool = new KvBufferPool('float32');
+    pool.prepare(10_000);
+    const prepared = pool.buffers()[0];
+    expect(prepared.byteLength).toBe(40_000);
+    pool.prepare(9_000); // the prepared one serves
+    expect(pool.buffers()).toHaveLength(1);
+    for (let i = 0; i < 6; i++) pool.step(); // past the end: harmless
+    const home = pool.take(9_500);
+    expect(home.buffer).toBe(prepared);
+    expect(pool.buffers()).toEqual([]);
+    pool.give(home);
+    pool.prepare(9_000); // a free buffer fits: nothing new
+    expect(pool.buffers()).toEqual([prepared]);
+  });
+
+  it('a growing batch prepares its next home while it still has room, and moves into that memory', () => {
+    const pool = new KvBufferPool('float32');
+    // 2 layers x 4 heads x 64 dims: a slot of one row is 4 KB, so a home of 4 rows past 256 positions is over 4 MB.
+    const caches = [0, 1, 2, 3].map(() => new AppendKvCache(2, 4, 64, 'float32', pool));
+    let home = AppendKvCache.homeFor(caches, 300);
+    caches.forEach((c) => (c.length = 300));
+    const first = home;
+    while (pool.buffers().length === 0) {
+      home = AppendKvCache.homeFor(caches, 1);
+      expect(home).toBe(first);
+      caches.forEach((c) => c.length++);
+    }
+    const prepared = pool.buffers()[0];
+    while (home === first) {
+      home = AppendKvCache.homeFor(caches, 1);
+      caches.forEach((c) => c.length++);
+    }
+    expect(home.all.buffer).toBe(prepared);
+  });
+
   it('keeps at most four buffers, the largest', () => {
     const pool = new KvBufferPool('float16');
     for (const n of [10, 20, 30, 40, 50, 60]) pool.give(new Uint16Array(n));

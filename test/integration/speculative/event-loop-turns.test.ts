@@ -1,13 +1,13 @@
 // The engine's passes run on direct sessions (runtime/ort-session.ts), which give the event loop no turn; the engine
 // yields on a time budget instead. Timers must keep firing while it decodes, plainly and speculatively (fused steps
 // on sessions of their own), or new requests, cancellations and a worker's message flushes would wait for the end.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Decoder } from '../../../src/runtime/decoder.ts';
 import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
 import { GREEDY } from '../../../src/runtime/sampling.ts';
 import { Engine } from '../../../src/speculative/engine.ts';
 import { DraftModelProposer } from '../../../src/speculative/draft-model-proposer.ts';
-import { storiesDraftModel, storiesModel } from '../../helpers/model-fixtures.ts';
+import { useStoriesPair } from '../../helpers/model-fixtures.ts';
 import { collect } from '../../helpers/engine-run.ts';
 import { requireSharedModels } from '../../helpers/shared-models.ts';
 
@@ -22,15 +22,7 @@ describe('event-loop turns while the engine decodes', () => {
   let target: Decoder;
   let draft: Decoder;
   let tokenizer: TextTokenizer;
-  beforeAll(async () => {
-    target = await Decoder.open(storiesModel());
-    draft = await Decoder.open(storiesDraftModel());
-    tokenizer = TextTokenizer.load(storiesModel());
-  });
-  afterAll(async () => {
-    await target.close();
-    await draft.close();
-  });
+  useStoriesPair((pair) => ({ target, draft, tokenizer } = pair));
 
   for (const k of [0, 3]) {
     it(`a 1 ms timer keeps firing through four back-to-back generations (k = ${k})`, async () => {

@@ -2,7 +2,7 @@
 // equals plain decoding's token for token under each penalty and their combination, and the joint distribution of the
 // first three sampled tokens (penalised by the tokens before each, drafts included) follows the target's, by
 // chi-square. Also through HTTP with the openai SDK.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { Decoder } from '../../../src/runtime/decoder.ts';
 import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
@@ -13,7 +13,7 @@ import { DraftModelProposer } from '../../../src/speculative/draft-model-propose
 import { NgramProposer } from '../../../src/speculative/ngram-proposer.ts';
 import { PredictionProposer } from '../../../src/speculative/prediction-proposer.ts';
 import type { Proposer } from '../../../src/speculative/proposer.ts';
-import { storiesDraftModel, storiesModel } from '../../helpers/model-fixtures.ts';
+import { storiesDraftModel, storiesModel, useStoriesPair } from '../../helpers/model-fixtures.ts';
 import { collect } from '../../helpers/engine-run.ts';
 import { chiSquareTest } from '../../helpers/chi-square.ts';
 import { startServer } from '../../helpers/test-server.ts';
@@ -27,15 +27,7 @@ describe('penalties under speculation (stories260K + distilled draft)', () => {
   let target: Decoder;
   let draft: Decoder;
   let tokenizer: TextTokenizer;
-  beforeAll(async () => {
-    target = await Decoder.open(storiesModel());
-    draft = await Decoder.open(storiesDraftModel());
-    tokenizer = TextTokenizer.load(storiesModel());
-  });
-  afterAll(async () => {
-    await target.close();
-    await draft.close();
-  });
+  useStoriesPair((pair) => ({ target, draft, tokenizer } = pair));
 
   const PROMPTS = ['Once upon a time', 'Tom and Sue went to the park', 'The little dog'];
   // Tokens the greedy text uses often (so that biases and penalties change it).

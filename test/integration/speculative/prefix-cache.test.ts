@@ -2,14 +2,14 @@
 // speculation, for requests that reuse a prompt's prefix and for a chat history that ends in an earlier reply); the
 // reused tokens are not prefilled again; over HTTP, usage.prompt_tokens_details.cached_tokens and the Prometheus
 // counters report them.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Decoder } from '../../../src/runtime/decoder.ts';
 import { TextTokenizer } from '../../../src/runtime/tokenizer.ts';
 import { GREEDY } from '../../../src/runtime/sampling.ts';
 import { Engine } from '../../../src/speculative/engine.ts';
 import { DraftModelProposer } from '../../../src/speculative/draft-model-proposer.ts';
 import type { GenerationRequest } from '../../../src/speculative/generation-request.ts';
-import { storiesDraftModel, storiesModel } from '../../helpers/model-fixtures.ts';
+import { storiesDraftModel, storiesModel, useStoriesPair } from '../../helpers/model-fixtures.ts';
 import { collect } from '../../helpers/engine-run.ts';
 import { post, startServer } from '../../helpers/test-server.ts';
 import { requireSharedModels } from '../../helpers/shared-models.ts';
@@ -20,15 +20,7 @@ describe('prefix caching', () => {
   let target: Decoder;
   let draft: Decoder;
   let tokenizer: TextTokenizer;
-  beforeAll(async () => {
-    target = await Decoder.open(storiesModel());
-    draft = await Decoder.open(storiesDraftModel());
-    tokenizer = TextTokenizer.load(storiesModel());
-  });
-  afterAll(async () => {
-    await target.close();
-    await draft.close();
-  });
+  useStoriesPair((pair) => ({ target, draft, tokenizer } = pair));
 
   const SYSTEM = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the sun with her dog. ';
   const engine = (prefixCacheBytes: number) => {

@@ -34,8 +34,8 @@ try {
     const b = await stream(`${prefix(round)}Where was Max?`, 4);
     cold.push(a.times[0] - a.started);
     warm.push(b.times[0] - b.started);
-    promptTokens = b.usage.prompt_tokens;
-    cached = b.usage.prompt_tokens_details.cached_tokens;
+    promptTokens = b.usage?.prompt_tokens ?? 0;
+    cached = b.usage?.prompt_tokens_details?.cached_tokens ?? 0;
   }
   const ratios = cold.map((c, i) => c / warm[i]);
   console.log(`### Time to first token, wide-100m + draft, a ${promptTokens}-token prompt of which the second request shares ${cached} (${ROUNDS} rounds)\n`);
@@ -61,7 +61,7 @@ try {
       else if (t <= arrival) before.push(gap);
     });
   }
-  console.log(`### Running streams while a ${long.usage.prompt_tokens}-token prompt arrives (4 streams, wide-100m + draft)\n`);
+  console.log(`### Running streams while a ${long.usage?.prompt_tokens}-token prompt arrives (4 streams, wide-100m + draft)\n`);
   console.log('| inter-token gaps (token chunks) | n | median ms | p99 ms | max ms |');
   console.log('|---|---|---|---|---|');
   for (const [label, xs] of [['before it', before], ['during its prefill', during]] as [string, number[]][]) {

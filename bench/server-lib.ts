@@ -41,13 +41,19 @@ export async function spawnServer(args: string[]): Promise<{ url: string; stop: 
 
 /** Streams POST `url`/v1/completions with `body` (stream forced on): the arrival time (ms) of each frame with text,
  * and the usage of the last frame that has one. */
-export async function streamCompletion(url: string, body: Record<string, unknown>): Promise<{ started: number; times: number[]; usage: any }> {
+export interface StreamUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  prompt_tokens_details?: { cached_tokens: number };
+}
+
+export async function streamCompletion(url: string, body: Record<string, unknown>): Promise<{ started: number; times: number[]; usage: StreamUsage | null }> {
   const started = performance.now();
   const r = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) });
   if (!r.ok) throw new Error(`request failed: ${r.status} ${await r.text()}`);
   const reader = r.body!.getReader();
   const times: number[] = [];
-  let usage: unknown = null;
+  let usage: StreamUsage | null = null;
   let buffered = '';
   for (;;) {
     const { done, value } = await reader.read();

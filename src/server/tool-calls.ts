@@ -77,8 +77,7 @@ export function parseToolCalls(text: string, parser: ToolParser, tools: ToolFunc
       }
     }
   }
-  const rest = content.trim();
-  return { content: calls.length > 0 && rest === '' ? null : calls.length > 0 ? rest : text, calls };
+  return { content: calls.length === 0 ? text : content.trim() || null, calls };
 }
 
 function tryJson(text: string): unknown {

@@ -74,10 +74,12 @@ export class Engine implements EngineHandle {
     return this.waiting.length + this.preparing.size;
   }
 
-  /** KV memory held: the running sequences' buffers (a batch's shared ones once), the target's past buffers, and the
-   * proposer's caches (not the prefix cache's copies, kept under --prefix-cache-bytes). */
+  /** KV memory held: the admitted sequences' buffers (a batch's shared ones once; a waiting one's where it starts from
+   * a cached prefix), the target's past buffers, and the proposer's caches (not the prefix cache's own copies, kept
+   * under --prefix-cache-bytes). */
   get kvBytes(): number {
-    return heldBytes(this.running.map((s) => s.cache), this.o.target.feedBuffers()) + (this.o.proposer?.kvBytes ?? 0);
+    const caches = [...this.waiting, ...this.prefilling, ...this.running].map((s) => s.cache);
+    return heldBytes(caches, this.o.target.feedBuffers()) + (this.o.proposer?.kvBytes ?? 0);
   }
 
   get maxPositions(): number {

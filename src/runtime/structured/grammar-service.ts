@@ -63,8 +63,6 @@ export class GrammarService implements ConstraintProvider {
   private nextMatcher = 1;
   private readonly stops: Set<number>;
   private readonly stopsOnly: Int32Array;
-  /** Compile times (ms) on serving workers, for the benchmark. */
-  readonly compileMs: number[] = [];
 
   constructor(private readonly vocabulary: GrammarVocabulary, private readonly o: GrammarServiceOptions = {}) {
     this.stops = new Set(vocabulary.stopTokenIds);
@@ -87,8 +85,8 @@ export class GrammarService implements ConstraintProvider {
     const thread = this.pickThread();
     thread.compiling++;
     const ready = this.validate(key, spec)
-      .then(() => thread.request({ op: 'compile', req: thread.nextId, key, spec }))
-      .then((r) => void this.compileMs.push(r.ms ?? 0))
+      .then(() => thread.request({ op: 'compile', key, spec }))
+      .then(() => undefined)
       .finally(() => thread.compiling--);
     const entry = { thread, ready };
     ready.catch(() => {
@@ -156,7 +154,7 @@ export class GrammarService implements ConstraintProvider {
       let timer: NodeJS.Timeout | undefined;
       try {
         await Promise.race([
-          validator.request({ op: 'compile', req: validator.nextId, key, spec }),
+          validator.request({ op: 'compile', key, spec }),
           new Promise((_, reject) => {
             timer = setTimeout(() => reject(new GrammarError(`the grammar did not compile within ${timeoutMs / 1000} s`)), timeoutMs);
           }),

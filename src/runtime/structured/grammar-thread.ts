@@ -8,6 +8,7 @@ const GRAMMAR_WORKER = new URL('./grammar-worker.ts', import.meta.url).href;
 const TS_WORKER = new URL('../../../bin/ts-worker.js', import.meta.url);
 
 export type GrammarReply = Extract<FromGrammarWorker, { ok: true }>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 export type GrammarPush = Extract<FromGrammarWorker, { push: number }>;
 
 /** One grammar worker: requests with replies, messages without, and its load. */
@@ -44,16 +45,14 @@ export class GrammarThread {
     this.worker.on('exit', (code) => die(new Error(`exit code ${code}`)));
   }
 
-  request(message: ToGrammarWorker & { req: number }): Promise<GrammarReply> {
+  /** Sends a message that has a reply (its `req` is assigned here) and resolves with the reply. */
+  request(message: DistributiveOmit<Extract<ToGrammarWorker, { req: number }>, 'req'>): Promise<GrammarReply> {
     if (this.dead) return Promise.reject(new Error(`structured output: a grammar worker stopped (${this.dead.message})`));
+    const req = this.nextRequest++;
     return new Promise((resolve, reject) => {
-      this.pending.set(message.req, { resolve, reject });
-      this.worker.postMessage(message);
+      this.pending.set(req, { resolve, reject });
+      this.worker.postMessage({ ...message, req });
     });
-  }
-
-  get nextId(): number {
-    return this.nextRequest++;
   }
 
   send(message: ToGrammarWorker): void {

@@ -25,7 +25,7 @@ export type ToGrammarWorker =
   | { op: 'close'; matcher: number };
 
 export type FromGrammarWorker =
-  | { req: number; ok: true; ms?: number; masks?: Int32Array[]; kept?: number }
+  | { req: number; ok: true; masks?: Int32Array[]; kept?: number }
   | { req: number; ok: false; error: string }
   /** A matcher's next mask, computed as soon as its tokens were committed (their count: `version`), unasked; or why
    * there is none. */
@@ -58,11 +58,10 @@ const stops = new Set(data.stopTokenIds);
 async function handle(m: ToGrammarWorker): Promise<void> {
   switch (m.op) {
     case 'compile': {
-      const started = performance.now();
       try {
         lastFatal = '';
         compiled.set(m.key, await compileGrammar(compiler, m.spec, xg.Testings._jsonSchemaToEBNF));
-        port.postMessage({ req: m.req, ok: true, ms: performance.now() - started } satisfies FromGrammarWorker);
+        port.postMessage({ req: m.req, ok: true } satisfies FromGrammarWorker);
       } catch (err) {
         port.postMessage({ req: m.req, ok: false, error: lastFatal || String((err as Error)?.message ?? err) } satisfies FromGrammarWorker);
       }

@@ -37,7 +37,7 @@ export class RemoteMatcher implements SequenceConstraint {
       if (end) return end;
     }
     const version = this.version;
-    const reply = await thread.request({ op: 'masks', req: thread.nextId, matcher: this.id, draft, from: masks.length });
+    const reply = await thread.request({ op: 'masks', matcher: this.id, draft, from: masks.length });
     masks.push(...reply.masks!);
     const kept = reply.kept!;
     if (masks.length === kept) masks.push(this.stopsOnly); // the draft's last kept token is a stop token

@@ -7,7 +7,7 @@ import { buildApp, loadServedModel } from './app.ts';
 import type { ServedModel } from './served-model.ts';
 
 // Time between refusing requests (503) and closing the listener and idle connections, on SIGTERM.
-const DRAIN_GRACE_MS = 500;
+export const DRAIN_GRACE_MS = 500;
 
 export interface ServeOptions {
   /** The models to serve when no --target is given (the CLI's built-in demo pair), built on first use. */

@@ -1,6 +1,7 @@
 // The real `specserve serve` process on a loopback port, for tests that watch its memory, signals and exit code.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 
 const BIN = resolve(import.meta.dirname, '../../bin/specserve.js');
@@ -33,4 +34,14 @@ export async function spawnServer(args: string[]): Promise<ServerProcess> {
     child, url: `http://127.0.0.1:${port}`, log: () => log, exited,
     rss: () => Number(readFileSync(`/proc/${child.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/)![1]) * 1024,
   };
+}
+
+/** A loopback port free a moment ago (for programs that must be told their port, or their peers', up front). */
+export async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
 }

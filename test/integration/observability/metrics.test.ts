@@ -4,22 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createServer } from 'node:net';
 import { post, startServer, type TestServer } from '../../helpers/test-server.ts';
 import { tinyModel, earlyExitDraft } from '../../helpers/model-fixtures.ts';
 import { scratchDir } from '../../helpers/shared-models.ts';
 import { which } from '../../helpers/binaries.ts';
+import { freePort } from '../../helpers/server-process.ts';
 
 const DASHBOARD = resolve(import.meta.dirname, '../../../docker/grafana/dashboards/specserve.json');
-
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
 
 describe('metrics', () => {
   let server: TestServer;

@@ -7,7 +7,8 @@
 //   npm run bench:goodput                       # both pairs, c = 1 2 4 8 16, 3 rounds
 //   GOODPUT_PAIRS=wide-100m GOODPUT_C=1,16 GOODPUT_ROUNDS=2 GOODPUT_FORCED=4 npm run bench:goodput
 // GOODPUT_FORCED=K adds a column with speculation forced at k = K ({"num_tokens": K}); GOODPUT_LLAMACPP=0 skips the
-// side by side with llama.cpp on the widened pair (goodput-llamacpp.ts).
+// side by side with llama.cpp on the widened pair (goodput-llamacpp.ts); GOODPUT_SERVER_ARGS adds flags to the server's
+// command line (e.g. "--speculative-disable-by-batch-size 2", to see what an attached but idle proposer costs).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { widenModel } from '../src/forge/forge.ts';
@@ -95,7 +96,7 @@ console.log(`Through HTTP (\`specserve serve\`, defaults, its own process), requ
   `(on stories260K enough for ${MIN_PHASE_TOKENS.stories260K} tokens a phase), ` +
   `ignore_eos; ${ROUNDS} alternating rounds after one unmeasured warm-up of each mode; ratio = median of per-round ratios.\n`);
 for (const pair of PAIRS) {
-  const { url, stop } = await spawnServer(['--served-model-name', 'bench', ...pairs[pair]()]);
+  const { url, stop } = await spawnServer(['--served-model-name', 'bench', ...pairs[pair](), ...(process.env.GOODPUT_SERVER_ARGS ?? '').split(' ').filter(Boolean)]);
   try {
     for (const temperature of TEMPERATURES) {
       const modes: Mode[] = FORCED === null ? ['plain', 'default'] : ['plain', 'default', 'forced'];

@@ -25,6 +25,33 @@ const EXPLORE_EVERY = 32;
 const EXPLORE_STEPS = 4;
 const EXPLORE_WITHIN = 0.85;
 const STALE_AFTER = 320;
+// Tokens a step emits at k, measured, against what E(a, k) promised for the same steps: a decayed sum of each (over
+// ~50 steps), trusted once it holds MIN_TOKEN_STEPS steps' worth. The i.i.d. acceptance behind E overestimates long
+// drafts (a rejection is likelier after a hard token than after an easy one), and caps and stop tokens cut proposals:
+// the measured share corrects E at each k by what that k actually delivered.
+const TOKEN_DECAY = 0.98;
+const MIN_TOKEN_STEPS = 8;
+
+/** Per k, measured tokens per sequence-step over what the model expected for them. */
+class TokenYield {
+  private readonly actual: number[] = [];
+  private readonly expected: number[] = [];
+  private readonly weight: number[] = [];
+
+  add(k: number, actual: number, expected: number): void {
+    if (!(expected > 0) || !(actual >= 0)) return;
+    this.actual[k] = TOKEN_DECAY * (this.actual[k] ?? 0) + actual;
+    this.expected[k] = TOKEN_DECAY * (this.expected[k] ?? 0) + expected;
+    this.weight[k] = TOKEN_DECAY * (this.weight[k] ?? 0) + 1;
+  }
+
+  /** What k delivers per token it was expected to (1 until measured; exactly 1 at k = 0, one token a step). */
+  share(k: number): number {
+    if (k === 0 || (this.weight[k] ?? 0) < (1 - TOKEN_DECAY ** MIN_TOKEN_STEPS) / (1 - TOKEN_DECAY)) return 1;
+    return Math.min(1, this.actual[k] / this.expected[k]);
+  }
+}
+
 /** The k of one kind of batch: explores, measures and chooses over its CostMemory. */
 export class KChooser {
   /** A draft length to try for a few steps, and how many are left. */
@@ -35,11 +62,13 @@ export class KChooser {
   private lastTimed = -1;
   /** Expected tokens at each k, as of the last choice. */
   private tokens: TokensAt = () => 1;
+  readonly yields = new TokenYield();
 
   constructor(private readonly maxK: number, readonly costs = new CostMemory()) {}
 
   /** The batch's k: an exploration under way, else the best by measured cost, else `standIn` (costs not yet known). */
-  next(tokens: TokensAt, standIn: () => number): number {
+  next(modelled: TokensAt, standIn: () => number): number {
+    const tokens = (k: number) => modelled(k) * this.yields.share(k);
     this.tokens = tokens;
     if (this.explore) {
       const { k } = this.explore;
@@ -56,9 +85,11 @@ export class KChooser {
     this.lastTimed = -1;
   }
 
-  /** A step of this kind with k draft tokens took `seconds`, from its start to the start of the next. */
-  onStepTimed(k: number, seconds: number): void {
+  /** A step of this kind with k draft tokens took `seconds`, from its start to the start of the next, and emitted
+   * `tokens` per sequence where E(a, k) expected `expected` (when known). */
+  onStepTimed(k: number, seconds: number, tokens?: { actual: number; expected: number }): void {
     if (!(seconds > 0)) return;
+    if (tokens && k > 0) this.yields.add(k, tokens.actual, tokens.expected);
     const switched = k !== this.lastTimed;
     this.lastTimed = k;
     const c = this.costs;
@@ -136,8 +167,8 @@ export class GoodputPolicy {
     return found?.chooser;
   }
 
-  onStepTimed(kind: string, k: number, seconds: number): void {
-    this.chooser(kind).onStepTimed(k, seconds);
+  onStepTimed(kind: string, k: number, seconds: number, tokens?: { actual: number; expected: number }): void {
+    this.chooser(kind).onStepTimed(k, seconds, tokens);
   }
 
   /** The batch of `kind` changed: its next step does not follow its last. */

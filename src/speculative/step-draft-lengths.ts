@@ -2,6 +2,7 @@
 // reproducibility fixes it, the goodput policy's choice for the rest of the batch, capped by the tokens each still
 // wants and the room left in its context; and the timing of steps that feeds the policy's costs.
 import { batchKind, GoodputPolicy } from './goodput.ts';
+import { expectedTokens } from './cost-memory.ts';
 import type { Sequence } from './sequence.ts';
 import { isGreedy } from '../runtime/sampling.ts';
 
@@ -9,7 +10,7 @@ export class StepDraftLengths {
   private readonly goodput: GoodputPolicy;
   /** The last decode step, if every sequence in it left its k to the policy: its cost is known when the next step of
    * the same batch starts. */
-  private last: { seqs: Sequence[]; kind: string; k: number; started: number } | null = null;
+  private last: { seqs: Sequence[]; kind: string; k: number; started: number; outputs: number[]; expected: number } | null = null;
   /** The kind and mean context length of the last step that could be timed: runs of k are compared across a change
    * of members (a newcomer, a finished request) but not across a change of kind or a jump of the context length by
    * more than a quarter (a new wave of requests), where a step's cost changes for reasons other than k. */
@@ -34,7 +35,9 @@ export class StepDraftLengths {
     const last = this.last;
     this.last = null;
     if (last && last.seqs.length === seqs.length && last.seqs.every((s, i) => s === seqs[i])) {
-      this.goodput.onStepTimed(last.kind, last.k, (started - last.started) / 1000);
+      // The tokens it emitted per sequence (what the target kept, and its own), against E(a, k)'s promise.
+      const actual = seqs.reduce((sum, s, i) => sum + s.output.tokens.length - last.outputs[i], 0) / seqs.length;
+      this.goodput.onStepTimed(last.kind, last.k, (started - last.started) / 1000, { actual, expected: last.expected });
     }
     const caps = seqs.map((s) => Math.max(0, Math.min(s.request.maxTokens - s.output.tokens.length - 1, maxPositions - s.cache.length - 1)));
     const batched = seqs.flatMap((s, i) => (s.draftLength.batched && s.proposer ? [i] : []));
@@ -58,7 +61,8 @@ export class StepDraftLengths {
       const c = this.context;
       if (c && (c.kind !== kind || Math.abs(length - c.length) > 0.25 * c.length + 8)) this.goodput.interrupt(c.kind);
       this.context = { kind, length };
-      this.last = { seqs: [...seqs], kind, k, started };
+      const expected = seqs.reduce((sum, s, i) => sum + expectedTokens(s.draftLength.tokenAcceptance, Math.min(k, caps[i])), 0) / seqs.length;
+      this.last = { seqs: [...seqs], kind, k, started, outputs: seqs.map((s) => s.output.tokens.length), expected };
     }
     return ks;
   }

@@ -16,13 +16,17 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fencedBlocks, shellCommands, type Command } from './readme-commands.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const HEALTH_URL = 'http://127.0.0.1:8000/health'; // the README's port
+// Bounds, so that a hang fails CI rather than holds it: an offline npm ci and a server's first start (the README's
+// `npm install`, then building the demo pair) take under a minute on 2 busy cores, a README command seconds.
 const INSTALL_TIMEOUT_MS = 300_000;
-const COMMAND_TIMEOUT_MS = 180_000;
-// A server's first start includes the README's `npm install` and building the demo pair, on 2 busy cores.
 const SERVER_START_TIMEOUT_MS = 300_000;
+const COMMAND_TIMEOUT_MS = 180_000;
+// Past a server's own deadline for in-flight requests on SIGTERM (--shutdown-timeout-ms, 30 s).
+const STOP_GRACE_MS = 35_000;
 // How far node_modules may be from the README's figure before the README is wrong (du differs by filesystem).
 const SIZE_TOLERANCE = 0.2;
 
@@ -45,6 +49,8 @@ const NPM_WARNING = /^npm warn (EBADENGINE|Unknown project config|install-script
 
 // --- running commands ------------------------------------------------------------------------------------------------
 
+// The caller's npm_*, SPECSERVE_*, HOST and PORT would change what the README's commands do; the cache serves every
+// install, and global-agent (onnxruntime-node's downloader) gets a closed port.
 const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env)
   .filter(([k]) => !/^(npm_|SPECSERVE_)/.test(k) && k !== 'HOST' && k !== 'PORT'));
 env.npm_config_offline = 'true';
@@ -80,7 +86,7 @@ function start(command: string, cwd: string, timeoutMs: number | null): Started 
     output: () => output,
     stop: async () => {
       kill('SIGTERM');
-      const killer = setTimeout(() => kill('SIGKILL'), 30_000);
+      const killer = setTimeout(() => kill('SIGKILL'), STOP_GRACE_MS);
       await done;
       clearTimeout(killer);
     },
@@ -101,51 +107,6 @@ async function healthy(): Promise<boolean> {
 }
 
 // --- the README ------------------------------------------------------------------------------------------------------
-
-interface Command {
-  text: string; // as printed
-  key: string; // without comments and runs of spaces: SKIPPED's key
-}
-
-function fencedBlocks(markdown: string): { lang: string; code: string }[] {
-  return [...markdown.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1], code: m[2] }));
-}
-
-/** A block's commands: a line continued by a backslash or an open quote belongs to its command; comments apart. */
-function shellCommands(code: string): Command[] {
-  const commands: Command[] = [];
-  let text = '';
-  let key = '';
-  let quote = '';
-  for (const line of code.split('\n')) {
-    let continued = false;
-    for (let i = 0; i < line.length; i++) {
-      const c = line[i];
-      if (!quote && c === '#' && (i === 0 || /\s/.test(line[i - 1]))) break;
-      if (!quote && c === '\\' && i === line.length - 1) {
-        continued = true;
-        break;
-      }
-      key += c;
-      if (quote) {
-        if (c === quote) quote = '';
-      } else if (c === "'" || c === '"') {
-        quote = c;
-      } else if (c === '\\') {
-        key += line[++i];
-      }
-    }
-    text += (text ? '\n' : '') + line;
-    key += ' ';
-    if (quote || continued) continue;
-    const normalized = key.replace(/\s+/g, ' ').trim();
-    if (normalized) commands.push({ text: text.trim(), key: normalized });
-    text = '';
-    key = '';
-  }
-  if (key.trim()) throw new Error(`README: a command in a sh block does not end: ${text}`);
-  return commands;
-}
 
 const isServer = (c: Command) => /(^|&& )npm start$/.test(c.key) || /^npx specserve serve\b/.test(c.key);
 

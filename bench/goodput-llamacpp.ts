@@ -2,11 +2,11 @@
 // written from stories260K.gguf by the same rules as the ONNX widening (src/forge/gguf.ts), and the draft is
 // stories260K-draft.gguf. Rows alternate in rounds; llama.cpp at 1 and 2 threads, plain and with the draft (up to 4
 // draft tokens); ours over HTTP, plain (`"speculative": false`) and the defaults. Also checks that llama.cpp's greedy
-// text equals ours on the same prompts (the same model, token for token).
+// text equals ours on the same prompts (the same model, token for token), and its own on the original file.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { getLlama, LlamaLogLevel } from 'node-llama-cpp';
 import { llamaCppRun } from './llamacpp-lib.ts';
+import { loadLlamaCpp } from './peer-engines.ts';
 import { widenGguf } from '../src/forge/gguf.ts';
 import { fmt, median, OUT, SHARED } from './lib.ts';
 
@@ -15,7 +15,7 @@ const PROMPTS = ['Once upon a time', 'Tom and Sue went to the park', 'The little
 export async function llamaCppSideBySide(url: string, preset: string, tokens: number, rounds: number): Promise<Record<string, number[]>> {
   const gguf = join(OUT, `${preset}.gguf`);
   if (!existsSync(gguf)) widenGguf(join(SHARED, 'stories260K/stories260K.gguf'), gguf, preset);
-  const llama = await getLlama({ gpu: false, logLevel: LlamaLogLevel.error });
+  const llama = await (await loadLlamaCpp()).getLlama({ gpu: false, logLevel: 'error' });
   const texts: string[] = [];
 
   const llamaCpp = async (threads: number, draft: boolean) => {
@@ -61,6 +61,11 @@ export async function llamaCppSideBySide(url: string, preset: string, tokens: nu
     agreed.push(`${n}/${Math.max(a.length, b.length)}`);
   }
 
+  // widenGguf is exact in llama.cpp's arithmetic too: the original file's greedy text, prompt by prompt, against the
+  // widened one's (test/integration/quant/widen-gguf.test.ts checks the file's layout without llama.cpp).
+  const original = await llamaCppRun(llama, join(SHARED, 'stories260K/stories260K.gguf'), { threads: 1, draft: false, prompts: PROMPTS, maxTokens: tokens });
+  const numExact = original.texts.filter((text, i) => text === texts[i]).length;
+
   const m = (label: string) => median(results[label]);
   const bestPlain = Math.max(m(rows[0][0]), m(rows[1][0]));
   const bestDraft = Math.max(m(rows[2][0]), m(rows[3][0]));
@@ -73,6 +78,7 @@ export async function llamaCppSideBySide(url: string, preset: string, tokens: nu
   }
   console.log(`\nOur plain / llama.cpp's best plain: ${fmt(m(rows[4][0]) / bestPlain, 2)}x (target >= 2x); our defaults / llama.cpp's best ` +
     `speculative: ${fmt(m(rows[5][0]) / bestDraft, 2)}x (target >= 4x). Greedy text the same as llama.cpp's for the first ` +
-    `${agreed.join(', ')} characters of the ${PROMPTS.length} prompts.\n`);
+    `${agreed.join(', ')} characters of the ${PROMPTS.length} prompts. llama.cpp's greedy text on the widened GGUF equals ` +
+    `its text on stories260K.gguf for ${numExact} of ${PROMPTS.length} prompts.\n`);
   return results;
 }

@@ -15,6 +15,7 @@ import { widenModel } from '../src/forge/forge.ts';
 import { benchModel, fmt, machine, median, SHARED, stories, storiesDraft } from './lib.ts';
 import { spawnServer } from './server-lib.ts';
 import { llamaCppSideBySide } from './goodput-llamacpp.ts';
+import { loadLlamaCpp } from './peer-engines.ts';
 
 const list = (v: string | undefined, d: string) => (v ?? d).split(',').map((x) => x.trim()).filter(Boolean);
 const CONCURRENCY = list(process.env.GOODPUT_C, '1,2,4,8,16').map(Number);
@@ -24,6 +25,8 @@ const PAIRS = list(process.env.GOODPUT_PAIRS, 'wide-100m,stories260K');
 const TEMPERATURES = list(process.env.GOODPUT_TEMPERATURES, '0,0.8').map(Number);
 const FORCED = process.env.GOODPUT_FORCED ? Number(process.env.GOODPUT_FORCED) : null;
 const LLAMACPP = process.env.GOODPUT_LLAMACPP !== '0';
+// llama.cpp's rows come last: a missing bench/peers should stop the run before the measurements, not after them.
+if (LLAMACPP) await loadLlamaCpp().catch((e: Error) => { throw new Error(`${e.message} (or GOODPUT_LLAMACPP=0 to skip llama.cpp)`); });
 // Requests per client and phase: a client sends its next request when its last one ends (closed loop). At least
 // two, and on the tiny pair enough for MIN_PHASE_TOKENS: its phases would otherwise last a tenth of a second, and
 // measure the machine's hiccups.

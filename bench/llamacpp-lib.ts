@@ -1,7 +1,7 @@
 // llama.cpp (node-llama-cpp) for the side-by-side benches: a model's context with, optionally, stories260K's distilled
 // draft proposing up to 4 tokens, and greedy completions of prompts one after another, tokens per second.
 import { join } from 'node:path';
-import { LlamaCompletion, DraftSequenceTokenPredictor, type Llama } from 'node-llama-cpp';
+import { loadLlamaCpp, type Llama } from './peer-engines.ts';
 import { SHARED } from './lib.ts';
 
 /**
@@ -10,6 +10,7 @@ import { SHARED } from './lib.ts';
  * llama.cpp's threads do not compete with the rows after it.
  */
 export async function llamaCppRun(llama: Llama, modelPath: string, o: { threads: number; draft: boolean; prompts: string[]; maxTokens: number }) {
+  const { LlamaCompletion, DraftSequenceTokenPredictor } = await loadLlamaCpp();
   const model = await llama.loadModel({ modelPath });
   const context = await model.createContext({ contextSize: 512, threads: o.threads });
   const disposables: { dispose(): Promise<void> }[] = [context, model];

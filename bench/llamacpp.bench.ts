@@ -2,15 +2,15 @@
 // thread, the GGUF files of ../shared/models) against our server over HTTP (1 thread), plain and with the distilled
 // draft, measured in one run.
 import { join } from 'node:path';
-import { getLlama } from 'node-llama-cpp';
 import { llamaCppRun } from './llamacpp-lib.ts';
+import { loadLlamaCpp } from './peer-engines.ts';
 import { fmt, machine, median, SHARED, stories, storiesDraft } from './lib.ts';
 import { spawnServer } from './server-lib.ts';
 
 const PROMPTS = ['Once upon a time', 'Tom and Sue went to the park', 'The little dog', 'Lily saw a big red ball. She', 'One day, a boy named Tim'];
 const MAX_TOKENS = 200;
 
-const llama = await getLlama({ gpu: false });
+const llama = await (await loadLlamaCpp()).getLlama({ gpu: false });
 
 async function llamaCpp(draft: boolean): Promise<number> {
   return (await llamaCppRun(llama, join(SHARED, 'stories260K/stories260K.gguf'), { threads: 1, draft, prompts: PROMPTS, maxTokens: MAX_TOKENS })).tps;

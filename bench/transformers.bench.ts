@@ -3,11 +3,11 @@
 // 1 ONNX Runtime thread each, alternating rounds in one run. Also checks that both produce the same tokens: a
 // third-party consumer reading our forge's folder is a test of the folder too.
 import { resolve } from 'node:path';
-import { AutoModelForCausalLM, AutoTokenizer, env } from '@huggingface/transformers';
 import { Decoder } from '../src/runtime/decoder.ts';
 import { TextTokenizer } from '../src/runtime/tokenizer.ts';
 import { Engine } from '../src/speculative/engine.ts';
 import { fmt, machine, median, run, stories } from './lib.ts';
+import { loadTransformers } from './peer-engines.ts';
 import { spawnServer } from './server-lib.ts';
 
 const PROMPTS = ['Once upon a time', 'Tom and Sue went to the park', 'The little dog', 'Lily saw a big red ball. She', 'One day, a boy named Tim'];
@@ -15,6 +15,7 @@ const MAX_TOKENS = Number(process.env.TRANSFORMERS_TOKENS ?? 200);
 // Nine rounds: with five, one slow round of either side moved the median ratio by ~0.1 on this machine.
 const ROUNDS = Number(process.env.TRANSFORMERS_ROUNDS ?? 9);
 
+const { AutoModelForCausalLM, AutoTokenizer, env } = await loadTransformers();
 const dir = stories();
 env.allowRemoteModels = false;
 env.allowLocalModels = true;

@@ -1,7 +1,7 @@
 // GGUF read and written back unchanged, and widened by the same rules as our ONNX widening: the original weights in
 // the top-left block, zeros elsewhere, norm gains times sqrt(d/D), eps times d/D, all-zero extra layers, the llama
-// header updated and the tokenizer metadata kept. (llama.cpp's greedy text from the widened file equals the
-// original's: bench:goodput checks it with node-llama-cpp.)
+// header updated and the tokenizer metadata kept, all read back by our own reader. (That llama.cpp's greedy text from
+// the widened file equals the original's is checked by bench:goodput, which has llama.cpp: bench/peers.)
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';

@@ -94,7 +94,8 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
         const { content, calls } = choiceCalls(tools, o);
         return {
           index: o.index,
-          message: { role: 'assistant', content, ...(calls.length > 0 ? { tool_calls: toolCallsField(calls) } : {}) },
+          // refusal: null as OpenAI sends it (its schema requires the field); a model here never refuses by itself.
+          message: { role: 'assistant', content, refusal: null, ...(calls.length > 0 ? { tool_calls: toolCallsField(calls) } : {}) },
           logprobs: body.logprobs ? chatLogprobs(model.tokenizer, o.logprobs) : null,
           finish_reason: finishReasonWith(calls, o.finishReason),
         };

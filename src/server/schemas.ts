@@ -239,16 +239,3 @@ export type ChatBody = FromSchema<typeof chatBodySchema>;
 export type MessageContent = FromSchema<typeof messageContent>;
 export type TokenizeBody = FromSchema<typeof tokenizeBodySchema>;
 export type DetokenizeBody = FromSchema<typeof detokenizeBodySchema>;
-
-export const errorSchema = {
-  type: 'object',
-  properties: {
-    error: {
-      type: 'object',
-      properties: { message: { type: 'string' }, type: { type: 'string' }, param: { type: ['string', 'null'] }, code: { type: ['string', 'null'] } },
-    },
-  },
-} as const;
-
-/** Error responses every generation route documents. */
-export const errorResponses = { 400: errorSchema, 401: errorSchema, 404: errorSchema, 413: errorSchema, 429: errorSchema, 500: errorSchema };

@@ -157,6 +157,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       openapi: '3.1.0',
       info: { title: 'specserve', description: 'OpenAI-compatible LLM server with speculative decoding on ONNX Runtime', version: VERSION },
       components: config.apiKey ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},
+      // Swagger UI's Try it out sends the key only to operations that require it.
+      ...(config.apiKey ? { security: [{ bearer: [] }] } : {}),
     },
     // A shared schema is published under its $id (components.schemas.CompletionUsage), not as def-N.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },

@@ -18,6 +18,7 @@ import { registerChat } from './chat-route.ts';
 import { registerInfoRoutes } from './info-routes.ts';
 import { registerTokenizeRoutes } from './tokenize-routes.ts';
 import type { ServedModel } from './served-model.ts';
+import { componentSchemas } from './response-schemas.ts';
 
 const VERSION = '0.1.0';
 
@@ -81,6 +82,13 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       done(errors.badJson((err as Error).message));
     }
   });
+
+  // Response schemas document the API (and are the tests' contract); they do not serialize it. Fastify would compile
+  // them into fast-json-stringify serializers, which drop any property a schema lacks and coerce types to the
+  // schema's: a slip in a schema would then change what clients receive, silently. JSON.stringify sends what the
+  // route built.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  for (const schema of componentSchemas) app.addSchema(schema);
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const e = toApiError(err, config.bodyLimitBytes);
@@ -149,7 +157,11 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       openapi: '3.1.0',
       info: { title: 'specserve', description: 'OpenAI-compatible LLM server with speculative decoding on ONNX Runtime', version: VERSION },
       components: config.apiKey ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},
+      // Swagger UI's Try it out sends the key only to operations that require it.
+      ...(config.apiKey ? { security: [{ bearer: [] }] } : {}),
     },
+    // A shared schema is published under its $id (components.schemas.CompletionUsage), not as def-N.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 

@@ -2,7 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { GenerationRequest } from '../speculative/generation-request.ts';
-import { chatBodySchema, errorResponses, type ChatBody, type MessageContent } from './schemas.ts';
+import { chatBodySchema, type ChatBody, type MessageContent } from './schemas.ts';
+import { generationResponse, modelRouteErrors } from './response-schemas.ts';
 import { badRequest } from './errors.ts';
 import { chatLogprobs, commonParameters, prepareGrammar, resolveMaxTokens, usageFor } from './openai-format.ts';
 import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
@@ -32,8 +33,8 @@ export function chatPromptIds(model: ServedModel, messages: ChatBody['messages']
 export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
   app.post('/v1/chat/completions', {
     schema: {
-      summary: 'Create a chat completion', tags: ['OpenAI'], body: chatBodySchema,
-      response: errorResponses,
+      summary: 'Create a chat completion', operationId: 'createChatCompletion', tags: ['OpenAI'], body: chatBodySchema,
+      response: { 200: generationResponse('CreateChatCompletionResponse', 'ChatCompletionChunk', 'The chat completion'), ...modelRouteErrors },
     },
   }, async (req, reply) => {
     const model = deps.model();
@@ -94,7 +95,8 @@ export function registerChat(app: FastifyInstance, deps: RouteDeps): void {
         const { content, calls } = choiceCalls(tools, o);
         return {
           index: o.index,
-          message: { role: 'assistant', content, ...(calls.length > 0 ? { tool_calls: toolCallsField(calls) } : {}) },
+          // refusal: null as OpenAI sends it (its schema requires the field); a model here never refuses by itself.
+          message: { role: 'assistant', content, refusal: null, ...(calls.length > 0 ? { tool_calls: toolCallsField(calls) } : {}) },
           logprobs: body.logprobs ? chatLogprobs(model.tokenizer, o.logprobs) : null,
           finish_reason: finishReasonWith(calls, o.finishReason),
         };

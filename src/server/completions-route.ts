@@ -2,7 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { GenerationRequest } from '../speculative/generation-request.ts';
-import { completionBodySchema, errorResponses, type CompletionBody } from './schemas.ts';
+import { completionBodySchema, type CompletionBody } from './schemas.ts';
+import { generationResponse, modelRouteErrors } from './response-schemas.ts';
 import { ApiError, badRequest } from './errors.ts';
 import { checkTokenIds, commonParameters, completionLogprobs, prepareGrammar, resolveMaxTokens, usageFor } from './openai-format.ts';
 import { GenerationRun, type ChoiceOutcome } from './generation-run.ts';
@@ -22,8 +23,8 @@ function promptList(prompt: CompletionBody['prompt']): (string | number[])[] {
 export function registerCompletions(app: FastifyInstance, deps: RouteDeps): void {
   app.post('/v1/completions', {
     schema: {
-      summary: 'Create a completion', tags: ['OpenAI'], body: completionBodySchema,
-      response: errorResponses,
+      summary: 'Create a completion', operationId: 'createCompletion', tags: ['OpenAI'], body: completionBodySchema,
+      response: { 200: generationResponse('CreateCompletionResponse', 'CompletionChunk', 'The completion'), ...modelRouteErrors },
     },
   }, async (req, reply) => {
     const model = deps.model();

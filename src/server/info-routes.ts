@@ -3,9 +3,15 @@ import type { FastifyInstance } from 'fastify';
 import { errors } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import type { ServedModel } from './served-model.ts';
+import { errorResponses, okResponse } from './response-schemas.ts';
 
 export function registerInfoRoutes(app: FastifyInstance, served: () => ServedModel | null, metrics: Metrics): void {
-  app.get('/v1/models', { schema: { summary: 'List models', tags: ['OpenAI'] } }, async () => {
+  app.get('/v1/models', {
+    schema: {
+      summary: 'List models', operationId: 'listModels', tags: ['OpenAI'],
+      response: { 200: okResponse('ListModelsResponse', 'The served model'), ...errorResponses(401, 503) },
+    },
+  }, async () => {
     const m = served();
     if (!m) throw errors.modelsLoading();
     return {
@@ -14,7 +20,13 @@ export function registerInfoRoutes(app: FastifyInstance, served: () => ServedMod
     };
   });
 
-  app.get('/health', { config: { access: 'health' }, schema: { summary: '200 once models are loaded, 503 before', tags: ['Operations'] } }, async (_req, reply) => {
+  app.get('/health', {
+    config: { access: 'health' },
+    schema: {
+      summary: '200 once models are loaded, 503 before', operationId: 'health', tags: ['Operations'],
+      response: { 200: okResponse('HealthResponse', 'Ready'), ...errorResponses(401, 503) },
+    },
+  }, async (_req, reply) => {
     const m = served();
     if (!m) throw errors.modelsLoading();
     if (!m.engine.healthy) throw errors.engineRestarting();
@@ -22,7 +34,13 @@ export function registerInfoRoutes(app: FastifyInstance, served: () => ServedMod
     return { status: 'ok' };
   });
 
-  app.get('/metrics', { config: { access: 'metrics' }, schema: { summary: 'Prometheus metrics', tags: ['Operations'] } }, async (_req, reply) => {
+  app.get('/metrics', {
+    config: { access: 'metrics' },
+    schema: {
+      summary: 'Prometheus metrics', operationId: 'metrics', tags: ['Operations'],
+      response: { 200: { description: 'The Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } }, ...errorResponses(401) },
+    },
+  }, async (_req, reply) => {
     const m = served();
     const text = await metrics.render({
       running: m?.engine.numRunning ?? 0, waiting: m?.engine.numWaiting ?? 0, kvBytes: m?.engine.kvBytes ?? 0,

@@ -227,7 +227,11 @@ export function completionLogprobs(tokenizer: TextTokenizer, logprobs: Generated
 
 export function chatLogprobs(tokenizer: TextTokenizer, logprobs: GeneratedTokenLogprob[]) {
   const entry = (id: number, logprob: number) => ({ ...tokenEntry(tokenizer, id), logprob });
-  return { content: logprobs.map((l) => ({ ...entry(l.id, l.logprob), top_logprobs: l.top.map((t) => entry(t.id, t.logprob)) })) };
+  return {
+    content: logprobs.map((l) => ({ ...entry(l.id, l.logprob), top_logprobs: l.top.map((t) => entry(t.id, t.logprob)) })),
+    // OpenAI's schema requires it beside content: the logprobs of a refusal, which a model here never writes.
+    refusal: null,
+  };
 }
 
 /** usage for a request whose prompts total `promptTokens`, from its choices' outcomes. accepted / rejected

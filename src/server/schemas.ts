@@ -1,6 +1,10 @@
 // JSON Schemas of the OpenAI request bodies: validated by Fastify's Ajv, published by @fastify/swagger, and the routes'
 // TypeScript types (FromSchema), so the request's shape is written once. Unknown fields are rejected, as OpenAI does
 // ("Unrecognized request argument"). A field of several shapes names them in its `title`, which a 400 quotes.
+// Each body's `examples[0]` is what Swagger UI's "Try it out" sends: without one it builds a body from the types, every
+// optional field set ("string" for a string, the minimum for a number), which this server rightly refuses. The examples
+// leave `model` out (optional here; the served name is known only at run time); the detokenize example's ids are
+// stories260K's for its text, in range for any vocabulary of 512 tokens or more.
 import type { FromSchema } from 'json-schema-to-ts';
 
 const tokenIds = { type: 'array', items: { type: 'integer' }, minItems: 1 } as const;
@@ -111,6 +115,7 @@ const samplingFields = {
 
 export const completionBodySchema = {
   type: 'object',
+  examples: [{ prompt: 'Once upon a time', max_tokens: 16, temperature: 0 }],
   required: ['prompt'],
   additionalProperties: false,
   properties: {
@@ -165,6 +170,7 @@ const toolName = { type: 'string', pattern: '^[a-zA-Z0-9_-]{1,64}$' } as const;
 /** POST /tokenize (vLLM's): a prompt, or chat messages rendered by the chat template. */
 export const tokenizeBodySchema = {
   type: 'object',
+  examples: [{ prompt: 'Once upon a time' }],
   additionalProperties: false,
   properties: {
     model: samplingFields.model,
@@ -177,6 +183,7 @@ export const tokenizeBodySchema = {
 /** POST /detokenize (vLLM's). */
 export const detokenizeBodySchema = {
   type: 'object',
+  examples: [{ tokens: [403, 407, 261, 378] }],
   required: ['tokens'],
   additionalProperties: false,
   properties: { model: samplingFields.model, tokens: { type: 'array', items: { type: 'integer' }, maxItems: 1_000_000 } },
@@ -184,6 +191,7 @@ export const detokenizeBodySchema = {
 
 export const chatBodySchema = {
   type: 'object',
+  examples: [{ messages: [{ role: 'user', content: 'Tell me a story.' }], max_tokens: 16 }],
   required: ['messages'],
   additionalProperties: false,
   properties: {
@@ -239,16 +247,3 @@ export type ChatBody = FromSchema<typeof chatBodySchema>;
 export type MessageContent = FromSchema<typeof messageContent>;
 export type TokenizeBody = FromSchema<typeof tokenizeBodySchema>;
 export type DetokenizeBody = FromSchema<typeof detokenizeBodySchema>;
-
-export const errorSchema = {
-  type: 'object',
-  properties: {
-    error: {
-      type: 'object',
-      properties: { message: { type: 'string' }, type: { type: 'string' }, param: { type: ['string', 'null'] }, code: { type: ['string', 'null'] } },
-    },
-  },
-} as const;
-
-/** Error responses every generation route documents. */
-export const errorResponses = { 400: errorSchema, 401: errorSchema, 404: errorSchema, 413: errorSchema, 429: errorSchema, 500: errorSchema };

@@ -4,12 +4,18 @@ import type { FastifyInstance } from 'fastify';
 import { badRequest } from './errors.ts';
 import { checkModel, checkTokenIds } from './openai-format.ts';
 import { chatPromptIds } from './chat-route.ts';
-import { detokenizeBodySchema, errorResponses, tokenizeBodySchema, type DetokenizeBody, type TokenizeBody } from './schemas.ts';
+import { detokenizeBodySchema, tokenizeBodySchema, type DetokenizeBody, type TokenizeBody } from './schemas.ts';
+import { errorResponses, okResponse } from './response-schemas.ts';
 import type { RouteDeps } from './route-deps.ts';
+
+const tokenizeErrors = errorResponses(400, 401, 404, 413, 415, 500, 503);
 
 export function registerTokenizeRoutes(app: FastifyInstance, deps: RouteDeps): void {
   app.post('/tokenize', {
-    schema: { summary: 'Token ids of a prompt or of chat messages (vLLM)', tags: ['Extensions'], body: tokenizeBodySchema, response: errorResponses },
+    schema: {
+      summary: 'Token ids of a prompt or of chat messages (vLLM)', operationId: 'tokenize', tags: ['Extensions'], body: tokenizeBodySchema,
+      response: { 200: okResponse('TokenizeResponse', 'The token ids and the context window'), ...tokenizeErrors },
+    },
   }, async (req) => {
     const model = deps.model();
     const body = req.body as TokenizeBody;
@@ -20,7 +26,10 @@ export function registerTokenizeRoutes(app: FastifyInstance, deps: RouteDeps): v
   });
 
   app.post('/detokenize', {
-    schema: { summary: 'The text of token ids (vLLM)', tags: ['Extensions'], body: detokenizeBodySchema, response: errorResponses },
+    schema: {
+      summary: 'The text of token ids (vLLM)', operationId: 'detokenize', tags: ['Extensions'], body: detokenizeBodySchema,
+      response: { 200: okResponse('DetokenizeResponse', 'The text'), ...tokenizeErrors },
+    },
   }, async (req) => {
     const model = deps.model();
     const body = req.body as DetokenizeBody;

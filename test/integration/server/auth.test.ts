@@ -73,4 +73,10 @@ describe('API key: deny by default, by matched route', () => {
     expect(await raw(keyed.url, 'GET', '/docs/json')).toBe(200);
     for (const spelling of spellings('/v1/models')) expect(await raw(open.url, 'GET', spelling), spelling).toBe(401);
   });
+
+  it('the API docs ask for the key, so that Swagger UI\'s Try it out sends it', async () => {
+    const doc = await (await fetch(`${keyed.url}/docs/json`)).json();
+    expect(doc.components.securitySchemes).toEqual({ bearer: { type: 'http', scheme: 'bearer' } });
+    expect(doc.security).toEqual([{ bearer: [] }]);
+  });
 });

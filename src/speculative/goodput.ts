@@ -31,6 +31,13 @@ const STALE_AFTER = 320;
 // the measured share corrects E at each k by what that k actually delivered.
 const TOKEN_DECAY = 0.98;
 const MIN_TOKEN_STEPS = 8;
+// An exploration away from plain decoding costs more than its own steps: its first step feeds the draft every token
+// since the draft last ran (a prefill-sized pass), a cost no k's steady measurement sees. What each such exploration
+// lost against plain decoding (its seconds in plain steps, less the tokens it delivered) spaces the next one, so that
+// explorations from plain decoding lose at most EXPLORE_BUDGET of the time; one that paid spaces nothing.
+const EXPLORE_BUDGET = 0.02;
+// Weight of the newest plain step in the plain step's time.
+const PLAIN_EMA = 0.1;
 
 /** Per k, measured tokens per sequence-step over what the model expected for them. */
 class TokenYield {
@@ -63,6 +70,12 @@ export class KChooser {
   /** Expected tokens at each k, as of the last choice. */
   private tokens: TokensAt = () => 1;
   readonly yields = new TokenYield();
+  /** Seconds of a plain step (a moving average), the unit of an exploration's loss. */
+  private plainSeconds = 0;
+  /** An exploration from plain decoding under way: its k, and its steps' seconds and tokens per sequence so far. */
+  private episode: { k: number; seconds: number; tokens: number } | null = null;
+  /** Measured steps before which no exploration from plain decoding starts (the budget above). */
+  private quietUntil = 0;
 
   constructor(private readonly maxK: number, readonly costs = new CostMemory()) {}
 
@@ -90,6 +103,7 @@ export class KChooser {
   onStepTimed(k: number, seconds: number, tokens?: { actual: number; expected: number }): void {
     if (!(seconds > 0)) return;
     if (tokens && k > 0) this.yields.add(k, tokens.actual, tokens.expected);
+    this.account(k, seconds, tokens?.actual);
     const switched = k !== this.lastTimed;
     this.lastTimed = k;
     const c = this.costs;
@@ -98,8 +112,33 @@ export class KChooser {
       // A first comparison: plain decoding after the stand-in's k (or the longest k after plain decoding).
       if (c.steps >= COST_WARMUP) this.explore = { k: k === 0 ? this.maxK : 0, left: EXPLORE_STEPS };
     } else if (c.steps % (c.steps < YOUNG_STEPS ? EXPLORE_EVERY_YOUNG : EXPLORE_EVERY) === 0) {
-      const next = this.explorationTarget(this.chosen ?? k);
-      if (next !== null) this.explore = { k: next, left: EXPLORE_STEPS };
+      const choice = this.chosen ?? k;
+      if (choice === 0 && c.steps < this.quietUntil) return;
+      const next = this.explorationTarget(choice);
+      if (next === null) return;
+      this.explore = { k: next, left: EXPLORE_STEPS };
+      if (choice === 0) this.episode = { k: next, seconds: 0, tokens: 0 };
+    }
+  }
+
+  /** Keeps the plain step's time, and what an exploration from plain decoding cost, once it is back. */
+  private account(k: number, seconds: number, tokens: number | undefined): void {
+    const e = this.episode;
+    if (k === 0) {
+      if (e && this.plainSeconds > 0) {
+        // Plain steps the exploration's time would have bought, less the tokens per sequence it delivered (a plain
+        // step delivers one).
+        const lost = e.seconds / this.plainSeconds - e.tokens;
+        if (lost > 0) this.quietUntil = this.costs.steps + lost / EXPLORE_BUDGET;
+      }
+      this.episode = null;
+      this.plainSeconds = this.plainSeconds > 0 ? (1 - PLAIN_EMA) * this.plainSeconds + PLAIN_EMA * seconds : seconds;
+    } else if (e) {
+      if (k !== e.k || tokens === undefined) this.episode = null; // not the exploration, or not measured whole
+      else {
+        e.seconds += seconds;
+        e.tokens += tokens;
+      }
     }
   }
 

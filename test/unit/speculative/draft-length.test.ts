@@ -276,6 +276,33 @@ describe('the goodput policy for a batch', () => {
     expect(policy.choose(batchKind(16, ['ngram'], false), seqs, () => 4)).toBe(4); // other proposers: nothing known
   });
 
+  it('spaces explorations away from plain decoding by what they lost, the draft\'s catching up included', () => {
+    // A compute-bound batch where plain decoding wins, and whose draft, idle while plain steps run, must first be fed
+    // every token since it last ran: an exploration's first step costs 20% of a plain step per step skipped, up to
+    // the sequences' length (100 tokens: after that they are new ones, whose prompts the draft has not seen either).
+    const policy = new GoodputPolicy(4);
+    const kind = batchKind(16, ['draft'], false);
+    const seqs = Array.from({ length: 16 }, () => ({ acceptance: 0.7, cap: 4 }));
+    const rng = new Xoshiro128(5);
+    const plain = 20e-3;
+    let idle = 0;
+    let [seconds, tokens] = [0, 0];
+    for (let i = 0; i < 3000; i++) {
+      const k = policy.choose(kind, seqs, () => 4);
+      let step = plain * (1 + 0.9 * k);
+      if (k > 0) {
+        step += 0.2 * plain * Math.min(idle, 100);
+        idle = 0;
+      } else idle++;
+      let accepted = 0;
+      while (accepted < k && rng.next() < 0.7) accepted++;
+      policy.onStepTimed(kind, k, step, { actual: accepted + 1, expected: expectedTokens(0.7, k) });
+      if (i >= 500) [seconds, tokens] = [seconds + step, tokens + accepted + 1];
+    }
+    // Tokens per second against plain decoding's: explorations cost at most a few percent.
+    expect(tokens / seconds / (1 / plain)).toBeGreaterThan(0.97);
+  });
+
   it('trusts the tokens each k delivered over what the acceptance promised: plain decoding where drafts deliver less', () => {
     // Acceptance 0.8 promises E(0.8, 2) = 2.44 tokens for 2.0x a plain step's cost: speculation looks 22% better. The
     // drafts deliver 60% of that (rejections come together, as after a hard token), which makes it 27% worse.

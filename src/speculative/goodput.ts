@@ -27,7 +27,7 @@ const EXPLORE_WITHIN = 0.85;
 const STALE_AFTER = 320;
 // Tokens a step emits at k, measured, against what E(a, k) promised for the same steps: a decayed sum of each (over
 // ~50 steps), trusted once it holds MIN_TOKEN_STEPS steps' worth. The i.i.d. acceptance behind E overestimates long
-// drafts (a rejection is likelier after a hard token than after an easy one), and caps and stop tokens cut proposals:
+// drafts (a rejection is likelier after a hard token than after an easy one):
 // the measured share corrects E at each k by what that k actually delivered.
 const TOKEN_DECAY = 0.98;
 const MIN_TOKEN_STEPS = 8;
@@ -76,6 +76,8 @@ export class KChooser {
   private episode: { k: number; seconds: number; tokens: number } | null = null;
   /** Measured steps before which no exploration from plain decoding starts (the budget above). */
   private quietUntil = 0;
+  /** The spacing the last exploration from plain decoding measured, for one whose loss could not be measured. */
+  private lastSpacing = 0;
 
   constructor(private readonly maxK: number, readonly costs = new CostMemory()) {}
 
@@ -96,6 +98,16 @@ export class KChooser {
   interrupt(): void {
     this.costs.interrupt();
     this.lastTimed = -1;
+    this.unmeasured();
+  }
+
+  /** A step of this kind went untimed (a prefill, a finished sequence): an exploration from plain decoding under way
+   * cannot be charged whole (its first step, the draft's catching up, is the likeliest to be missing), so it spaces
+   * the next as the last measured one did. */
+  unmeasured(): void {
+    if (!this.episode) return;
+    this.episode = null;
+    this.quietUntil = Math.max(this.quietUntil, this.costs.steps + this.lastSpacing);
   }
 
   /** A step of this kind with k draft tokens took `seconds`, from its start to the start of the next, and emitted
@@ -129,12 +141,13 @@ export class KChooser {
         // Plain steps the exploration's time would have bought, less the tokens per sequence it delivered (a plain
         // step delivers one).
         const lost = e.seconds / this.plainSeconds - e.tokens;
-        if (lost > 0) this.quietUntil = this.costs.steps + lost / EXPLORE_BUDGET;
+        this.lastSpacing = Math.max(0, lost / EXPLORE_BUDGET);
+        this.quietUntil = this.costs.steps + this.lastSpacing;
       }
       this.episode = null;
       this.plainSeconds = this.plainSeconds > 0 ? (1 - PLAIN_EMA) * this.plainSeconds + PLAIN_EMA * seconds : seconds;
     } else if (e) {
-      if (k !== e.k || tokens === undefined) this.episode = null; // not the exploration, or not measured whole
+      if (k !== e.k || tokens === undefined) this.unmeasured(); // not the exploration, or not measured whole
       else {
         e.seconds += seconds;
         e.tokens += tokens;
@@ -213,6 +226,11 @@ export class GoodputPolicy {
   /** The batch of `kind` changed: its next step does not follow its last. */
   interrupt(kind: string): void {
     this.choosers.get(kind)?.interrupt();
+  }
+
+  /** A step of `kind` went untimed. */
+  unmeasured(kind: string): void {
+    this.choosers.get(kind)?.unmeasured();
   }
 
   /** What a step of `kind` costs at k relative to plain decoding, where known (tests, logs). */

@@ -22,6 +22,7 @@ export class StepDraftLengths {
 
   /** Drops timing state (a sequence finished or failed, a prefill ran): the next step does not follow the last. */
   forget(): void {
+    if (this.last) this.goodput.unmeasured(this.last.kind);
     this.last = null;
   }
 
@@ -34,7 +35,9 @@ export class StepDraftLengths {
     // included); anything else in between voids the measurement.
     const last = this.last;
     this.last = null;
-    if (last && last.seqs.length === seqs.length && last.seqs.every((s, i) => s === seqs[i])) {
+    const followed = last && last.seqs.length === seqs.length && last.seqs.every((s, i) => s === seqs[i]);
+    if (last && !followed) this.goodput.unmeasured(last.kind);
+    if (last && followed) {
       // The tokens it emitted per sequence (what the target kept, and its own), against E(a, k)'s promise.
       const actual = seqs.reduce((sum, s, i) => sum + s.output.tokens.length - last.outputs[i], 0) / seqs.length;
       this.goodput.onStepTimed(last.kind, last.k, (started - last.started) / 1000, { actual, expected: last.expected });

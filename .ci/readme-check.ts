@@ -49,14 +49,22 @@ const SKIPPED: Record<string, string> = {
     'replicas at example addresses; npm test runs this file on loopback in front of two (haproxy-drain.test.ts)',
 };
 
+// Debian's kubectl is installed by .ci/run where apt can reach Debian; where it could not, the renders are skipped
+// (and so are npm test's, with the same printed reason) rather than failing as a missing program.
+if (spawnSync('sh', ['-c', 'command -v kubectl']).status !== 0) {
+  for (const dir of ['base', 'overlays/gpu', 'overlays/demo']) {
+    SKIPPED[`kubectl kustomize deploy/kubernetes/${dir}`] = "kubectl is not installed (.ci/run installs Debian's kubernetes-client)";
+  }
+}
+
 const NPM_WARNING = /^npm warn (EBADENGINE|Unknown project config|install-scripts)\b.*$/gm;
 
 // --- running commands ------------------------------------------------------------------------------------------------
 
-// The caller's npm_*, SPECSERVE_*, HOST and PORT would change what the README's commands do; the cache serves every
-// install, and global-agent (onnxruntime-node's downloader) gets a closed port.
+// The caller's npm_*, SPECSERVE_*, HOST and PORT would change what the README's commands do (but its npm cache,
+// registry and user config are where the offline install finds its packages); the cache serves every install, and global-agent (onnxruntime-node's downloader) gets a closed port.
 const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env)
-  .filter(([k]) => !/^(npm_|SPECSERVE_)/.test(k) && k !== 'HOST' && k !== 'PORT'));
+  .filter(([k]) => (!/^(npm_|SPECSERVE_)/.test(k) || /^npm_config_(cache|registry|userconfig)$/i.test(k)) && k !== 'HOST' && k !== 'PORT'));
 env.npm_config_offline = 'true';
 env.GLOBAL_AGENT_HTTP_PROXY = 'http://127.0.0.1:9';
 

@@ -135,6 +135,11 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRoute', (route) => {
     // @fastify/swagger-ui's routes: the API's description is public, as vLLM's /docs is.
     if (route.url === '/docs' || route.url.startsWith('/docs/')) route.config = { ...(route.config ?? {}), access: 'public' };
+    // The document says which operations need the key: none for /health and /metrics where they are public.
+    const access = (route.config as { access?: RouteAccess } | undefined)?.access;
+    if (config.apiKey && route.schema && ((access === 'health' && config.publicHealth) || (access === 'metrics' && config.publicMetrics))) {
+      route.schema = { ...route.schema, security: [] } as typeof route.schema;
+    }
   });
   if (config.apiKey) {
     const expected = digest(config.apiKey);

@@ -32,6 +32,15 @@ export async function serve(argv: string[], o: ServeOptions = {}): Promise<numbe
   const app = await buildApp({ config, metrics, served: () => served, logger: { level: config.logLevel }, lifecycle });
   const log = (m: string) => app.log.info(m);
   await app.listen({ host: config.host, port: config.port });
+  // A signal while the models load (minutes, for a large one) ends the process at once: nothing is in flight yet. In
+  // a container the process is PID 1, which the kernel gives no default action: without a handler, the signal would
+  // be ignored until the orchestrator's SIGKILL.
+  const whileLoading = (signal: NodeJS.Signals) => {
+    log(`${signal} while loading the models: exiting`);
+    void app.close().finally(() => process.exit(0));
+  };
+  process.once('SIGTERM', whileLoading);
+  process.once('SIGINT', whileLoading);
   try {
     if (!config.target) {
       if (!o.defaultModels) throw new Error('no --target given');
@@ -41,9 +50,13 @@ export async function serve(argv: string[], o: ServeOptions = {}): Promise<numbe
     served = await loadServedModel(config, metrics, log);
   } catch (err) {
     app.log.error(`could not load models: ${(err as Error).message}`);
+    process.off('SIGTERM', whileLoading);
+    process.off('SIGINT', whileLoading);
     await app.close();
     return 1;
   }
+  process.off('SIGTERM', whileLoading);
+  process.off('SIGINT', whileLoading);
   log('ready');
 
   return new Promise<number>((resolve) => {

@@ -32,6 +32,7 @@ export async function startHaproxy(binary: string, replicas: [string, string]): 
   const query = (command: string) => new Promise<string>((res, rej) => {
     let out = '';
     const c = connect(socket, () => c.end(`${command}\n`));
+    c.setTimeout(2000, () => c.destroy(new Error(`haproxy's stats socket did not answer \`${command}\` in 2 s`)));
     c.on('data', (d) => (out += d.toString()));
     c.on('end', () => res(out));
     c.on('error', rej);
@@ -58,7 +59,10 @@ export async function startHaproxy(binary: string, replicas: [string, string]): 
   // Up once the stats socket answers.
   const deadline = Date.now() + 10_000;
   while (!(await stats().then(() => true, () => false))) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`haproxy did not start:\n${log}`);
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`haproxy did not start:\n${log}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   return {

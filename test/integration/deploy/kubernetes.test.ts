@@ -114,7 +114,8 @@ describe.skipIf(!kubectl)('deploy/kubernetes', () => {
     expect(c.resources.limits['nvidia.com/gpu']).toBe(1);
     expect(serverConfig(c)).toMatchObject({ device: 'cuda', draftDevice: 'cpu' });
     expect(pod.tolerations).toContainEqual({ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' });
-    expect(Object.keys(pod.nodeSelector)).toContain('nvidia.com/gpu.present');
+    // A rollout must not need a spare GPU.
+    expect(one(objs, 'Deployment').spec.strategy.rollingUpdate).toEqual({ maxSurge: 0, maxUnavailable: 1 });
     expect(render('base').map((o) => o.kind).sort()).toEqual(objs.map((o) => o.kind).sort());
   });
 

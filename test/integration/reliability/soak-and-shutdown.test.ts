@@ -3,6 +3,8 @@
 // load lets in-flight requests finish (or fail cleanly), refuses new connections, and exits 0.
 import { describe, expect, it } from 'vitest';
 import autocannon from 'autocannon';
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
 import { spawnServer } from '../../helpers/server-process.ts';
 import { tinyModel, earlyExitDraft } from '../../helpers/model-fixtures.ts';
 import { scale, STRESS } from '../../helpers/stress.ts';
@@ -94,4 +96,22 @@ describe('shutdown under load', () => {
     expect(racing.filter((o) => !clean(o) && o.outcome !== 'completed').map((o) => o.outcome)).toEqual([]);
     expect(after.some((o) => o.outcome === 'refused (ECONNREFUSED)')).toBe(true);
   }, 120_000);
+
+  it('SIGTERM while the models load: exit code 0 at once (a container\'s PID 1 has no default action for it)', async () => {
+    const target = tinyModel({ maxPositionEmbeddings: 512 });
+    // Listening comes before loading (/health answers 503 meanwhile); the draft's chains for k = 1..4 are built during
+    // the load, so the signal sent on "listening" arrives while it runs.
+    const child = spawn(process.execPath, [resolve(import.meta.dirname, '../../../bin/specserve.js'), 'serve', '--port', '0',
+      '--target', target, '--draft', earlyExitDraft(target, 1)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    await new Promise<void>((res) => child.stdout!.on('data', (d: Buffer) => {
+      log += d.toString();
+      if (log.includes('listening at')) res();
+    }));
+    const loaded = log.includes('"ready"');
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    if (!loaded) expect(log).toContain('SIGTERM while loading the models: exiting');
+  }, 60_000);
 });

@@ -78,5 +78,11 @@ describe('API key: deny by default, by matched route', () => {
     const doc = await (await fetch(`${keyed.url}/docs/json`)).json();
     expect(doc.components.securitySchemes).toEqual({ bearer: { type: 'http', scheme: 'bearer' } });
     expect(doc.security).toEqual([{ bearer: [] }]);
+    expect(doc.paths['/health'].get.security).toBeUndefined(); // --public-health false: the key, as everywhere
+    // Public by default: there, /health and /metrics say they need nothing.
+    const openDoc = await (await fetch(`${open.url}/docs/json`)).json();
+    expect(openDoc.paths['/health'].get.security).toEqual([]);
+    expect(openDoc.paths['/metrics'].get.security).toEqual([]);
+    expect(openDoc.paths['/v1/models'].get.security).toBeUndefined();
   });
 });

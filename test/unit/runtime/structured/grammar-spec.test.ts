@@ -60,6 +60,16 @@ describe('token bitmasks', () => {
       }));
   });
 
+  it('property: the same for masks that refuse few tokens (a row copied, then cleared) and allow few (the reverse)', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 300 }).chain((v) => fc.tuple(fc.constant(v), fc.uniqueArray(fc.integer({ min: 0, max: v - 1 }), { maxLength: 12 }), fc.boolean())),
+      ([vocab, few, refuse]) => {
+        const ids = refuse ? Array.from({ length: vocab }, (_, i) => i).filter((i) => !few.includes(i)) : few;
+        const logits = Float32Array.from({ length: vocab }, (_, i) => i * 0.25 - 7);
+        const masked = maskLogits(logits, maskOf(ids, vocab));
+        for (let t = 0; t < vocab; t++) expect(masked[t]).toBe(ids.includes(t) ? logits[t] : -Infinity);
+      }));
+  });
+
   it('logits beyond the mask are disallowed', () => {
     expect(Array.from(maskLogits(Float32Array.of(1, 2, 3), maskOf([0, 1], 2)))).toEqual([1, 2, -Infinity]);
   });

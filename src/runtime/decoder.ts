@@ -12,6 +12,7 @@ import { decodeModel, type ModelProto } from '../onnx/onnx-proto.ts';
 import { openModelFolder, type Dtype, type ModelFolder } from './model-folder.ts';
 import { createSession, type Device } from './execution-provider.ts';
 import { runsDirectly, type OrtSession } from './ort-session.ts';
+import type ort from 'onnxruntime-node';
 import type { KvCache, KvType } from './kv-cache.ts';
 import { FeedScratch, type BiasValues } from './feed-scratch.ts';
 import { logitsOf, type ForwardRow, type KvFeeds } from './kv-feeds.ts';
@@ -180,7 +181,8 @@ export class Decoder {
     const cache = this.newCache();
     try {
       await this.forward([{ cache, tokens: [0] }]);
-      await this.forward([{ cache, tokens: [0, 0] }]);
+      // A graph that cannot fails here, by design: ONNX Runtime's own error log would only alarm (fatal only).
+      await this.forward([{ cache, tokens: [0, 0] }], { logSeverityLevel: 4 });
       return true;
     } catch {
       return false;
@@ -209,10 +211,10 @@ export class Decoder {
 
   /** One session.run for all rows (layout: prepare). Returns logits[row][position] and appends the new K/V to every
    * cache. */
-  async forward(rows: ForwardRow[]): Promise<Float32Array[][]> {
+  async forward(rows: ForwardRow[], options?: ort.InferenceSession.RunOptions): Promise<Float32Array[][]> {
     if (rows.length === 0) return [];
     const pass = this.kv.prepare(rows, 0);
-    const out = await (rows.length === 1 && this.solo ? this.solo : this.session).run(pass.feeds);
+    const out = await (rows.length === 1 && this.solo ? this.solo : this.session).run(pass.feeds, options);
     this.numForwards++;
     this.kv.commit(rows, out, pass, 0, '');
     return logitsOf(out.logits, rows, pass.S);

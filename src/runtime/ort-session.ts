@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 
 /** What the runtime uses of a session: onnxruntime-node's, or one made here (same results, no event-loop turn). */
 export type OrtSession = Pick<ort.InferenceSession, 'inputNames' | 'outputNames' | 'inputMetadata' | 'outputMetadata'> & {
-  run(feeds: ort.InferenceSession.FeedsType): Promise<ort.InferenceSession.ReturnType>;
+  run(feeds: ort.InferenceSession.FeedsType, options?: ort.InferenceSession.RunOptions): Promise<ort.InferenceSession.ReturnType>;
   release(): Promise<void>;
   /** The public API's: writes the profile of a session made with enableProfiling. */
   endProfiling?(): void;
@@ -92,10 +92,10 @@ class DirectSession implements OrtSession {
   }
 
   // Async for the caller's sake (the same contract as the public session); the pass runs before this returns.
-  async run(feeds: ort.InferenceSession.FeedsType): Promise<ort.InferenceSession.ReturnType> {
+  async run(feeds: ort.InferenceSession.FeedsType, options: ort.InferenceSession.RunOptions = {}): Promise<ort.InferenceSession.ReturnType> {
     if (this.released) throw new Error('session.run after release');
     for (const name of this.inputNames) if (feeds[name] === undefined) throw new Error(`input '${name}' is missing in 'feeds'.`);
-    return this.native.run(feeds, this.fetches, {});
+    return this.native.run(feeds, this.fetches, options);
   }
 
   async release(): Promise<void> {

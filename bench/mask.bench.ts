@@ -16,7 +16,7 @@ import { GrammarService, grammarVocabulary } from '../src/runtime/structured/gra
 import { allows } from '../src/runtime/structured/token-bitmask.ts';
 import { Xoshiro128 } from '../src/runtime/rng.ts';
 import { fmt, machine, median, SHARED, stories } from './lib.ts';
-import { spawnServer, streamCompletion } from './server-lib.ts';
+import { gapsAround, spawnServer, streamCompletion } from './server-lib.ts';
 
 const SCHEMA = {
   type: 'object', additionalProperties: false, required: ['name', 'age', 'tags', 'address'],
@@ -138,16 +138,7 @@ try {
     body: JSON.stringify({ model: 'bench', prompt: 'x', max_tokens: 1, response_format: { type: 'json_schema', json_schema: { name: 'fresh', schema: fresh } } }) });
   await first.json();
   const compileEnded = performance.now();
-  const streams = await Promise.all(running);
-  const window: number[] = [];
-  const before: number[] = [];
-  for (const s of streams) {
-    s.times.slice(1).forEach((t, i) => {
-      const gap = t - s.times[i];
-      if (t > compileStarted && s.times[i] < compileEnded) window.push(gap);
-      else if (t <= compileStarted) before.push(gap);
-    });
-  }
+  const { before, during: window } = gapsAround(await Promise.all(running), compileStarted, compileEnded);
   console.log('### Running streams while a new schema compiles (32k Llama fixture, 4 unconstrained streams)\n');
   console.log(`The new schema's request took ${fmt(compileEnded - compileStarted, 0)} ms (validation and compile in grammar workers, then one token).\n`);
   console.log('| inter-token gaps of the running streams | n | p50 ms | p99 ms | max ms |');

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { widenModel } from '../src/forge/forge.ts';
 import { benchModel, fmt, machine, median, SHARED, storiesDraft } from './lib.ts';
-import { spawnServer, streamCompletion } from './server-lib.ts';
+import { gapsAround, spawnServer, streamCompletion } from './server-lib.ts';
 
 const ROUNDS = Number(process.env.PREFIX_ROUNDS ?? 5);
 const wide100m = () => benchModel('wide-100m', (dir) =>
@@ -51,16 +51,7 @@ try {
   const arrival = performance.now();
   const long = await stream(`${prefix(1000)}And then?`, 1);
   const prefilled = long.times[0];
-  const streams = await Promise.all(running);
-  const before: number[] = [];
-  const during: number[] = [];
-  for (const s of streams) {
-    s.times.slice(1).forEach((t, i) => {
-      const gap = t - s.times[i];
-      if (t > arrival && s.times[i] < prefilled) during.push(gap);
-      else if (t <= arrival) before.push(gap);
-    });
-  }
+  const { before, during } = gapsAround(await Promise.all(running), arrival, prefilled);
   console.log(`### Running streams while a ${long.usage?.prompt_tokens}-token prompt arrives (4 streams, wide-100m + draft)\n`);
   console.log('| inter-token gaps (token chunks) | n | median ms | p99 ms | max ms |');
   console.log('|---|---|---|---|---|');

@@ -50,13 +50,12 @@ export async function serve(argv: string[], o: ServeOptions = {}): Promise<numbe
     served = await loadServedModel(config, metrics, log);
   } catch (err) {
     app.log.error(`could not load models: ${(err as Error).message}`);
-    process.off('SIGTERM', whileLoading);
-    process.off('SIGINT', whileLoading);
     await app.close();
     return 1;
+  } finally {
+    process.off('SIGTERM', whileLoading);
+    process.off('SIGINT', whileLoading);
   }
-  process.off('SIGTERM', whileLoading);
-  process.off('SIGINT', whileLoading);
   log('ready');
 
   return new Promise<number>((resolve) => {

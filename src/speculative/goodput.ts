@@ -31,6 +31,8 @@ const STALE_AFTER = 320;
 // the measured share corrects E at each k by what that k actually delivered.
 const TOKEN_DECAY = 0.98;
 const MIN_TOKEN_STEPS = 8;
+/** The decayed weight of MIN_TOKEN_STEPS steps. */
+const MIN_TOKEN_WEIGHT = (1 - TOKEN_DECAY ** MIN_TOKEN_STEPS) / (1 - TOKEN_DECAY);
 // An exploration away from plain decoding costs more than its own steps: its first step feeds the draft every token
 // since the draft last ran (a prefill-sized pass), a cost no k's steady measurement sees. What each such exploration
 // lost against plain decoding (its seconds in plain steps, less the tokens it delivered) spaces the next one, so that
@@ -54,7 +56,7 @@ class TokenYield {
 
   /** What k delivers per token it was expected to (1 until measured; exactly 1 at k = 0, one token a step). */
   share(k: number): number {
-    if (k === 0 || (this.weight[k] ?? 0) < (1 - TOKEN_DECAY ** MIN_TOKEN_STEPS) / (1 - TOKEN_DECAY)) return 1;
+    if (k === 0 || (this.weight[k] ?? 0) < MIN_TOKEN_WEIGHT) return 1;
     return Math.min(1, this.actual[k] / this.expected[k]);
   }
 }
@@ -187,6 +189,13 @@ export interface Candidate {
   cap: number;
 }
 
+/** E(a_i, min(k, cap_i)) averaged over a batch's sequences: what the model expects a step at k to emit for each. */
+export function meanExpectedTokens(seqs: readonly Candidate[], k: number): number {
+  let sum = 0;
+  for (const s of seqs) sum += expectedTokens(s.acceptance, Math.min(k, s.cap));
+  return sum / seqs.length;
+}
+
 export class GoodputPolicy {
   private readonly choosers = new Map<string, KChooser>();
 
@@ -195,11 +204,7 @@ export class GoodputPolicy {
   /** The draft length for `seqs`, a batch of `kind` (batchKind). */
   choose(kind: string, seqs: readonly Candidate[], standIn: () => number): number {
     if (this.maxK === 0 || seqs.length === 0) return 0;
-    const tokens = (k: number) => {
-      let sum = 0;
-      for (const s of seqs) sum += expectedTokens(s.acceptance, Math.min(k, s.cap));
-      return sum / seqs.length;
-    };
+    const tokens = (k: number) => meanExpectedTokens(seqs, k);
     // Until this kind's costs are known, the nearest smaller batch of the same proposers and sampling that knows its
     // own stands in (the best k shrinks as batches grow, so this errs towards speculating), else the acceptance rule.
     const nearer = () => this.nearestSmaller(kind)?.costs.best(tokens, this.maxK) ?? standIn();

@@ -1,8 +1,7 @@
 // The draft lengths of one decode step (docs/design.md, "Choosing k"): each sequence's own where its request or
 // reproducibility fixes it, the goodput policy's choice for the rest of the batch, capped by the tokens each still
 // wants and the room left in its context; and the timing of steps that feeds the policy's costs.
-import { batchKind, GoodputPolicy } from './goodput.ts';
-import { expectedTokens } from './cost-memory.ts';
+import { batchKind, GoodputPolicy, meanExpectedTokens, type Candidate } from './goodput.ts';
 import type { Sequence } from './sequence.ts';
 import { isGreedy } from '../runtime/sampling.ts';
 
@@ -46,9 +45,10 @@ export class StepDraftLengths {
     const batched = seqs.flatMap((s, i) => (s.draftLength.batched && s.proposer ? [i] : []));
     let k = 0;
     let kind = '';
+    let candidates: Candidate[] = [];
     if (speculate && batched.length > 0) {
       kind = batchKind(seqs.length, batched.map((i) => seqs[i].proposer!.name), batched.some((i) => !isGreedy(seqs[i].sampling)));
-      const candidates = batched.map((i) => ({ acceptance: seqs[i].draftLength.tokenAcceptance, cap: caps[i] }));
+      candidates = batched.map((i) => ({ acceptance: seqs[i].draftLength.tokenAcceptance, cap: caps[i] }));
       // Until the kind's costs are known, the sequences' acceptance rules stand in (the longest of their choices).
       k = this.goodput.choose(kind, candidates, () => Math.max(...batched.map((i) => seqs[i].draftLength.next())));
     }
@@ -64,8 +64,8 @@ export class StepDraftLengths {
       const c = this.context;
       if (c && (c.kind !== kind || Math.abs(length - c.length) > 0.25 * c.length + 8)) this.goodput.interrupt(c.kind);
       this.context = { kind, length };
-      const expected = seqs.reduce((sum, s, i) => sum + expectedTokens(s.draftLength.tokenAcceptance, Math.min(k, caps[i])), 0) / seqs.length;
-      this.last = { seqs: [...seqs], kind, k, started, outputs: seqs.map((s) => s.output.tokens.length), expected };
+      // Every sequence is a candidate here (batched.length === seqs.length).
+      this.last = { seqs: [...seqs], kind, k, started, outputs: seqs.map((s) => s.output.tokens.length), expected: meanExpectedTokens(candidates, k) };
     }
     return ks;
   }

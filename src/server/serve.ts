@@ -29,18 +29,28 @@ export async function serve(argv: string[], o: ServeOptions = {}): Promise<numbe
   const metrics = new Metrics();
   let served: ServedModel | null = null;
   const lifecycle = { draining: false };
-  const app = await buildApp({ config, metrics, served: () => served, logger: { level: config.logLevel }, lifecycle });
-  const log = (m: string) => app.log.info(m);
-  await app.listen({ host: config.host, port: config.port });
-  // A signal while the models load (minutes, for a large one) ends the process at once: nothing is in flight yet. In
-  // a container the process is PID 1, which the kernel gives no default action: without a handler, the signal would
-  // be ignored until the orchestrator's SIGKILL.
+  // A signal while the app starts or the models load (minutes, for a large one) ends the process at once: nothing is
+  // in flight yet. In a container the process is PID 1, which the kernel gives no default action: without a handler,
+  // the signal would be ignored until the orchestrator's SIGKILL. The handler is in place before the listener opens,
+  // so a signal sent as soon as "listening" is logged finds it.
+  let starting: Awaited<ReturnType<typeof buildApp>> | undefined;
   const whileLoading = (signal: NodeJS.Signals) => {
-    log(`${signal} while loading the models: exiting`);
-    void app.close().finally(() => process.exit(0));
+    if (!starting) process.exit(0);
+    starting.log.info(`${signal} while loading the models: exiting`);
+    void starting.close().finally(() => process.exit(0));
   };
   process.once('SIGTERM', whileLoading);
   process.once('SIGINT', whileLoading);
+  try {
+    starting = await buildApp({ config, metrics, served: () => served, logger: { level: config.logLevel }, lifecycle });
+    await starting.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    process.off('SIGTERM', whileLoading);
+    process.off('SIGINT', whileLoading);
+    throw err;
+  }
+  const app = starting;
+  const log = (m: string) => app.log.info(m);
   try {
     if (!config.target) {
       if (!o.defaultModels) throw new Error('no --target given');

@@ -18,6 +18,9 @@ import { KvBufferPool } from './kv-buffer-pool.ts';
 const MIN_SPARE_SLOTS = 8;
 const SLOT_ALIGN = 8;
 const LARGE_HOME_BYTES = 4 * 1024 * 1024;
+/** A large home's buffer holds this many times the home, so that the batch grows in place a few times (1.25x each)
+ * before it needs new memory; pages past the home stay untouched, and so not resident, until it grows into them. */
+const GROWTH_ROOM = 2;
 
 /** Slots of a home made for `needed` positions of `bytesPerSlot` each (every row, layer and part): needed plus the
  * spare, aligned. */
@@ -34,8 +37,6 @@ export interface KvHome {
   readonly blocks: KvArray[];
   readonly rows: number;
   readonly capacity: number;
-  /** The positions it was made for (the rest is spare). */
-  readonly madeFor: number;
   feeds: unknown;
   packedFeed: unknown;
   /** Caches living in it; at 0 its memory goes back to the pool. */
@@ -93,7 +94,7 @@ export class AppendKvCache implements KvCache {
         blocks[p].set(from.blocks[p].subarray(src, src + length * hd), h * capacity * hd);
       }
     }
-    copy.home = { all, blocks, rows: 1, capacity, madeFor: length, feeds: null, packedFeed: null, users: 1 };
+    copy.home = { all, blocks, rows: 1, capacity, feeds: null, packedFeed: null, users: 1 };
     copy.length = length;
     return copy;
   }
@@ -119,19 +120,26 @@ export class AppendKvCache implements KvCache {
     const home = first.home;
     const { numLayers, numKvHeads: heads, headDim: hd, type } = first;
     const bytesPerSlot = caches.length * 2 * numLayers * heads * hd * (type === 'float16' ? 2 : 4);
-    if (home && home.rows === caches.length && home.capacity >= needed && caches.every((c, b) => c.home === home && c.row === b)) {
-      // Half its spare gone: the next home's memory is made ready over the next passes (kv-buffer-pool.ts).
-      if (needed * bytesPerSlot > LARGE_HOME_BYTES && 2 * (home.capacity - needed) < home.capacity - home.madeFor) {
-        first.pool.prepare(2 * numLayers * caches.length * heads * homeCapacity(home.capacity + added, bytesPerSlot) * hd);
+    const large = needed * bytesPerSlot > LARGE_HOME_BYTES;
+    const elements = (capacity: number) => 2 * numLayers * caches.length * heads * capacity * hd;
+    const same = home !== null && home.rows === caches.length && caches.every((c, b) => c.home === home && c.row === b);
+    if (same && home.capacity >= needed) {
+      // The next home's memory is faulted in over the passes left before the move (kv-buffer-pool.ts).
+      if (large) {
+        const next = elements(homeCapacity(home.capacity + added, bytesPerSlot));
+        first.pool.readyFor(home.all, home.all.length, next, GROWTH_ROOM * next, Math.floor((home.capacity - needed) / Math.max(1, added)) + 1);
       }
-      first.pool.step();
       return home;
     }
     const capacity = homeCapacity(needed, bytesPerSlot);
+    // The same rows, grown past their capacity, where their buffer has the room: moved within it.
+    if (same && home.capacity < capacity && first.pool.room(home.all) >= elements(capacity)) {
+      return AppendKvCache.growInPlace(caches, home, capacity);
+    }
     const block = caches.length * heads * capacity * hd;
-    const all = first.pool.take(2 * numLayers * block);
+    const all = first.pool.take(2 * numLayers * block, large ? GROWTH_ROOM * 2 * numLayers * block : 0);
     const blocks = Array.from({ length: 2 * numLayers }, (_, p) => all.subarray(p * block, (p + 1) * block));
-    const fresh: KvHome = { all, blocks, rows: caches.length, capacity, madeFor: needed, feeds: null, packedFeed: null, users: caches.length };
+    const fresh: KvHome = { all, blocks, rows: caches.length, capacity, feeds: null, packedFeed: null, users: caches.length };
     caches.forEach((c, b) => {
       if (c.home && c.length > 0) {
         const from = c.home;
@@ -150,6 +158,28 @@ export class AppendKvCache implements KvCache {
       c.row = b;
     });
     return fresh;
+  }
+
+  /** The rows of `home` (all of its caches, in order) in a home of `capacity` slots over the same buffer: every row's
+   * positions move to their new place, the last first (each moves up, past those not moved yet). */
+  private static growInPlace(caches: AppendKvCache[], home: KvHome, capacity: number): KvHome {
+    const { numLayers, numKvHeads: heads, headDim: hd } = caches[0];
+    const block = caches.length * heads * capacity * hd;
+    const oldBlock = caches.length * heads * home.capacity * hd;
+    const buffer = home.all.buffer;
+    const all = (home.all instanceof Uint16Array ? new Uint16Array(buffer) : new Float32Array(buffer)).subarray(0, 2 * numLayers * block);
+    for (let p = 2 * numLayers - 1; p >= 0; p--) {
+      for (let b = caches.length - 1; b >= 0; b--) {
+        for (let h = heads - 1; h >= 0; h--) {
+          const src = p * oldBlock + ((b * heads + h) * home.capacity) * hd;
+          all.copyWithin(p * block + ((b * heads + h) * capacity) * hd, src, src + caches[b].length * hd);
+        }
+      }
+    }
+    const blocks = Array.from({ length: 2 * numLayers }, (_, p) => all.subarray(p * block, (p + 1) * block));
+    const grown: KvHome = { all, blocks, rows: caches.length, capacity, feeds: null, packedFeed: null, users: home.users };
+    for (const c of caches) c.home = grown;
+    return grown;
   }
 
   /**

@@ -1,49 +1,58 @@
-// The memory of KV homes that no cache uses any more, kept for the next home that fits (append-kv-cache.ts). Fresh
-// memory costs a page fault per page the first time it is written (several milliseconds per MB on a shared host), and
-// a batch's home of a real model, tens to hundreds of MB, is made again each time the batch grows or changes company:
-// reused memory makes those moves a copy only. Bounded: a few buffers, dropped smallest first.
-//
-// A growing batch's next home is bigger than any it freed, so that memory is fresh: `prepare` makes it ahead of time
-// and `step` faults its pages in a slice per pass, so the cost is spread over a few steps rather than paid in the one
-// where the batch moves. (On a 100M-parameter model a move into 20-50 MB of fresh memory made that step 80-200 ms
-// against the usual 20-40 ms.)
+// The memory of KV homes (append-kv-cache.ts). Fresh memory costs a page fault per page the first time it is written
+// (several milliseconds per MB on a shared host), and a batch's home of a real model is tens to hundreds of MB, so
+// the pool avoids fresh memory where it can, and spreads the faults it cannot avoid:
+//  - a freed home's memory is kept for the next home that fits (bounded: a few buffers, dropped smallest first);
+//  - a large home's buffer is made with room past the home (`take`'s `room`; the pages of that room are not touched,
+//    so not resident, until used), so that the batch grows inside it (AppendKvCache.homeFor moves its rows in place);
+//  - the memory the next home will use, that room or a buffer made ahead where the room runs out, is faulted in a
+//    slice per pass over the passes left before the move (`readyFor`), rather than all in the step that moves.
 import { allocKv, type KvArray, type KvType } from './kv-cache.ts';
 
 const MAX_BUFFERS = 4;
 // A freed buffer serves a home of at least this share of its size (else a small home would pin a large buffer).
 const MIN_USE = 0.5;
-// Bytes per page, and the passes a prepared buffer is faulted in over.
+// Bytes per page.
 const PAGE_BYTES = 4096;
-const WARM_PASSES = 4;
 
 export class KvBufferPool {
   private free: KvArray[] = [];
   /** A buffer made ahead of a move, its first `touched` elements faulted in. */
   private warming: { buffer: KvArray; touched: number } | null = null;
+  /** Per buffer in use, how far from its start its pages are known to be faulted in. */
+  private readonly touched = new WeakMap<ArrayBufferLike, number>();
 
   constructor(private readonly type: KvType) {}
 
-  /** `n` elements: a freed buffer's (old values in it, all finite KV) or fresh zeroed memory. */
-  take(n: number): KvArray {
+  private whole(array: KvArray): KvArray {
+    return this.type === 'float16' ? new Uint16Array(array.buffer) : new Float32Array(array.buffer);
+  }
+
+  /** `n` elements at the start of a buffer of at least `room` elements: a freed buffer's (old values in it, all finite
+   * KV), the one made ahead, or fresh zeroed memory. */
+  take(n: number, room = n): KvArray {
+    const fits = (len: number) => len >= n && len * MIN_USE <= Math.max(n, room);
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
       const len = this.free[i].length;
-      if (len >= n && len * MIN_USE <= n && (best < 0 || len < this.free[best].length)) best = i;
+      if (fits(len) && (best < 0 || len < this.free[best].length)) best = i;
     }
     const w = this.warming;
-    if (best < 0 && w && w.buffer.length >= n && w.buffer.length * MIN_USE <= n) {
+    if (best < 0 && w && fits(w.buffer.length)) {
       this.warming = null;
+      this.touched.set(w.buffer.buffer, w.touched);
       return w.buffer.subarray(0, n);
     }
-    if (best < 0) return allocKv(this.type, n);
+    if (best < 0) return allocKv(this.type, Math.max(n, room)).subarray(0, n);
     const [buffer] = this.free.splice(best, 1);
+    this.touched.set(buffer.buffer, buffer.length);
     return buffer.subarray(0, n);
   }
 
   /** Returns a home's memory (any view over it: the whole buffer comes back). */
   give(array: KvArray): void {
-    const whole = this.type === 'float16' ? new Uint16Array(array.buffer) : new Float32Array(array.buffer);
+    const whole = this.whole(array);
     if (this.free.some((b) => b.buffer === whole.buffer)) return;
+    this.touched.delete(whole.buffer);
     this.free.push(whole);
     if (this.free.length > MAX_BUFFERS) {
       this.free.sort((a, b) => b.length - a.length);
@@ -51,21 +60,37 @@ export class KvBufferPool {
     }
   }
 
-  /** Starts making a buffer of `n` elements ready, unless a free or prepared one would serve. */
-  prepare(n: number): void {
-    const fits = (len: number) => len >= n && len * MIN_USE <= n;
-    if ((this.warming && fits(this.warming.buffer.length)) || this.free.some((b) => fits(b.length))) return;
-    this.warming = { buffer: allocKv(this.type, n), touched: 0 };
+  /** Elements `current`'s whole buffer holds. */
+  room(current: KvArray): number {
+    return current.buffer.byteLength / current.BYTES_PER_ELEMENT;
   }
 
-  /** Faults in the next slice of the buffer being prepared (one write per page). */
-  step(): void {
-    const w = this.warming;
-    if (!w || w.touched >= w.buffer.length) return;
-    const stride = PAGE_BYTES / w.buffer.BYTES_PER_ELEMENT;
-    const end = Math.min(w.buffer.length, w.touched + Math.ceil(w.buffer.length / WARM_PASSES));
-    for (let i = w.touched; i < end; i += stride) w.buffer[i] = 0;
-    w.touched = end;
+  /**
+   * A pass of the home over `current` (which has its first `used` elements in use) that will next need `next`
+   * elements, within about `passes` passes: faults in this pass's share of the memory that home will take. That is
+   * `current`'s own room where it holds `next` elements, else a buffer made ahead (with `room` elements, unless a free
+   * one fits).
+   */
+  readyFor(current: KvArray, used: number, next: number, room: number, passes: number): void {
+    const whole = this.whole(current);
+    if (whole.length >= next) {
+      const from = Math.max(this.touched.get(whole.buffer) ?? 0, used);
+      this.touched.set(whole.buffer, this.fault(whole, from, next, passes));
+      return;
+    }
+    const fits = (len: number) => len >= next && len * MIN_USE <= Math.max(next, room);
+    if (this.free.some((b) => fits(b.length))) return;
+    if (!this.warming || !fits(this.warming.buffer.length)) this.warming = { buffer: allocKv(this.type, Math.max(next, room)), touched: 0 };
+    this.warming.touched = this.fault(this.warming.buffer, this.warming.touched, next, passes);
+  }
+
+  /** Writes one element per page of [from, to) over `passes` passes: this pass's slice. Returns where it stopped. */
+  private fault(buffer: KvArray, from: number, to: number, passes: number): number {
+    if (from >= to) return from;
+    const stride = PAGE_BYTES / buffer.BYTES_PER_ELEMENT;
+    const end = Math.min(to, from + Math.ceil((to - from) / Math.max(1, passes)));
+    for (let i = from; i < end; i += stride) buffer[i] = 0;
+    return end;
   }
 
   /** The memory it holds (counted as KV memory held). */

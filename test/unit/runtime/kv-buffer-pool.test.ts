@@ -1,8 +1,46 @@
-// The pool of freed KV home memory: reused by a home that fits (not by one far smaller), bounded, and a home's memory
-// comes back only when its last cache leaves it.
+// The memory of KV homes: a freed buffer reused by a home that fits (not by one far smaller), bounded; a home's memory
+// back only when its last cache leaves it; a growing batch grows inside its buffer's room with every position kept,
+// and the memory its next home takes is faulted in ahead, a slice per pass.
 import { describe, expect, it } from 'vitest';
 import { KvBufferPool } from '../../../src/runtime/kv-buffer-pool.ts';
 import { AppendKvCache } from '../../../src/runtime/append-kv-cache.ts';
+
+// 2 layers x 4 heads x 64 dims: a slot of one row is 4 KB, so a home of 4 rows past 256 positions is over 4 MB.
+const LAYERS = 2;
+const HEADS = 4;
+const HD = 64;
+
+/** A value for each row, layer part, head, position and dimension. */
+const mark = (row: number, p: number, h: number, pos: number, x: number) => row * 1e6 + p * 1e5 + h * 1e4 + pos * 10 + (x % 10);
+
+function fill(caches: AppendKvCache[]): void {
+  caches.forEach((c) => {
+    const { home, row } = c.place!;
+    for (let p = 0; p < 2 * LAYERS; p++) {
+      for (let h = 0; h < HEADS; h++) {
+        for (let pos = 0; pos < c.length; pos++) {
+          for (let x = 0; x < HD; x++) home.blocks[p][((row * HEADS + h) * home.capacity + pos) * HD + x] = mark(row, p, h, pos, x);
+        }
+      }
+    }
+  });
+}
+
+function intact(caches: AppendKvCache[]): boolean {
+  return caches.every((c, b) => {
+    const { home, row } = c.place!;
+    for (let p = 0; p < 2 * LAYERS; p++) {
+      for (let h = 0; h < HEADS; h++) {
+        for (let pos = 0; pos < c.length; pos++) {
+          for (let x = 0; x < HD; x++) {
+            if (home.blocks[p][((row * HEADS + h) * home.capacity + pos) * HD + x] !== mark(b, p, h, pos, x)) return false;
+          }
+        }
+      }
+    }
+    return true;
+  });
+}
 
 describe('KvBufferPool', () => {
   it('reuses a freed buffer for a home that fits and is at least half its size, else allocates', () => {
@@ -16,40 +54,62 @@ describe('KvBufferPool', () => {
     expect(pool.take(800).buffer).not.toBe(a.buffer); // taken: not handed out twice
   });
 
-  it('prepares a buffer ahead (one only, none where a free one fits), steps through it, and hands it to the next take', () => {
+  it('makes a buffer with room past the home, and a freed one serves a home that fits in that room', () => {
     const pool = new KvBufferPool('float32');
-    pool.prepare(10_000);
-    const prepared = pool.buffers()[0];
-    expect(prepared.byteLength).toBe(40_000);
-    pool.prepare(9_000); // the prepared one serves
-    expect(pool.buffers()).toHaveLength(1);
-    for (let i = 0; i < 6; i++) pool.step(); // past the end: harmless
-    const home = pool.take(9_500);
-    expect(home.buffer).toBe(prepared);
-    expect(pool.buffers()).toEqual([]);
-    pool.give(home);
-    pool.prepare(9_000); // a free buffer fits: nothing new
-    expect(pool.buffers()).toEqual([prepared]);
+    const a = pool.take(1000, 2000);
+    expect(a.length).toBe(1000);
+    expect(pool.room(a)).toBe(2000);
+    pool.give(a);
+    expect(pool.take(1500).buffer).toBe(a.buffer);
   });
 
-  it('a growing batch prepares its next home while it still has room, and moves into that memory', () => {
+  it('faults in the room of the current buffer where the next home fits there, else one buffer made ahead', () => {
     const pool = new KvBufferPool('float32');
-    // 2 layers x 4 heads x 64 dims: a slot of one row is 4 KB, so a home of 4 rows past 256 positions is over 4 MB.
-    const caches = [0, 1, 2, 3].map(() => new AppendKvCache(2, 4, 64, 'float32', pool));
+    const home = pool.take(10_000, 20_000);
+    for (let pass = 0; pass < 3; pass++) pool.readyFor(home, 10_000, 15_000, 30_000, 3 - pass);
+    expect(pool.buffers()).toEqual([]); // its own room serves
+    for (let pass = 0; pass < 4; pass++) pool.readyFor(home, 10_000, 25_000, 50_000, 4 - pass);
+    expect(pool.buffers().map((b) => b.byteLength)).toEqual([200_000]); // one, however many passes
+    const [made] = pool.buffers();
+    const next = pool.take(25_000, 50_000);
+    expect(next.buffer === made).toBe(true);
+    expect(pool.buffers()).toEqual([]);
+    expect(pool.room(next)).toBe(50_000);
+  });
+
+  it('a growing batch grows in place within its buffer, every position kept, then moves into the memory made ahead', () => {
+    const pool = new KvBufferPool('float32');
+    const caches = [0, 1, 2, 3].map(() => new AppendKvCache(LAYERS, HEADS, HD, 'float32', pool));
     let home = AppendKvCache.homeFor(caches, 300);
-    caches.forEach((c) => (c.length = 300));
-    const first = home;
-    while (pool.buffers().length === 0) {
-      home = AppendKvCache.homeFor(caches, 1);
-      expect(home).toBe(first);
-      caches.forEach((c) => c.length++);
+    caches.forEach((c, b) => (c.length = 300 - b)); // rows of different lengths
+    fill(caches);
+    const buffer = home.all.buffer;
+    let inPlace = 0;
+    let prepared: ArrayBufferLike | undefined;
+    while (home.all.buffer === buffer) {
+      const before = home;
+      home = AppendKvCache.homeFor(caches, 3);
+      if (home !== before) {
+        if (home.all.buffer === buffer) inPlace++;
+        expect(intact(caches)).toBe(true);
+      }
+      if (home.all.buffer === buffer) prepared = pool.buffers()[0] ?? prepared;
+      caches.forEach((c, b) => {
+        c.length += 3;
+        const { home: h, row } = c.place!;
+        for (let p = 0; p < 2 * LAYERS; p++) {
+          for (let hh = 0; hh < HEADS; hh++) {
+            for (let pos = c.length - 3; pos < c.length; pos++) {
+              for (let x = 0; x < HD; x++) h.blocks[p][((row * HEADS + hh) * h.capacity + pos) * HD + x] = mark(b, p, hh, pos, x);
+            }
+          }
+        }
+      });
     }
-    const prepared = pool.buffers()[0];
-    while (home === first) {
-      home = AppendKvCache.homeFor(caches, 1);
-      caches.forEach((c) => c.length++);
-    }
-    expect(home.all.buffer).toBe(prepared);
+    expect(inPlace).toBeGreaterThanOrEqual(2);
+    // (Compared by identity: a failing toBe would diff megabytes.)
+    expect(prepared !== undefined && home.all.buffer === prepared).toBe(true);
+    expect(intact(caches)).toBe(true);
   });
 
   it('keeps at most four buffers, the largest', () => {

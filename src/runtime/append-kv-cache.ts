@@ -47,8 +47,6 @@ export class AppendKvCache implements KvCache {
   length = 0;
   private home: KvHome | null = null;
   private row = 0;
-  /** Positions its next home must have room for (reserve). */
-  private reserved = 0;
 
   /** `pool`: where homes' memory comes from and goes back to, shared by the caches of one decoder. */
   constructor(readonly numLayers: number, readonly numKvHeads: number, readonly headDim: number, readonly type: KvType,
@@ -70,12 +68,7 @@ export class AppendKvCache implements KvCache {
 
   clear(): void {
     this.length = 0;
-    this.reserved = 0;
     this.leave();
-  }
-
-  reserve(positions: number): void {
-    this.reserved = Math.max(this.reserved, positions);
   }
 
   fork(length: number): AppendKvCache {
@@ -116,7 +109,7 @@ export class AppendKvCache implements KvCache {
    */
   static homeFor(caches: AppendKvCache[], added: number): KvHome {
     const first = caches[0];
-    const needed = Math.max(...caches.map((c) => Math.max(c.length + added, c.reserved)));
+    const needed = Math.max(...caches.map((c) => c.length + added));
     const home = first.home;
     const { numLayers, numKvHeads: heads, headDim: hd, type } = first;
     const bytesPerSlot = caches.length * 2 * numLayers * heads * hd * (type === 'float16' ? 2 : 4);

@@ -21,9 +21,6 @@ export interface KvCache {
   clear(): void;
   /** A new cache holding a copy of the first `length` positions, in memory of its own (prefix caching). */
   fork(length: number): KvCache;
-  /** The cache will hold `positions`: room for them in its next home (a prompt prefilled in chunks grows its home
-   * once, not at every chunk). Optional: a cache that needs no homes ignores it. */
-  reserve?(positions: number): void;
 }
 
 export type KvArray = Float32Array | Uint16Array;

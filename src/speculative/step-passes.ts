@@ -71,7 +71,6 @@ export class StepPasses {
     for (const { seq } of work) {
       if (seq.cache.length !== seq.stats.numCachedTokens) continue;
       seq.stats.queueSeconds = (now - seq.submittedAt) / 1000;
-      seq.cache.reserve?.(seq.tokens.length); // a prompt in chunks: its home made once
     }
     const completes = work.map(({ seq, count }) => seq.cache.length + count === seq.tokens.length);
     // The first tokens' masks are computed in their grammar workers while the pass runs.

@@ -59,7 +59,7 @@ describe('shutdown under load', () => {
           const r = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
           const payload = await r.json();
           if (r.status === 200 && payload.usage.completion_tokens === 120) record('completed');
-          else if (r.status === 503 && payload.error?.code === 'not_ready') record('clean 503');
+          else if (r.status === 503 && payload.error?.code === 'not_ready' && /shutting down/.test(payload.error.message)) record('clean 503');
           else record(`unexpected ${r.status} ${JSON.stringify(payload)}`);
         } catch (err) {
           const code = (err as { cause?: { code?: string } }).cause?.code;
@@ -88,8 +88,11 @@ describe('shutdown under load', () => {
     console.log(`[reliability] shutdown under load: sent before SIGTERM ${JSON.stringify(tally(inFlight))}; sent between the signal ` +
       `and the server's handling of it ${JSON.stringify(tally(racing))}; sent after ${JSON.stringify(tally(after))}`);
     expect(code).toBe(0);
-    // Every request the server had received before the signal ran to completion.
-    expect(inFlight.every((o) => o.outcome === 'completed')).toBe(true);
+    // Every request the server had received before the signal ran to completion. One sent just before the signal may
+    // reach the server after it began to drain: that one gets the drain's refusal (503 "shutting down", answered only
+    // at admission), never a reset, a cut response or a failed generation.
+    expect(inFlight.some((o) => o.outcome === 'completed')).toBe(true);
+    expect(inFlight.filter((o) => o.outcome !== 'completed' && o.outcome !== 'clean 503').map((o) => o.outcome)).toEqual([]);
     // Later ones got a clean 503 or a refused connection (a reset only for a connection whose request never arrived).
     const clean = (o: { outcome: string }) => o.outcome === 'clean 503' || o.outcome.startsWith('refused');
     expect(after.filter((o) => !clean(o)).map((o) => o.outcome)).toEqual([]);

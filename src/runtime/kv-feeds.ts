@@ -11,6 +11,8 @@ export interface ForwardRow {
   cache: KvCache;
   /** New tokens to append after the cache's `length` positions. */
   tokens: number[];
+  /** Only the logits after the last of them are wanted (a prefill): the pass returns that one row. */
+  lastOnly?: boolean;
 }
 
 /** What the feeds know of the graph they feed. */
@@ -60,11 +62,17 @@ export function checkPositions(io: GraphIo, rows: ForwardRow[], extra: number): 
   });
 }
 
-/** Logits of every new position of every row of a pass: [row][position] views of one buffer (float16 widened). */
+/** Logits of every new position of every row of a pass, [row][position] (of a `lastOnly` row, its last position's
+ * alone): views of the output, or where it is float16, each row widened on its own. */
 export function logitsOf(logitsTensor: ort.Tensor, rows: ForwardRow[], S: number): Float32Array[][] {
   const V = Number(logitsTensor.dims[2]);
-  const logits = logitsTensor.type === 'float16'
-    ? halfToFloatArray(logitsTensor.data as Uint16Array)
-    : (logitsTensor.data as Float32Array);
-  return rows.map((r, b) => r.tokens.map((_, i) => logits.subarray((b * S + i) * V, (b * S + i + 1) * V)));
+  // Half-precision logits are converted row by row, only the rows wanted: a prefill of a few hundred tokens over a
+  // vocabulary of 100k or more would otherwise convert tens of millions of values to use one row per sequence.
+  const half = logitsTensor.type === 'float16';
+  const data = logitsTensor.data as Float32Array | Uint16Array;
+  const row = (b: number, i: number) => {
+    const view = data.subarray((b * S + i) * V, (b * S + i + 1) * V);
+    return half ? halfToFloatArray(view as Uint16Array) : (view as Float32Array);
+  };
+  return rows.map((r, b) => (r.lastOnly ? [row(b, r.tokens.length - 1)] : r.tokens.map((_, i) => row(b, i))));
 }

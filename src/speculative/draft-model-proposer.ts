@@ -190,11 +190,11 @@ export class DraftModelProposer implements Proposer {
     while (round.length > 0) {
       const masking = round.map((r) => r.seq.constraint?.masksAlong(proposals[r.i].tokens).then(
         (m) => (m.kept === proposals[r.i].tokens.length ? m.masks[m.kept] : null), () => null));
-      const logits = await this.draft.forward(round.map((r, j) => ({ cache: r.state.cache, tokens: inputs[j] })));
+      const logits = await this.draft.forward(round.map((r, j) => ({ cache: r.state.cache, tokens: inputs[j], lastOnly: true })));
       const masks = await Promise.all(masking);
       // Under a constraint the draft's rows are masked too; the sampled rows' q come in one batch.
       const step = await logitsStep(round.map((r, j) => ({
-        logits: r.seq.penalized?.(logits[j][logits[j].length - 1], proposals[r.i].tokens) ?? logits[j][logits[j].length - 1], allowed: masks[j] ?? undefined, sampling: r.seq.sampling,
+        logits: r.seq.penalized?.(logits[j][0], proposals[r.i].tokens) ?? logits[j][0], allowed: masks[j] ?? undefined, sampling: r.seq.sampling,
       })));
       const next: typeof round = [];
       const nextInputs: number[][] = [];

@@ -14,7 +14,8 @@ import type { Proposer } from './proposer.ts';
 export interface TargetModel {
   readonly folder: { readonly maxPositions: number; readonly eosTokenIds: readonly number[] };
   newCache(): KvCache;
-  /** Logits for every new position of every row; appends the rows' tokens to their caches. */
+  /** Logits for every new position of every row (of a `lastOnly` row, for its last position alone); appends the rows'
+   * tokens to their caches. */
   forward(rows: ForwardRow[]): Promise<Float32Array[][]>;
   /** KV memory the model keeps between passes beyond the caches' own. */
   feedBuffers(): ArrayBufferLike[];

@@ -78,7 +78,7 @@ export class StepPasses {
     let rows: Float32Array[][];
     try {
       rows = await this.timed('prefill', work.length, () => this.ctx.options.target.forward(work.map(({ seq, count }) => ({
-        cache: seq.cache, tokens: seq.tokens.slice(seq.cache.length, seq.cache.length + count),
+        cache: seq.cache, tokens: seq.tokens.slice(seq.cache.length, seq.cache.length + count), lastOnly: true,
       }))));
     } catch (err) {
       for (const { seq } of work) this.ctx.failOne(seq, err as Error);
@@ -89,7 +89,7 @@ export class StepPasses {
     const seqs = work.filter((_, b) => completes[b]).map((w) => w.seq);
     const logits = rows.filter((_, b) => completes[b]);
     const masks = (await Promise.all(masking)).filter((_, b) => completes[b]);
-    const lasts = logits.map((rows) => rows[rows.length - 1]);
+    const lasts = logits.map((rows) => rows[0]); // lastOnly: each row's last position
     // A constraint whose mask fails fails its own request (its row stays in, unmasked, and is dropped).
     const allowed = masks.map((m, b) => {
       if (m instanceof Error) this.ctx.failOne(seqs[b], m);

@@ -46,6 +46,16 @@ describe.each([['fp32', true, true], ['int8', true, true], ['fp16', true, true],
     expect(worst).toBeLessThan(TOLERANCE);
   });
 
+  it('a lastOnly row gets its last position\'s logits alone, the same as the full pass\'s last row', async () => {
+    const full = prompts.map(() => decoder.newCache());
+    const last = prompts.map(() => decoder.newCache());
+    const all = (await decoder.forward(prompts.map((tokens, b) => ({ cache: full[b], tokens })))).map((rows) => rows.map((l) => l.slice()));
+    const mixed = await decoder.forward(prompts.map((tokens, b) => ({ cache: last[b], tokens, lastOnly: b % 2 === 0 })));
+    expect(mixed.map((rows) => rows.length)).toEqual(prompts.map((p, b) => (b % 2 === 0 ? 1 : p.length)));
+    mixed.forEach((rows, b) => expect(maxDiff(rows[rows.length - 1], all[b][all[b].length - 1])).toBe(0));
+    expect(last.map((c) => c.length)).toEqual(prompts.map((p) => p.length)); // every position still in the cache
+  });
+
   it('appending k tokens, rolling back j and decoding again equals never having appended them', async () => {
     const prompt = [1, 42, 43, 44];
     const clean = decoder.newCache();

@@ -58,7 +58,7 @@ class FakeTarget implements TargetModel {
       const cache = r.cache as FakeCache;
       if (cache.length + r.tokens.length > this.folder.maxPositions) throw new Error('past the context');
       cache.tokens.push(...r.tokens);
-      return r.tokens.map((t) => Float32Array.from({ length: V }, (_, v) => (v === next(t) ? 10 : 0)));
+      return (r.lastOnly ? r.tokens.slice(-1) : r.tokens).map((t) => Float32Array.from({ length: V }, (_, v) => (v === next(t) ? 10 : 0)));
     });
   }
   feedBuffers(): ArrayBufferLike[] {

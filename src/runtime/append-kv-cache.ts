@@ -124,11 +124,10 @@ export class AppendKvCache implements KvCache {
       }
       return home;
     }
-    const capacity = homeCapacity(needed, bytesPerSlot);
-    // The same rows, grown past their capacity, where their buffer has the room: moved within it.
-    if (same && home.capacity < capacity && first.pool.room(home.all) >= elements(capacity)) {
-      return AppendKvCache.growInPlace(caches, home, capacity);
-    }
+    // The same rows grown past their capacity take the home their passes made ready (above); where their buffer has
+    // the room for it, they move within it.
+    const capacity = same ? homeCapacity(home.capacity + added, bytesPerSlot) : homeCapacity(needed, bytesPerSlot);
+    if (same && first.pool.room(home.all) >= elements(capacity)) return AppendKvCache.growInPlace(caches, home, capacity);
     const block = caches.length * heads * capacity * hd;
     const all = first.pool.take(2 * numLayers * block, large ? GROWTH_ROOM * 2 * numLayers * block : 0);
     const blocks = Array.from({ length: 2 * numLayers }, (_, p) => all.subarray(p * block, (p + 1) * block));

@@ -18,7 +18,7 @@ export class KvBufferPool {
   private free: KvArray[] = [];
   /** A buffer made ahead of a move, its first `touched` elements faulted in. */
   private warming: { buffer: KvArray; touched: number } | null = null;
-  /** Per buffer in use, how far from its start its pages are known to be faulted in. */
+  /** Per buffer, how far from its start its pages are known to be faulted in (elements), while in use and free. */
   private readonly touched = new WeakMap<ArrayBufferLike, number>();
 
   constructor(private readonly type: KvType) {}
@@ -44,7 +44,6 @@ export class KvBufferPool {
     }
     if (best < 0) return allocKv(this.type, Math.max(n, room)).subarray(0, n);
     const [buffer] = this.free.splice(best, 1);
-    this.touched.set(buffer.buffer, buffer.length);
     return buffer.subarray(0, n);
   }
 
@@ -52,7 +51,8 @@ export class KvBufferPool {
   give(array: KvArray): void {
     const whole = this.whole(array);
     if (this.free.some((b) => b.buffer === whole.buffer)) return;
-    this.touched.delete(whole.buffer);
+    // The home it served was written throughout; its room only as far as it was faulted ahead.
+    this.touched.set(whole.buffer, Math.max(this.touched.get(whole.buffer) ?? 0, array.length));
     this.free.push(whole);
     if (this.free.length > MAX_BUFFERS) {
       this.free.sort((a, b) => b.length - a.length);
@@ -89,7 +89,8 @@ export class KvBufferPool {
     if (from >= to) return from;
     const stride = PAGE_BYTES / buffer.BYTES_PER_ELEMENT;
     const end = Math.min(to, from + Math.ceil((to - from) / Math.max(1, passes)));
-    for (let i = from; i < end; i += stride) buffer[i] = 0;
+    // Its first element, then each page's first up to the end (a page split by two slices gets a write in each).
+    for (let i = from; i < end; i = (Math.floor(i / stride) + 1) * stride) buffer[i] = 0;
     return end;
   }
 

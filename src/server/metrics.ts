@@ -45,7 +45,7 @@ export class Metrics {
   readonly draftLength = this.h('specserve_spec_decode_draft_length', 'Draft length chosen for each sequence at each decode step (0: plain decoding).', [0, 1, 2, 3, 4, 5, 6, 8, 12, 16]);
   readonly running = new client.Gauge({ name: 'specserve_num_requests_running', help: 'Requests in the running batch.', registers: [this.registry] });
   readonly waiting = new client.Gauge({ name: 'specserve_num_requests_waiting', help: 'Requests waiting for a batch slot.', registers: [this.registry] });
-  readonly kvBytes = new client.Gauge({ name: 'specserve_kv_cache_usage_bytes', help: 'KV cache bytes held by target and draft.', registers: [this.registry] });
+  readonly kvBytes = new client.Gauge({ name: 'specserve_kv_cache_usage_bytes', help: 'KV cache bytes held by target and draft (a large batch buffer counts its room to grow, most of it not resident until used).', registers: [this.registry] });
   readonly modelInfo = new client.Gauge({ name: 'specserve_model_info', help: 'Served models (value 1).', labelNames: ['model', 'role', 'dtype', 'device'], registers: [this.registry] });
 
   constructor() {

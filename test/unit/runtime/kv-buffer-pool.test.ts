@@ -10,8 +10,9 @@ const LAYERS = 2;
 const HEADS = 4;
 const HD = 64;
 
-/** A value for each row, layer part, head, position and dimension. */
-const mark = (row: number, p: number, h: number, pos: number, x: number) => row * 1e6 + p * 1e5 + h * 1e4 + pos * 10 + (x % 10);
+/** A value for each row, layer part, head, position and dimension (distinct for any shift of a segment; exact in
+ * float32). */
+const mark = (row: number, p: number, h: number, pos: number, x: number) => ((((row * 8 + p) * 8 + h) * 4096 + pos) * 64 + x) % 16777213;
 
 function fill(caches: AppendKvCache[]): void {
   caches.forEach((c) => {
@@ -63,18 +64,73 @@ describe('KvBufferPool', () => {
     expect(pool.take(1500).buffer).toBe(a.buffer);
   });
 
-  it('faults in the room of the current buffer where the next home fits there, else one buffer made ahead', () => {
+  it('faults in the room of the current buffer where the next home fits there, a slice a pass, never the home', () => {
+    const pool = new KvBufferPool('float32');
+    const home = pool.take(10_000, 40_000);
+    const whole = new Float32Array(home.buffer);
+    whole.fill(NaN);
+    home.fill(7);
+    // Whether every page (1024 float32s) overlapping [from, to) has a zero in that range: one write per page faults it.
+    const faulted = (from: number, to: number) => {
+      for (let at = from; at < to; at = (Math.floor(at / 1024) + 1) * 1024) {
+        if (!whole.subarray(at, Math.min(to, (Math.floor(at / 1024) + 1) * 1024)).some((v) => v === 0)) return false;
+      }
+      return true;
+    };
+    pool.readyFor(home, 10_000, 30_000, 60_000, 4);
+    expect(faulted(10_000, 15_000)).toBe(true); // a quarter of the way
+    expect(faulted(15_000, 30_000)).toBe(false);
+    for (let pass = 3; pass >= 1; pass--) pool.readyFor(home, 10_000, 30_000, 60_000, pass);
+    expect(faulted(10_000, 30_000)).toBe(true);
+    expect(whole.subarray(30_000).every((v) => Number.isNaN(v))).toBe(true);
+    expect(home.every((v) => v === 7)).toBe(true);
+    expect(pool.buffers()).toEqual([]); // its own room served
+    // Freed and taken again, it knows how far it was faulted: more room is faulted from there on.
+    pool.give(home);
+    const again = pool.take(20_000, 40_000);
+    expect(again.buffer === home.buffer).toBe(true);
+    whole.fill(NaN, 30_000);
+    pool.readyFor(again, 20_000, 36_000, 72_000, 1);
+    expect(faulted(30_000, 36_000)).toBe(true);
+  });
+
+  it('makes one buffer ahead where the next home does not fit the room, however many passes, and hands it out', () => {
     const pool = new KvBufferPool('float32');
     const home = pool.take(10_000, 20_000);
-    for (let pass = 0; pass < 3; pass++) pool.readyFor(home, 10_000, 15_000, 30_000, 3 - pass);
-    expect(pool.buffers()).toEqual([]); // its own room serves
     for (let pass = 0; pass < 4; pass++) pool.readyFor(home, 10_000, 25_000, 50_000, 4 - pass);
-    expect(pool.buffers().map((b) => b.byteLength)).toEqual([200_000]); // one, however many passes
+    expect(pool.buffers().map((b) => b.byteLength)).toEqual([200_000]);
     const [made] = pool.buffers();
     const next = pool.take(25_000, 50_000);
     expect(next.buffer === made).toBe(true);
     expect(pool.buffers()).toEqual([]);
     expect(pool.room(next)).toBe(50_000);
+  });
+
+  it.each([['float32', 4], ['float16', 1], ['float16', 3]] as const)('grows %s homes of %i rows in place, every position kept', (type, rows) => {
+    const pool = new KvBufferPool(type);
+    const caches = Array.from({ length: rows }, () => new AppendKvCache(LAYERS, HEADS, HD, type, pool));
+    // Large homes (over 4 MB) get room: 2 KB a position a row in float16, 4 KB in float32.
+    const positions = Math.floor((type === 'float16' ? 4400 : 2200) / rows);
+    let home = AppendKvCache.homeFor(caches, positions);
+    caches.forEach((c, b) => (c.length = positions - 3 * b));
+    const value = (row: number, p: number, h: number, pos: number, x: number) => (type === 'float16' ? mark(row, p, h, pos, x) % 65521 : mark(row, p, h, pos, x));
+    const check = () => caches.every((c, b) => {
+      const { home: at, row } = c.place!;
+      for (let p = 0; p < 2 * LAYERS; p++) for (let h = 0; h < HEADS; h++) for (let pos = 0; pos < c.length; pos++) {
+        for (let x = 0; x < HD; x++) if (at.blocks[p][((row * HEADS + h) * at.capacity + pos) * HD + x] !== value(b, p, h, pos, x)) return false;
+      }
+      return true;
+    });
+    caches.forEach((c, b) => {
+      for (let p = 0; p < 2 * LAYERS; p++) for (let h = 0; h < HEADS; h++) for (let pos = 0; pos < c.length; pos++) {
+        for (let x = 0; x < HD; x++) home.blocks[p][((b * HEADS + h) * home.capacity + pos) * HD + x] = value(b, p, h, pos, x);
+      }
+    });
+    const before = home;
+    home = AppendKvCache.homeFor(caches, before.capacity - Math.min(...caches.map((c) => c.length)) + 1);
+    expect(home.capacity).toBeGreaterThan(before.capacity);
+    expect(home.all.buffer === before.all.buffer).toBe(true);
+    expect(check()).toBe(true);
   });
 
   it('a growing batch grows in place within its buffer, every position kept, then moves into the memory made ahead', () => {

@@ -47,6 +47,9 @@ export const errors = {
   engineRestarting: () => new ApiError('not_ready', 'The engine is restarting after a failure. Retry shortly.', null, RETRY_SOON),
   engineStopped: () => new ApiError('not_ready', 'The engine stopped while generating; the request was not completed. Retry shortly.', null, RETRY_SOON),
   shuttingDown: () => new ApiError('not_ready', 'The server is shutting down; retry on another instance.'),
+  /** An admitted request the engine did not finish before it closed (distinct from the refusal above: clients and
+   * tests can tell a request never started from one cut short). */
+  closedMidway: () => new ApiError('not_ready', 'The server shut down before the request completed; retry on another instance.'),
   queueFull: () => new ApiError('queue_full', 'The server is busy: the request queue is full. Retry shortly.', null, RETRY_SOON),
   grammarsBusy: (why: string) => new ApiError('queue_full', `The server is busy: ${why}.`, null, RETRY_SOON),
   missingApiKey: () => new ApiError('invalid_api_key', 'Missing API key: send Authorization: Bearer KEY.'),

@@ -232,7 +232,7 @@ export class RemoteEngine implements EngineHandle {
     this.closing = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     if (!this.alive) {
-      this.failAll(errors.shuttingDown());
+      this.failAll(errors.closedMidway());
       return;
     }
     const done = new Promise<void>((resolve) => (this.closed = resolve));
@@ -241,6 +241,6 @@ export class RemoteEngine implements EngineHandle {
     await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)))]);
     clearTimeout(timer);
     await this.worker.terminate();
-    this.failAll(errors.shuttingDown());
+    this.failAll(errors.closedMidway());
   }
 }

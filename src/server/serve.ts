@@ -33,20 +33,25 @@ export async function serve(argv: string[], o: ServeOptions = {}): Promise<numbe
   // in flight yet. In a container the process is PID 1, which the kernel gives no default action: without a handler,
   // the signal would be ignored until the orchestrator's SIGKILL. The handler is in place before the listener opens,
   // so a signal sent as soon as "listening" is logged finds it.
+  // Handlers stay on (a second signal must not meet the default action) and act once.
   let starting: Awaited<ReturnType<typeof buildApp>> | undefined;
+  let exiting = false;
   const whileLoading = (signal: NodeJS.Signals) => {
+    if (exiting) return;
+    exiting = true;
     if (!starting) process.exit(0);
     starting.log.info(`${signal} while loading the models: exiting`);
     void starting.close().finally(() => process.exit(0));
   };
-  process.once('SIGTERM', whileLoading);
-  process.once('SIGINT', whileLoading);
+  process.on('SIGTERM', whileLoading);
+  process.on('SIGINT', whileLoading);
   try {
     starting = await buildApp({ config, metrics, served: () => served, logger: { level: config.logLevel }, lifecycle });
     await starting.listen({ host: config.host, port: config.port });
   } catch (err) {
     process.off('SIGTERM', whileLoading);
     process.off('SIGINT', whileLoading);
+    await starting?.close(); // a listener that failed to open (the port taken) leaves the app to close
     throw err;
   }
   const app = starting;
@@ -71,7 +76,11 @@ export async function serve(argv: string[], o: ServeOptions = {}): Promise<numbe
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = async (signal: string) => {
-      if (stopping) return;
+      if (stopping) {
+        // A second signal while draining: the operator wants out now (uvicorn's and vLLM's second Ctrl-C).
+        app.log.warn(`second ${signal} while draining: exiting without waiting for in-flight requests`);
+        process.exit(1);
+      }
       stopping = true;
       log(`${signal}: no new connections; finishing in-flight requests (deadline ${config.shutdownTimeoutMs} ms)`);
       const deadline = setTimeout(() => {
@@ -98,7 +107,8 @@ export async function serve(argv: string[], o: ServeOptions = {}): Promise<numbe
       log('stopped');
       resolve(0);
     };
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-    process.once('SIGINT', () => void stop('SIGINT'));
+    // Kept on: a second signal while draining meets `stop`'s own answer, not the default action.
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => void stop('SIGINT'));
   });
 }

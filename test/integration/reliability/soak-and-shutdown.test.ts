@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { spawnServer } from '../../helpers/server-process.ts';
 import { tinyModel, earlyExitDraft } from '../../helpers/model-fixtures.ts';
 import { scale, STRESS } from '../../helpers/stress.ts';
+import { errors } from '../../../src/server/errors.ts';
 
 describe('soak', () => {
   it(`${scale(1500, 10_000)} short mixed requests: 0 errors; RSS growth ${STRESS ? 'under 5%' : 'reported'} from the 20% mark to the end`, async () => {
@@ -59,7 +60,7 @@ describe('shutdown under load', () => {
           const r = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
           const payload = await r.json();
           if (r.status === 200 && payload.usage.completion_tokens === 120) record('completed');
-          else if (r.status === 503 && payload.error?.code === 'not_ready' && /shutting down/.test(payload.error.message)) record('clean 503');
+          else if (r.status === 503 && payload.error?.message === errors.shuttingDown().message) record('clean 503');
           else record(`unexpected ${r.status} ${JSON.stringify(payload)}`);
         } catch (err) {
           const code = (err as { cause?: { code?: string } }).cause?.code;
@@ -89,8 +90,8 @@ describe('shutdown under load', () => {
       `and the server's handling of it ${JSON.stringify(tally(racing))}; sent after ${JSON.stringify(tally(after))}`);
     expect(code).toBe(0);
     // Every request the server had received before the signal ran to completion. One sent just before the signal may
-    // reach the server after it began to drain: that one gets the drain's refusal (503 "shutting down", answered only
-    // at admission), never a reset, a cut response or a failed generation.
+    // reach the server after it began to drain: that one gets the drain's refusal (a 503 answered only at admission),
+    // never a reset, a cut response or a failed generation (whose 503 says it was cut short).
     expect(inFlight.some((o) => o.outcome === 'completed')).toBe(true);
     expect(inFlight.filter((o) => o.outcome !== 'completed' && o.outcome !== 'clean 503').map((o) => o.outcome)).toEqual([]);
     // Later ones got a clean 503 or a refused connection (a reset only for a connection whose request never arrived).

@@ -20,8 +20,8 @@ const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(
 // A ~400-token prefix of stories260K's vocabulary (its pieces are short: about one token per 1.5 characters).
 const prefix = (round: number) => `Story ${round}. ` + 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her dog Max. '.repeat(10);
 
-const { url, stop } = await spawnServer(['--served-model-name', 'bench', '--target', wide100m(), '--draft', storiesDraft(), 
-  ...(process.env.PREFIX_CHUNK ? ['--prefill-chunk-tokens', process.env.PREFIX_CHUNK] : []), ...(process.env.PREFIX_SERVER_ARGS?.split(' ') ?? [])]);
+const { url, stop } = await spawnServer(['--served-model-name', 'bench', '--target', wide100m(), '--draft', storiesDraft(),
+  ...(process.env.PREFIX_CHUNK ? ['--prefill-chunk-tokens', process.env.PREFIX_CHUNK] : []), ...(process.env.PREFIX_SERVER_ARGS ?? '').split(' ').filter(Boolean)]);
 try {
   const stream = (prompt: string, maxTokens: number) => streamCompletion(url, {
     model: 'bench', prompt, max_tokens: maxTokens, temperature: 0, ignore_eos: true, stream_options: { include_usage: true },
@@ -56,7 +56,8 @@ try {
     await new Promise((res) => setTimeout(res, 2500));
     const arrival = performance.now();
     const long = await stream(`${prefix(1000 + r)}And then?`, 1);
-    rows.push({ ...gapsAround(await Promise.all(running), arrival, long.times[0]), ttft: long.times[0] - arrival, prompt: long.usage?.prompt_tokens ?? 0 });
+    // "Before": the last 1.5 s, once the streams have settled.
+    rows.push({ ...gapsAround(await Promise.all(running), arrival, long.times[0], arrival - 1500), ttft: long.times[0] - arrival, prompt: long.usage?.prompt_tokens ?? 0 });
   }
   console.log(`### Running streams while a ${rows[0].prompt}-token prompt arrives (4 streams, wide-100m + draft, ${ARRIVALS} arrivals)\n`);
   console.log('| arrival | gaps before: n, median, p99 ms | during its prefill: n, median, p99, max ms | p99 during / median before | its TTFT ms |');

@@ -73,15 +73,15 @@ export async function streamCompletion(url: string, body: Record<string, unknown
   return { started, times, usage };
 }
 
-/** The inter-token gaps (ms) of `streams` before `start`, and those overlapping the window [start, end]. */
-export function gapsAround(streams: { times: number[] }[], start: number, end: number): { before: number[]; during: number[] } {
+/** The inter-token gaps (ms) of `streams` before `start` (from `since` on), and those overlapping [start, end]. */
+export function gapsAround(streams: { times: number[] }[], start: number, end: number, since = -Infinity): { before: number[]; during: number[] } {
   const before: number[] = [];
   const during: number[] = [];
   for (const s of streams) {
     s.times.slice(1).forEach((t, i) => {
       const gap = t - s.times[i];
       if (t > start && s.times[i] < end) during.push(gap);
-      else if (t <= start) before.push(gap);
+      else if (t <= start && s.times[i] >= since) before.push(gap);
     });
   }
   return { before, during };

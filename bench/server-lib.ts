@@ -27,7 +27,11 @@ export async function spawnServer(args: string[]): Promise<{ url: string; stop: 
   const port = 19000 + Math.floor(Math.random() * 2000);
   const server = spawn(process.execPath, ['bin/specserve.js', 'serve', '--port', String(port), '--log-level', 'warn', ...args],
     { cwd: resolve(import.meta.dirname, '..'), stdio: 'inherit' });
-  const stop = () => server.kill('SIGTERM');
+  let stopped = false;
+  const stop = () => {
+    if (!stopped) server.kill('SIGTERM'); // once: a second signal makes a draining server exit at once
+    stopped = true;
+  };
   process.on('exit', stop);
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {

@@ -134,7 +134,10 @@ for (const pair of PAIRS) {
 }
 const dir = resolve(import.meta.dirname, 'results');
 mkdirSync(dir, { recursive: true });
-const file = join(dir, `goodput-${new Date().toISOString().slice(0, 10)}.json`);
+// A run narrowed by the environment (pairs, concurrencies, rounds...) gets a name of its own: it does not replace the
+// day's full record.
+const narrowed = Object.keys(process.env).some((k) => k.startsWith('GOODPUT_'));
+const file = join(dir, `goodput-${new Date().toISOString().slice(0, 10)}${narrowed ? '-partial' : ''}.json`);
 writeFileSync(file, JSON.stringify({ machine: machine(), rounds: ROUNDS, tokens: TOKENS, minWaves: MIN_WAVES, minPhaseTokens: MIN_PHASE_TOKENS, results }, null, 2));
 console.log(`results: ${file}`);
 process.exit(0);

@@ -6,6 +6,7 @@ import type { ServerConfig } from './config.ts';
 import { openEngine } from './model-loading.ts';
 import { GrammarBusyError, GrammarError } from '../runtime/structured/grammar-spec.ts';
 import { toWire, type FromWorker, type FromWorkerOne, type ToWorker } from './worker-protocol.ts';
+import { EngineClosedError } from '../speculative/engine-api.ts';
 
 const port = parentPort!;
 const config = workerData.config as ServerConfig;
@@ -82,7 +83,7 @@ try {
         return;
       }
       case 'abortAll':
-        engine.abortAll(new Error(m.error));
+        engine.abortAll(new EngineClosedError(m.error));
         return;
       case 'fault':
         engine.faultInjection = m.fault;

@@ -4,6 +4,7 @@ import type { EngineHandle } from '../speculative/engine.ts';
 import type { EngineEvent, GeneratedTokenLogprob, GenerationRequest, SequenceStats } from '../speculative/generation-request.ts';
 import type { FinishReason } from '../runtime/generation-output.ts';
 import { ApiError, errors } from './errors.ts';
+import { EngineClosedError } from '../speculative/engine-api.ts';
 
 export interface ChoiceOutcome {
   index: number;
@@ -42,8 +43,10 @@ export class GenerationRun {
           onChoiceDone?.(outcome);
           resolve(outcome);
         } else {
-          // An engine that stopped says so in its own terms (503, retry); anything else is the server's fault (500).
-          reject(event.error instanceof ApiError ? event.error : errors.engineFailed(event.error.message));
+          // An engine that stopped says so in its own terms (503, retry), as does one closed under the request (503:
+          // cut short, retry elsewhere); anything else is the server's fault (500).
+          const error = event.error;
+          reject(error instanceof ApiError ? error : error instanceof EngineClosedError ? errors.closedMidway() : errors.engineFailed(error.message));
         }
       }, { streaming: onToken !== undefined });
       if (id === null) {

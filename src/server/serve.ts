@@ -5,9 +5,12 @@ import { parseServerConfig, usage, type ServerConfig } from './config.ts';
 import { Metrics } from './metrics.ts';
 import { buildApp, loadServedModel } from './app.ts';
 import type { ServedModel } from './served-model.ts';
+import { EngineClosedError } from '../speculative/engine-api.ts';
 
 // Time between refusing requests (503) and closing the listener and idle connections, on SIGTERM.
 export const DRAIN_GRACE_MS = 500;
+// A second signal sooner than this after the first is a duplicate of it, not a request to exit at once.
+const REPEAT_SIGNAL_MS = 1000;
 
 export interface ServeOptions {
   /** The models to serve when no --target is given (the CLI's built-in demo pair), built on first use. */
@@ -51,7 +54,8 @@ export async function serve(argv: string[], o: ServeOptions = {}): Promise<numbe
   } catch (err) {
     process.off('SIGTERM', whileLoading);
     process.off('SIGINT', whileLoading);
-    await starting?.close(); // a listener that failed to open (the port taken) leaves the app to close
+    // A listener that failed to open (the port taken) leaves the app to close; the listen error is the one to report.
+    await starting?.close().catch(() => {});
     throw err;
   }
   const app = starting;
@@ -75,17 +79,22 @@ export async function serve(argv: string[], o: ServeOptions = {}): Promise<numbe
 
   return new Promise<number>((resolve) => {
     let stopping = false;
+    let stoppingAt = 0;
     const stop = async (signal: string) => {
       if (stopping) {
-        // A second signal while draining: the operator wants out now (uvicorn's and vLLM's second Ctrl-C).
+        // A second signal while draining: the operator wants out now (uvicorn's and vLLM's second Ctrl-C). One within
+        // a second of the first is the same Ctrl-C delivered twice (the terminal's process group, and npm passing
+        // it on), and is ignored.
+        if (Date.now() - stoppingAt < REPEAT_SIGNAL_MS) return;
         app.log.warn(`second ${signal} while draining: exiting without waiting for in-flight requests`);
         process.exit(1);
       }
       stopping = true;
+      stoppingAt = Date.now();
       log(`${signal}: no new connections; finishing in-flight requests (deadline ${config.shutdownTimeoutMs} ms)`);
       const deadline = setTimeout(() => {
         app.log.warn('shutdown deadline passed: failing the requests still running');
-        served?.engine.abortAll(new Error('the server is shutting down'));
+        served?.engine.abortAll(new EngineClosedError('the server is shutting down'));
       }, config.shutdownTimeoutMs);
       // First a short drain: clients mid-way through sending on a keep-alive connection get a clean 503 with
       // `connection: close` rather than a reset socket. Then close; keep-alive connections that go idle after their

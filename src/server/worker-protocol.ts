@@ -1,6 +1,7 @@
 // The messages between the HTTP thread (remote-engine.ts) and the engine worker (engine-worker.ts), typed once for
 // both ends. Everything is plain data (structured clone): errors cross as messages.
 import type { EngineEvent, GenerationRequest, GrammarSpec } from '../speculative/generation-request.ts';
+import { EngineClosedError } from '../speculative/engine-api.ts';
 import type { LoadedInfo } from './model-loading.ts';
 
 /** HTTP thread -> worker. */
@@ -8,14 +9,15 @@ export type ToWorker =
   | { type: 'submit'; id: string; request: GenerationRequest; streaming: boolean }
   | { type: 'cancel'; id: string; error?: string }
   | { type: 'prepare'; id: string; spec: GrammarSpec }
+  /** At shutdown: every request ends with an EngineClosedError. */
   | { type: 'abortAll'; error: string }
   | { type: 'fault'; fault: { badToken: number } | null }
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'close' };
 
-/** An engine event as it crosses: an error as its message. */
-export type WireEvent = Exclude<EngineEvent, { type: 'error' }> | { type: 'error'; message: string };
+/** An engine event as it crosses: an error as its message, and whether the engine's closing caused it. */
+export type WireEvent = Exclude<EngineEvent, { type: 'error' }> | { type: 'error'; message: string; closed?: boolean };
 
 export type HookName = 'onForward' | 'onVerify' | 'onDraftLengths' | 'onTokens' | 'onFinish' | 'onPrefixCache';
 
@@ -40,9 +42,11 @@ export function unbatch(m: FromWorker): FromWorkerOne[] {
 }
 
 export function toWire(event: EngineEvent): WireEvent {
-  return event.type === 'error' ? { type: 'error', message: event.error.message } : event;
+  if (event.type !== 'error') return event;
+  return { type: 'error', message: event.error.message, ...(event.error instanceof EngineClosedError ? { closed: true } : {}) };
 }
 
 export function fromWire(event: WireEvent): EngineEvent {
-  return event.type === 'error' ? { type: 'error', error: new Error(event.message) } : event;
+  if (event.type !== 'error') return event;
+  return { type: 'error', error: event.closed ? new EngineClosedError(event.message) : new Error(event.message) };
 }

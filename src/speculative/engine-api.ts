@@ -39,6 +39,12 @@ export interface EngineHooks {
   onStep?(): void;
 }
 
+/** Why requests end when the engine closes or the server's shutdown deadline passes: not a fault of theirs or of
+ * the engine, so the server answers 503 "retry elsewhere", not 500. */
+export class EngineClosedError extends Error {
+  override readonly name = 'EngineClosedError';
+}
+
 /** What the server needs of an engine, whether it runs in this thread or in a worker (server/remote-engine.ts). */
 export interface EngineHandle {
   /** Queues a request; returns its id, or null when the queue is full. `streaming`: the listener passes tokens on
@@ -48,6 +54,7 @@ export interface EngineHandle {
   /** Compiles a request's grammar ahead of submit (off the engine's step loop), so that the edge can refuse a bad one
    * with a 400 before it answers; rejects with a GrammarError then. */
   prepareConstraint(spec: GrammarSpec): Promise<void>;
+  /** Ends every request with `error` (an EngineClosedError at shutdown). */
   abortAll(error: Error): void;
   readonly numRunning: number;
   readonly numWaiting: number;

@@ -18,7 +18,7 @@ import { EventLoopTurns } from './event-loop-turns.ts';
 import { schedulePrefill, type PrefillWork } from './prefill-schedule.ts';
 import type { KvCache } from '../runtime/kv-cache.ts';
 import type { EngineListener, GenerationRequest } from './generation-request.ts';
-import type { EngineHandle, EngineOptions } from './engine-api.ts';
+import { EngineClosedError, type EngineHandle, type EngineOptions } from './engine-api.ts';
 
 export type { EngineHandle, EngineHooks, EngineOptions, ForwardPhase, TargetModel } from './engine-api.ts';
 
@@ -191,7 +191,7 @@ export class Engine implements EngineHandle {
   /** Stops every request and closes the engine's grammar workers. */
   async close(): Promise<void> {
     this.closed = true;
-    this.abortAll(new Error('the engine is shutting down'));
+    this.abortAll(new EngineClosedError('the engine is shutting down'));
     this.resume();
     await this.drain();
     this.prefixCache?.clear();

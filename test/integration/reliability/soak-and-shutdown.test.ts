@@ -60,7 +60,7 @@ describe('shutdown under load', () => {
           const r = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
           const payload = await r.json();
           if (r.status === 200 && payload.usage.completion_tokens === 120) record('completed');
-          else if (r.status === 503 && payload.error?.message === errors.shuttingDown().message) record('clean 503');
+          else if (r.status === 503 && payload.error?.code === 'not_ready' && payload.error.message === errors.shuttingDown().message) record('clean 503');
           else record(`unexpected ${r.status} ${JSON.stringify(payload)}`);
         } catch (err) {
           const code = (err as { cause?: { code?: string } }).cause?.code;

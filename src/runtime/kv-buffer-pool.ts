@@ -14,6 +14,11 @@ const MIN_USE = 0.5;
 // Bytes per page.
 const PAGE_BYTES = 4096;
 
+/** A buffer of `len` elements serves a home of `n` (made with `room`): it holds it, and the home is not far smaller. */
+function fits(len: number, n: number, room: number): boolean {
+  return len >= n && len * MIN_USE <= Math.max(n, room);
+}
+
 export class KvBufferPool {
   private free: KvArray[] = [];
   /** A buffer made ahead of a move, its first `touched` elements faulted in. */
@@ -30,14 +35,13 @@ export class KvBufferPool {
   /** `n` elements at the start of a buffer of at least `room` elements: a freed buffer's (old values in it, all finite
    * KV), the one made ahead, or fresh zeroed memory. */
   take(n: number, room = n): KvArray {
-    const fits = (len: number) => len >= n && len * MIN_USE <= Math.max(n, room);
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
       const len = this.free[i].length;
-      if (fits(len) && (best < 0 || len < this.free[best].length)) best = i;
+      if (fits(len, n, room) && (best < 0 || len < this.free[best].length)) best = i;
     }
     const w = this.warming;
-    if (best < 0 && w && fits(w.buffer.length)) {
+    if (best < 0 && w && fits(w.buffer.length, n, room)) {
       this.warming = null;
       this.touched.set(w.buffer.buffer, w.touched);
       return w.buffer.subarray(0, n);
@@ -72,15 +76,13 @@ export class KvBufferPool {
    * one fits).
    */
   readyFor(current: KvArray, used: number, next: number, room: number, passes: number): void {
-    const whole = this.whole(current);
-    if (whole.length >= next) {
-      const from = Math.max(this.touched.get(whole.buffer) ?? 0, used);
-      this.touched.set(whole.buffer, this.fault(whole, from, next, passes));
+    if (this.room(current) >= next) {
+      const from = Math.max(this.touched.get(current.buffer) ?? 0, used);
+      if (from < next) this.touched.set(current.buffer, this.fault(this.whole(current), from, next, passes));
       return;
     }
-    const fits = (len: number) => len >= next && len * MIN_USE <= Math.max(next, room);
-    if (this.free.some((b) => fits(b.length))) return;
-    if (!this.warming || !fits(this.warming.buffer.length)) this.warming = { buffer: allocKv(this.type, Math.max(next, room)), touched: 0 };
+    if (this.free.some((b) => fits(b.length, next, room))) return;
+    if (!this.warming || !fits(this.warming.buffer.length, next, room)) this.warming = { buffer: allocKv(this.type, Math.max(next, room)), touched: 0 };
     this.warming.touched = this.fault(this.warming.buffer, this.warming.touched, next, passes);
   }
 

@@ -13,7 +13,7 @@ const MAX_TOKENS = 120;
 
 interface Outcome { id: number; stream: boolean; replica?: string; ok: boolean; detail: string; startedAt: number; endedAt: number }
 
-/** `connections` clients, each sending one request after another (streamed and not, alternately) until stopped. */
+/** `connections` clients, each sending one request after another until stopped. */
 function startLoad(url: string, connections: number) {
   const outcomes: Outcome[] = [];
   /** Streams whose response has begun and not ended, by id: the replica that is answering them. */
@@ -44,10 +44,13 @@ function startLoad(url: string, connections: number) {
       streaming.delete(id);
     }
   };
-  const clients = Array.from({ length: connections }, async () => {
-    while (!stopped && next < 5000 && Date.now() < deadline) {
+  // Each client alternates streamed and not, starting on either, so every replica soon gets a stream whatever the
+  // balancer does. (Alternating by a global count could lock into step with it: under leastconn, a client whose
+  // request ends goes back to the replica it freed, and one replica could get every stream.)
+  const clients = Array.from({ length: connections }, async (_, client) => {
+    for (let turn = client; !stopped && next < 5000 && Date.now() < deadline; turn++) {
       const id = next++;
-      outcomes.push({ ...await one(id, id % 2 === 1), endedAt: Date.now() });
+      outcomes.push({ ...await one(id, turn % 2 === 1), endedAt: Date.now() });
     }
   });
   return {

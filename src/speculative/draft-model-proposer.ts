@@ -204,7 +204,7 @@ export class DraftModelProposer implements Proposer {
         const proposal = proposals[r.i];
         if (constraint && !masks[j]) return; // its mask failed: the draft ends here
         const q = step.probs[j];
-        const token = pickToken(step.masked[j], q, r.seq.rng);
+        const token = pickToken(step, j, r.seq.rng);
         if (proposal.probs && q) proposal.probs.push(q);
         proposal.tokens.push(token);
         const open = !constraint?.isStop(token);

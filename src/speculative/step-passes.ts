@@ -2,7 +2,7 @@
 // sequences: draft lengths, the proposers' drafts (or a lone sequence's fused step), ONE batched target pass over
 // every sequence's pending token and drafts, verification, rollback and commit. A fault in one sequence's own
 // bookkeeping fails that sequence only; a failed pass fails the sequences in it.
-import { argmax, isGreedy } from '../runtime/sampling.ts';
+import { isGreedy } from '../runtime/sampling.ts';
 import { logitsStep, pickToken } from './logits-step.ts';
 import { verify, verifyGreedy } from './rejection-sampler.ts';
 import type { Sequence } from './sequence.ts';
@@ -106,7 +106,7 @@ export class StepPasses {
       const s = seqs[b];
       if (!this.ctx.alive(s)) continue; // failed on its own above
       s.stats.numTargetPasses++;
-      const token = pickToken(step.masked[b], step.probs[b], s.rng);
+      const token = pickToken(step, b, s.rng);
       try {
         this.commit(s, [token], [lasts[b]]);
         s.proposer?.begin(s);
@@ -127,40 +127,45 @@ export class StepPasses {
     const ks = this.draftLengths.choose(seqs, started, this.ctx.maxPositions(), speculate);
     this.ctx.options.hooks?.onDraftLengths?.(ks);
     const fault = this.ctx.takeFault();
-    let pass: { drafts: Proposal[]; logits: Float32Array[][]; rows: Float32Array[][]; p: (Float32Array[] | null)[] };
+    let pass: { drafts: Proposal[]; logits: Float32Array[][]; greedy: number[][]; p: (Float32Array[] | null)[] };
     try {
       const { drafts, masks, logits, targetProbs } = (await this.fusedPass(seqs, ks, fault)) ?? (await this.draftThenVerify(seqs, ks, fault));
-      // The rows verification reads (masked under a constraint), and for sampled sequences their p rows: from the pass
-      // where it computed them (a fused sampled step), else all in one batch (runtime/batch-softmax.ts).
+      // What verification reads at each position: for a greedy sequence the target's token (the argmax over what its
+      // constraint allows), for a sampled one its p row (masked likewise), all in one batch; a fused sampled step
+      // computed its p rows in its pass.
       const allowed = masks.map((m, i) => {
         if (m instanceof Error) this.ctx.failOne(seqs[i], m);
         return m instanceof Error ? null : m;
       });
-      // p rows where the pass did not compute them (a fused sampled step did), all in one batch.
+      const stepped = seqs.map((_, i) => !targetProbs?.[i]);
       // Position j is penalised with the draft tokens before it, as if they were committed.
-      const flat = seqs.flatMap((s, i) => logits[i].map((row, j) => ({
-        logits: s.penalized(row, drafts[i].tokens.slice(0, j)), allowed: allowed[i]?.[j], sampling: targetProbs?.[i] ? { ...s.sampling, temperature: 0 } : s.sampling,
-      })));
+      const flat = seqs.flatMap((s, i) => (stepped[i] ? logits[i].map((row, j) => ({
+        logits: s.penalized(row, drafts[i].tokens.slice(0, j)), allowed: allowed[i]?.[j], sampling: s.sampling,
+      })) : []));
       const step = await logitsStep(flat);
       let at = 0;
-      const rows = seqs.map((_, i) => step.masked.slice(at, (at += logits[i].length)));
-      at = 0;
+      const greedy: number[][] = [];
       const p = seqs.map((s, i) => {
+        if (!stepped[i]) {
+          greedy.push([]);
+          return targetProbs![i]!;
+        }
+        greedy.push(step.greedy.slice(at, at + logits[i].length));
         const own = step.probs.slice(at, (at += logits[i].length));
-        return targetProbs?.[i] ?? (isGreedy(s.sampling) ? null : (own as Float32Array[]));
+        return isGreedy(s.sampling) ? null : (own as Float32Array[]);
       });
-      pass = { drafts, logits, rows, p };
+      pass = { drafts, logits, greedy, p };
     } catch (err) {
       // A failed pass fails the requests in it only; their caches are dropped and the engine serves on.
       for (const s of seqs) this.ctx.failOne(s, err as Error);
       return;
     }
-    const { drafts, logits, rows, p } = pass;
+    const { drafts, logits, greedy, p } = pass;
 
     seqs.forEach((s, i) => {
       if (!this.ctx.alive(s)) return; // failed on its own earlier in this step
       try {
-        this.verifyAndCommit(s, drafts[i], rows[i], p[i], logits[i]);
+        this.verifyAndCommit(s, drafts[i], greedy[i], p[i], logits[i]);
       } catch (err) {
         this.ctx.failOne(s, err as Error);
       }
@@ -168,9 +173,9 @@ export class StepPasses {
   }
 
   /** One sequence's share of a decode step: verify its drafts against the pass, roll back, commit. */
-  private verifyAndCommit(s: Sequence, draft: Proposal, rows: Float32Array[], p: Float32Array[] | null, logits: Float32Array[]): void {
+  private verifyAndCommit(s: Sequence, draft: Proposal, greedy: number[], p: Float32Array[] | null, logits: Float32Array[]): void {
     const result = isGreedy(s.sampling)
-      ? verifyGreedy(draft.tokens, rows.map(argmax))
+      ? verifyGreedy(draft.tokens, greedy)
       : verify(draft.tokens, draft.probs ?? null, p!, s.rng);
     // Keep the pending token and the accepted drafts; the rejected positions roll back.
     s.cache.rollback(s.cache.length - draft.tokens.length + result.numAccepted);

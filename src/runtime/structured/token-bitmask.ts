@@ -31,3 +31,28 @@ export function maskLogits(logits: Float32Array, mask: Int32Array): Float32Array
   }
   return out;
 }
+
+/** The argmax of `logits` over the tokens `mask` allows, without a masked copy: argmax(maskLogits(logits, mask))
+ * wherever an allowed logit is above -Infinity (the first of equal maxima). Where none is, the first allowed token
+ * (-1 where the mask allows none). */
+export function maskedArgmax(logits: Float32Array, mask: Int32Array): number {
+  let best = -1;
+  let bestValue = -Infinity;
+  let firstAllowed = -1;
+  const words = Math.min(mask.length, Math.ceil(logits.length / 32));
+  for (let w = 0; w < words; w++) {
+    const bits = mask[w];
+    if (bits === 0) continue;
+    const base = w << 5;
+    const end = Math.min(base + 32, logits.length);
+    for (let i = base; i < end; i++) {
+      if (((bits >>> (i - base)) & 1) === 0) continue;
+      if (firstAllowed < 0) firstAllowed = i;
+      if (logits[i] > bestValue) {
+        bestValue = logits[i];
+        best = i;
+      }
+    }
+  }
+  return best >= 0 ? best : firstAllowed;
+}

@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { checkGrammarSpec, choiceGrammar, ebnfString, GrammarError, grammarKey, MAX_GRAMMAR_DEPTH, tightenJsonEbnf } from '../../../../src/runtime/structured/grammar-spec.ts';
-import { allows, maskLogits, maskOf } from '../../../../src/runtime/structured/token-bitmask.ts';
+import { allows, maskedArgmax, maskLogits, maskOf } from '../../../../src/runtime/structured/token-bitmask.ts';
+import { argmax } from '../../../../src/runtime/sampling.ts';
 
 describe('grammar specs', () => {
   it('keys differ across kinds with the same text, and match for the same spec', () => {
@@ -68,6 +69,25 @@ describe('token bitmasks', () => {
         const masked = maskLogits(logits, maskOf(ids, vocab));
         for (let t = 0; t < vocab; t++) expect(masked[t]).toBe(ids.includes(t) ? logits[t] : -Infinity);
       }));
+  });
+
+  it('property: maskedArgmax is the argmax of the masked copy (ties to the first), whatever the logits and the mask', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 300 }).chain((v) => fc.tuple(
+      fc.array(fc.integer({ min: -4, max: 4 }), { minLength: v, maxLength: v }), // few values: many ties
+      fc.uniqueArray(fc.integer({ min: 0, max: v - 1 }), { minLength: 1 }), fc.boolean())),
+    ([values, few, refuse]) => {
+      const vocab = values.length;
+      const ids = refuse && few.length < vocab ? Array.from({ length: vocab }, (_, i) => i).filter((i) => !few.includes(i)) : few;
+      const logits = Float32Array.from(values);
+      const mask = maskOf(ids, vocab);
+      expect(maskedArgmax(logits, mask)).toBe(argmax(maskLogits(logits, mask)));
+    }));
+  });
+
+  it('maskedArgmax: an allowed token even where every allowed logit is -Infinity; never one past the mask', () => {
+    expect(maskedArgmax(Float32Array.of(5, -Infinity, -Infinity), maskOf([1, 2], 3))).toBe(1);
+    expect(maskedArgmax(Float32Array.of(1, 2, 3), maskOf([0, 1], 2))).toBe(1);
+    expect(maskedArgmax(Float32Array.of(1, 2, 3), maskOf([], 3))).toBe(-1);
   });
 
   it('logits beyond the mask are disallowed', () => {

@@ -92,6 +92,22 @@ export class AppendKvCache implements KvCache {
     return copy;
   }
 
+  moveOut(): AppendKvCache {
+    const home = this.home;
+    // Only a home of its own: a batch's buffer kept for one row would hold the others' memory too.
+    if (!home || home.rows !== 1 || home.users !== 1) {
+      const copy = this.fork(this.length);
+      this.clear();
+      return copy;
+    }
+    const moved = new AppendKvCache(this.numLayers, this.numKvHeads, this.headDim, this.type, this.pool);
+    moved.home = home;
+    moved.length = this.length;
+    this.home = null;
+    this.length = 0;
+    return moved;
+  }
+
   /** Leaves its home; the last to leave gives its memory back. */
   private leave(): void {
     if (this.home && --this.home.users === 0) this.pool.give(this.home.all);
@@ -125,24 +141,16 @@ export class AppendKvCache implements KvCache {
       return home;
     }
     // The same rows grown past their capacity take the home their passes made ready (above); where their buffer has
-    // the room for it, they move within it.
-    const capacity = same ? homeCapacity(home.capacity + added, bytesPerSlot) : homeCapacity(needed, bytesPerSlot);
-    if (same && first.pool.room(home.all) >= elements(capacity)) return AppendKvCache.growInPlace(caches, home, capacity);
+    // the room for it, they move within it. So do the rows of a batch that some rows left, or that newcomers join.
+    const capacity = same ? homeCapacity(home.capacity + added, bytesPerSlot)
+      : home && needed <= home.capacity ? home.capacity : homeCapacity(needed, bytesPerSlot);
+    const inPlace = home && first.pool.room(home.all) >= elements(capacity) ? AppendKvCache.relayoutInPlace(caches, home, capacity) : null;
+    if (inPlace) return inPlace;
     const block = caches.length * heads * capacity * hd;
     const all = first.pool.take(2 * numLayers * block, large ? GROWTH_ROOM * 2 * numLayers * block : 0);
     const blocks = Array.from({ length: 2 * numLayers }, (_, p) => all.subarray(p * block, (p + 1) * block));
     const fresh: KvHome = { all, blocks, rows: caches.length, capacity, feeds: null, packedFeed: null, users: caches.length };
-    caches.forEach((c, b) => {
-      if (c.home && c.length > 0) {
-        const from = c.home;
-        for (let p = 0; p < fresh.blocks.length; p++) {
-          for (let h = 0; h < heads; h++) {
-            const src = ((c.row * heads + h) * from.capacity) * hd;
-            fresh.blocks[p].set(from.blocks[p].subarray(src, src + c.length * hd), ((b * heads + h) * capacity) * hd);
-          }
-        }
-      }
-    });
+    caches.forEach((c, b) => c.copyRowInto(fresh, b));
     // Only once every row is copied: a row's old home may be another's too.
     caches.forEach((c, b) => {
       c.leave();
@@ -152,26 +160,64 @@ export class AppendKvCache implements KvCache {
     return fresh;
   }
 
-  /** The rows of `home` (all of its caches, in order) in a home of `capacity` slots over the same buffer: every row's
-   * positions move to their new place, the last first (each moves up, past those not moved yet). */
-  private static growInPlace(caches: AppendKvCache[], home: KvHome, capacity: number): KvHome {
+  /** Copies its positions into row `b` of `to` (another buffer than its home's). */
+  private copyRowInto(to: KvHome, b: number): void {
+    const from = this.home;
+    if (!from || this.length === 0) return;
+    const { numKvHeads: heads, headDim: hd } = this;
+    for (let p = 0; p < to.blocks.length; p++) {
+      for (let h = 0; h < heads; h++) {
+        const src = ((this.row * heads + h) * from.capacity) * hd;
+        to.blocks[p].set(from.blocks[p].subarray(src, src + this.length * hd), ((b * heads + h) * to.capacity) * hd);
+      }
+    }
+  }
+
+  /**
+   * `caches` as the rows of a home of `capacity` slots over `home`'s buffer, without new memory: where the first of
+   * them are all of `home`'s users, in its row order (the same rows grown; rows left; or newcomers after them), and
+   * every segment of their positions moves the same way (down: moved first to last; up: last first, so that none is
+   * overwritten before it moves). The newcomers' positions are then copied in from their own homes. Null where that
+   * does not hold (the caller moves them all into new memory).
+   */
+  private static relayoutInPlace(caches: AppendKvCache[], home: KvHome, capacity: number): KvHome | null {
+    let kept = 0;
+    while (kept < caches.length && caches[kept].home === home && (kept === 0 || caches[kept].row > caches[kept - 1].row)) kept++;
+    if (kept === 0 || home.users !== kept || caches.slice(kept).some((c) => c.home === home)) return null;
     const { numLayers, numKvHeads: heads, headDim: hd } = caches[0];
     const block = caches.length * heads * capacity * hd;
-    const oldBlock = caches.length * heads * home.capacity * hd;
-    const buffer = home.all.buffer;
-    const all = (home.all instanceof Uint16Array ? new Uint16Array(buffer) : new Float32Array(buffer)).subarray(0, 2 * numLayers * block);
-    for (let p = 2 * numLayers - 1; p >= 0; p--) {
-      for (let b = caches.length - 1; b >= 0; b--) {
-        for (let h = heads - 1; h >= 0; h--) {
-          const src = p * oldBlock + ((b * heads + h) * home.capacity) * hd;
-          all.copyWithin(p * block + ((b * heads + h) * capacity) * hd, src, src + caches[b].length * hd);
+    const oldBlock = home.rows * heads * home.capacity * hd;
+    const segments: { from: number; to: number; length: number }[] = [];
+    for (let p = 0; p < 2 * numLayers; p++) {
+      for (let b = 0; b < kept; b++) {
+        for (let h = 0; h < heads; h++) {
+          const length = caches[b].length * hd;
+          if (length > 0) segments.push({ from: p * oldBlock + ((caches[b].row * heads + h) * home.capacity) * hd, to: p * block + ((b * heads + h) * capacity) * hd, length });
         }
       }
     }
+    const down = segments.every((g) => g.to <= g.from);
+    if (!down && !segments.every((g) => g.to >= g.from)) return null;
+    // The whole buffer: the old layout may reach past the new one, and copyWithin stays inside its view.
+    const whole = home.all instanceof Uint16Array ? new Uint16Array(home.all.buffer) : new Float32Array(home.all.buffer);
+    if (down) for (const g of segments) whole.copyWithin(g.to, g.from, g.from + g.length);
+    else for (let i = segments.length - 1; i >= 0; i--) whole.copyWithin(segments[i].to, segments[i].from, segments[i].from + segments[i].length);
+    const all = whole.subarray(0, 2 * numLayers * block);
     const blocks = Array.from({ length: 2 * numLayers }, (_, p) => all.subarray(p * block, (p + 1) * block));
-    const grown: KvHome = { all, blocks, rows: caches.length, capacity, feeds: null, packedFeed: null, users: home.users };
-    for (const c of caches) c.home = grown;
-    return grown;
+    const moved: KvHome = { all, blocks, rows: caches.length, capacity, feeds: null, packedFeed: null, users: caches.length };
+    for (let b = 0; b < caches.length; b++) {
+      const c = caches[b];
+      if (b < kept) {
+        c.home = moved;
+        c.row = b;
+        continue;
+      }
+      c.copyRowInto(moved, b);
+      c.leave();
+      c.home = moved;
+      c.row = b;
+    }
+    return moved;
   }
 
   /**

@@ -110,7 +110,8 @@ export class DraftModelProposer implements Proposer {
   keep(seq: ProposalContext): { cache: KvCache; tokens: number[] } | null {
     const s = this.states.get(seq.id);
     if (!s || s.cache.length === 0) return null;
-    return { cache: s.cache.fork(s.cache.length), tokens: s.fed.slice(0, s.cache.length) };
+    const tokens = s.fed.slice(0, s.cache.length);
+    return { cache: s.cache.moveOut(), tokens };
   }
 
   end(seq: ProposalContext): void {

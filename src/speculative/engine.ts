@@ -238,7 +238,7 @@ export class Engine implements EngineHandle {
     } catch (err) {
       error ??= err as Error; // the proposer's own state is dropped either way
     }
-    if (this.prefixCache && !error) this.prefixCache.keepCopy(seq.tokens, seq.cache, draft);
+    if (this.prefixCache && !error) this.prefixCache.keepFinished(seq.tokens, seq.cache, draft);
     else draft?.cache.clear();
     seq.cache.clear();
     seq.constraint?.close();

@@ -54,14 +54,15 @@ export class PrefixCache {
     };
   }
 
-  /** Keeps a copy of what a finished sequence's cache holds (prompt and output: `tokens` from the first), with its
-   * draft's (a copy already, owned from now on). */
-  keepCopy(tokens: readonly number[], cache: KvCache, draft: { cache: KvCache; tokens: number[] } | null): void {
+  /** Keeps what a finished sequence's cache holds (prompt and output: `tokens` from the first), moved out of it
+   * (KvCache.moveOut), with its draft's (owned from now on). */
+  keepFinished(tokens: readonly number[], cache: KvCache, draft: { cache: KvCache; tokens: number[] } | null): void {
     if (cache.length < MIN_TOKENS) {
       draft?.cache.clear();
       return;
     }
-    this.insert({ tokens: tokens.slice(0, cache.length), target: cache.fork(cache.length), ...(draft ? { draft } : {}) });
+    const length = cache.length;
+    this.insert({ tokens: tokens.slice(0, length), target: cache.moveOut(), ...(draft ? { draft } : {}) });
   }
 
   /** Keeps `entry` (it owns its caches from now on); entries it extends go, then the least recently used while over

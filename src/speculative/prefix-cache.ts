@@ -61,26 +61,37 @@ export class PrefixCache {
       draft?.cache.clear();
       return;
     }
-    const length = cache.length;
-    this.insert({ tokens: tokens.slice(0, length), target: cache.moveOut(), ...(draft ? { draft } : {}) });
+    const kept = tokens.slice(0, cache.length);
+    // Room first: the memory of the entries it replaces goes back to the pool, where a copy out of a batch's memory
+    // (moveOut) finds memory already faulted in instead of fresh memory (a page fault per page, tens of ms per request
+    // on a large model).
+    this.makeRoom(kept, cache.bytes + (draft?.cache.bytes ?? 0));
+    this.insert({ tokens: kept, target: cache.moveOut(), ...(draft ? { draft } : {}) });
+  }
+
+  /** Drops the entries an entry of `tokens` would cover (prefixes of it), then the least recently used while one of
+   * `bytes` would not fit the budget (nothing where it never fits: insert refuses it). */
+  private makeRoom(tokens: readonly number[], bytes: number): void {
+    if (bytes > this.budgetBytes) return;
+    this.entries = this.entries.filter((e) => {
+      const covered = e.tokens.length <= tokens.length && commonPrefix(e.tokens, tokens, e.tokens.length) === e.tokens.length;
+      if (covered) drop(e);
+      return !covered;
+    });
+    let total = this.bytes;
+    while (total + bytes > this.budgetBytes && this.entries.length > 0) {
+      const old = this.entries.shift()!;
+      total -= entryBytes(old);
+      drop(old);
+    }
   }
 
   /** Keeps `entry` (it owns its caches from now on); entries it extends go, then the least recently used while over
    * the budget. */
   insert(entry: PrefixEntry): void {
     if (entry.tokens.length < MIN_TOKENS || entryBytes(entry) > this.budgetBytes) return drop(entry);
-    this.entries = this.entries.filter((e) => {
-      const covered = e.tokens.length <= entry.tokens.length && commonPrefix(e.tokens, entry.tokens, e.tokens.length) === e.tokens.length;
-      if (covered) drop(e);
-      return !covered;
-    });
+    this.makeRoom(entry.tokens, entryBytes(entry));
     this.entries.push(entry);
-    let bytes = this.bytes;
-    while (bytes > this.budgetBytes && this.entries.length > 0) {
-      const old = this.entries.shift()!;
-      bytes -= entryBytes(old);
-      drop(old);
-    }
   }
 
   clear(): void {

@@ -77,7 +77,7 @@ export class AppendKvCache implements KvCache {
     const from = this.home;
     if (length === 0 || !from) return copy;
     const { numLayers, numKvHeads: heads, headDim: hd } = this;
-    const capacity = homeCapacity(length, 2 * numLayers * heads * hd * (this.type === 'float16' ? 2 : 4));
+    const capacity = homeCapacity(length, this.slotBytes());
     const block = heads * capacity * hd;
     const all = this.pool.take(2 * numLayers * block);
     const blocks = Array.from({ length: 2 * numLayers }, (_, p) => all.subarray(p * block, (p + 1) * block));
@@ -94,8 +94,10 @@ export class AppendKvCache implements KvCache {
 
   moveOut(): AppendKvCache {
     const home = this.home;
-    // Only a home of its own: a batch's buffer kept for one row would hold the others' memory too.
-    if (!home || home.rows !== 1 || home.users !== 1) {
+    // Only a home of its own, in a buffer no larger than its copy would take: the prefix cache budgets what its
+    // entries hold by their positions, and a batch's buffer, or a home's room to grow, would hold more.
+    const copyElements = 2 * this.numLayers * this.numKvHeads * this.headDim * homeCapacity(this.length, this.slotBytes());
+    if (!home || home.rows !== 1 || home.users !== 1 || this.pool.room(home.all) > copyElements) {
       const copy = this.fork(this.length);
       this.clear();
       return copy;
@@ -106,6 +108,11 @@ export class AppendKvCache implements KvCache {
     this.home = null;
     this.length = 0;
     return moved;
+  }
+
+  /** Bytes of one position of one row (every layer and part). */
+  private slotBytes(): number {
+    return 2 * this.numLayers * this.numKvHeads * this.headDim * (this.type === 'float16' ? 2 : 4);
   }
 
   /** Leaves its home; the last to leave gives its memory back. */
@@ -142,12 +149,13 @@ export class AppendKvCache implements KvCache {
     }
     // The same rows grown past their capacity take the home their passes made ready (above); where their buffer has
     // the room for it, they move within it. So do the rows of a batch that some rows left, or that newcomers join.
-    const capacity = same ? homeCapacity(home.capacity + added, bytesPerSlot)
-      : home && needed <= home.capacity ? home.capacity : homeCapacity(needed, bytesPerSlot);
-    const inPlace = home && first.pool.room(home.all) >= elements(capacity) ? AppendKvCache.relayoutInPlace(caches, home, capacity) : null;
+    const capacity = same ? homeCapacity(home.capacity + added, bytesPerSlot) : homeCapacity(needed, bytesPerSlot);
+    // In place only where the buffer would serve that home if it were free (the pool's rule: not far larger).
+    const room = large ? GROWTH_ROOM * elements(capacity) : 0;
+    const inPlace = home && first.pool.serves(home.all, elements(capacity), room) ? AppendKvCache.relayoutInPlace(caches, home, capacity) : null;
     if (inPlace) return inPlace;
     const block = caches.length * heads * capacity * hd;
-    const all = first.pool.take(2 * numLayers * block, large ? GROWTH_ROOM * 2 * numLayers * block : 0);
+    const all = first.pool.take(2 * numLayers * block, room);
     const blocks = Array.from({ length: 2 * numLayers }, (_, p) => all.subarray(p * block, (p + 1) * block));
     const fresh: KvHome = { all, blocks, rows: caches.length, capacity, feeds: null, packedFeed: null, users: caches.length };
     caches.forEach((c, b) => c.copyRowInto(fresh, b));

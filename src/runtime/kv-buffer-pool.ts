@@ -64,6 +64,11 @@ export class KvBufferPool {
     }
   }
 
+  /** Whether `current`'s buffer would serve a home of `n` elements made with `room`, were it free (as `take` chooses). */
+  serves(current: KvArray, n: number, room: number): boolean {
+    return fits(this.room(current), n, room);
+  }
+
   /** Elements `current`'s whole buffer holds. */
   room(current: KvArray): number {
     return current.buffer.byteLength / current.BYTES_PER_ELEMENT;

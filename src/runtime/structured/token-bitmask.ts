@@ -33,8 +33,9 @@ export function maskLogits(logits: Float32Array, mask: Int32Array): Float32Array
 }
 
 /** The argmax of `logits` over the tokens `mask` allows, without a masked copy: argmax(maskLogits(logits, mask))
- * wherever an allowed logit is above -Infinity (the first of equal maxima). Where none is, the first allowed token
- * (-1 where the mask allows none). */
+ * wherever an allowed logit is above -Infinity (the first of equal maxima). Where none is, the first allowed token;
+ * where the mask allows none, 0 (what that argmax gives: a token the grammar refuses when it is committed, which
+ * fails the request). */
 export function maskedArgmax(logits: Float32Array, mask: Int32Array): number {
   let best = -1;
   let bestValue = -Infinity;
@@ -54,5 +55,5 @@ export function maskedArgmax(logits: Float32Array, mask: Int32Array): number {
       }
     }
   }
-  return best >= 0 ? best : firstAllowed;
+  return best >= 0 ? best : Math.max(firstAllowed, 0);
 }

@@ -153,6 +153,29 @@ describe('KV homes when a batch changes company', () => {
     batch.check();
   });
 
+  it('rows that stay take a home sized for them, and a last row hands over a copy, not its batch\'s buffer', () => {
+    const batch = new Batch({ layers: 2, heads: 4, hd: 64 });
+    const [long, short] = [batch.make(), batch.make()];
+    batch.pass([long], 600, [600]);
+    batch.pass([short], 20, [20]);
+    const both = batch.pass([long, short], 1, [1, 1]);
+    batch.leave(long);
+    const alone = batch.pass([short], 1, [1]);
+    expect(alone.capacity).toBeLessThan(64); // not the long row's 600-odd slots
+    expect(alone.all.buffer === both.all.buffer).toBe(false); // a buffer for 600 would be far too large
+    batch.check();
+    // Eight rows of 150 positions, seven finish: the last may stay in the batch's buffer, but hands the prefix cache
+    // a copy sized for itself.
+    const rows = Array.from({ length: 8 }, () => batch.make());
+    rows.forEach((c) => batch.pass([c], 150, [150]));
+    const eight = batch.pass(rows, 1, rows.map(() => 1));
+    rows.slice(0, 7).forEach((c) => batch.leave(c));
+    batch.pass([rows[7]], 1, [1]);
+    const kept = rows[7].moveOut();
+    expect(kept.place!.home.all.buffer === eight.all.buffer).toBe(false);
+    expect(kept.place!.home.all.buffer.byteLength).toBeLessThan(2 * kept.bytes);
+  });
+
   it('a home another cache still lives in is not relaid', () => {
     const batch = new Batch({ layers: 1, heads: 2, hd: 2 });
     const [a, b, c] = [batch.make(), batch.make(), batch.make()];

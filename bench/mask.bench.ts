@@ -4,7 +4,7 @@
 //     random walk over the allowed tokens with a rollback every 5 tokens, in this thread (XGrammar itself) and through
 //     a grammar worker (the server's path: a message each way).
 //  2. Through HTTP on the 32k Llama fixture (`--draft none`): time per token of a json_schema request against an
-//     unconstrained one (streamed; the gaps between tokens after the first), alternating rounds.
+//     unconstrained one (streamed; the gaps between tokens after the first), alternating rounds (MASK_ROUNDS, 20).
 //  3. Running streams while a new schema compiles: their inter-token gaps (p50, p99, max) in the compile's window,
 //     against the same streams' gaps before it.
 import { existsSync } from 'node:fs';
@@ -27,6 +27,8 @@ const SCHEMA = {
 };
 const SPEC: GrammarSpec = { type: 'json', schema: SCHEMA };
 const WALKS = 20;
+// A round is two requests of ~0.15 s each: enough of them that one hiccup of the machine does not move the median.
+const HTTP_ROUNDS = Number(process.env.MASK_ROUNDS ?? 20);
 const LLAMA = join(SHARED, 'random-fixtures/ortgenai-tiny-random-LlamaForCausalLM-fp16');
 const GPT2 = join(SHARED, 'random-fixtures/ortgenai-tiny-random-gpt2-fp32');
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
@@ -114,13 +116,13 @@ try {
   const per: Record<string, number[]> = { unconstrained: [], constrained: [] };
   // Per token: from the first token's arrival to the last's, over the tokens between (several may share a read).
   const msPerToken = (times: number[]) => (times[times.length - 1] - times[0]) / (times.length - 1);
-  for (let round = 0; round < 6; round++) {
+  for (let round = 0; round < HTTP_ROUNDS; round++) {
     for (const [label, body] of (round % 2 ? [['constrained', constrained], ['unconstrained', unconstrained]] : [['unconstrained', unconstrained], ['constrained', constrained]]) as [string, Record<string, unknown>][]) {
       per[label].push(msPerToken((await stream(body)).times));
     }
   }
   const ratios = per.constrained.map((c, i) => c / per.unconstrained[i]);
-  console.log('### Through HTTP, 32k Llama fixture, `--draft none`, greedy, 256 tokens, 6 alternating rounds\n');
+  console.log(`### Through HTTP, 32k Llama fixture, \`--draft none\`, greedy, 256 tokens, ${HTTP_ROUNDS} alternating rounds\n`);
   console.log('| request | median ms per token [range of round medians] |');
   console.log('|---|---|');
   for (const label of ['unconstrained', 'constrained']) {

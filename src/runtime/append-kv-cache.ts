@@ -128,7 +128,8 @@ export class AppendKvCache implements KvCache {
 
   /**
    * Before a pass of `caches` (in row order) that adds up to `added` positions to each: keeps their shared home if
-   * they are its rows in order and it has room, else moves them all into a new one. Returns the home.
+   * they are its rows in order and it has room, else lays them out again inside its buffer where that can be done
+   * (relayoutInPlace), else moves them all into a new one. Returns the home.
    */
   static homeFor(caches: AppendKvCache[], added: number): KvHome {
     const first = caches[0];

@@ -92,24 +92,6 @@ export class AppendKvCache implements KvCache {
     return copy;
   }
 
-  moveOut(): AppendKvCache {
-    const home = this.home;
-    // Only a home of its own, in a buffer no larger than its copy would take: the prefix cache budgets what its
-    // entries hold by their positions, and a batch's buffer, or a home's room to grow, would hold more.
-    const copyElements = 2 * this.numLayers * this.numKvHeads * this.headDim * homeCapacity(this.length, this.slotBytes());
-    if (!home || home.rows !== 1 || home.users !== 1 || this.pool.room(home.all) > copyElements) {
-      const copy = this.fork(this.length);
-      this.clear();
-      return copy;
-    }
-    const moved = new AppendKvCache(this.numLayers, this.numKvHeads, this.headDim, this.type, this.pool);
-    moved.home = home;
-    moved.length = this.length;
-    this.home = null;
-    this.length = 0;
-    return moved;
-  }
-
   /** Bytes of one position of one row (every layer and part). */
   private slotBytes(): number {
     return 2 * this.numLayers * this.numKvHeads * this.headDim * (this.type === 'float16' ? 2 : 4);

@@ -21,10 +21,6 @@ export interface KvCache {
   clear(): void;
   /** A new cache holding a copy of the first `length` positions, in memory of its own (prefix caching). */
   fork(length: number): KvCache;
-  /** A new cache holding all its positions, this one left empty (a finished sequence's cache, kept by the prefix
-   * cache): its memory itself where nothing else lives in it and it is no larger than a copy (no copy, no new
-   * memory), else a copy (fork). */
-  moveOut(): KvCache;
 }
 
 export type KvArray = Float32Array | Uint16Array;

@@ -68,12 +68,6 @@ export class PresentKvCache implements KvCache {
     return copy;
   }
 
-  moveOut(): PresentKvCache {
-    const copy = this.fork(this.length);
-    this.clear();
-    return copy;
-  }
-
   /** Bytes held (holes included). */
   get bytes(): number {
     return this.slots * this.numLayers * 2 * this.numKvHeads * this.headDim * (this.type === 'float16' ? 2 : 4);

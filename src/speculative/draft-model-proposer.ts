@@ -110,8 +110,7 @@ export class DraftModelProposer implements Proposer {
   keep(seq: ProposalContext): { cache: KvCache; tokens: number[] } | null {
     const s = this.states.get(seq.id);
     if (!s || s.cache.length === 0) return null;
-    const tokens = s.fed.slice(0, s.cache.length);
-    return { cache: s.cache.moveOut(), tokens };
+    return { cache: s.cache.fork(s.cache.length), tokens: s.fed.slice(0, s.cache.length) };
   }
 
   end(seq: ProposalContext): void {

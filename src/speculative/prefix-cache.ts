@@ -54,19 +54,19 @@ export class PrefixCache {
     };
   }
 
-  /** Keeps what a finished sequence's cache holds (prompt and output: `tokens` from the first), moved out of it
-   * (KvCache.moveOut), with its draft's (owned from now on). */
+  /** Keeps a copy of what a finished sequence's cache holds (prompt and output: `tokens` from the first), with its
+   * draft's (a copy already, owned from now on). A copy, not the cache itself: the memory the sequence frees goes back
+   * to the pool, where the next request's home or a prefix hit's copy finds it already faulted in. */
   keepFinished(tokens: readonly number[], cache: KvCache, draft: { cache: KvCache; tokens: number[] } | null): void {
     if (cache.length < MIN_TOKENS) {
       draft?.cache.clear();
       return;
     }
     const kept = tokens.slice(0, cache.length);
-    // Room first: the memory of the entries it replaces goes back to the pool, where a copy out of a batch's memory
-    // (moveOut) finds memory already faulted in instead of fresh memory (a page fault per page, tens of ms per request
-    // on a large model).
+    // Room first: the memory of the entries it replaces goes back to the pool, where the copy finds memory already
+    // faulted in instead of fresh memory (a page fault per page, tens of ms per request on a large model).
     this.makeRoom(kept, cache.bytes + (draft?.cache.bytes ?? 0));
-    this.insert({ tokens: kept, target: cache.moveOut(), ...(draft ? { draft } : {}) });
+    this.insert({ tokens: kept, target: cache.fork(cache.length), ...(draft ? { draft } : {}) });
   }
 
   /** Drops the entries an entry of `tokens` would cover (prefixes of it), then the least recently used while one of

@@ -57,8 +57,7 @@ export interface Proposer {
   proposeAndVerify?(seq: ProposalContext, k: number, targetCache: KvCache): Promise<FusedProposal | null>;
   /** The target kept `seq.tokens` (already updated); drop any proposer state beyond it. */
   accept(seq: ProposalContext): void;
-  /** Before end(): the sequence's draft cache (moved out: KvCache.moveOut) and the tokens it holds, for the prefix
-   * cache; null: none. */
+  /** Before end(): a copy of the sequence's draft cache and the tokens it holds, for the prefix cache; null: none. */
   keep?(seq: ProposalContext): { cache: KvCache; tokens: number[] } | null;
   end(seq: ProposalContext): void;
 }

@@ -1,7 +1,6 @@
 // A batch's KV home when its company changes (append-kv-cache.ts): rows that leave, newcomers that join, rows that
 // grow or roll back, in any order, against a reference of what each cache was given. Where the rows that stay are
 // all of their home's users, in order, they are laid out again inside its buffer (no new memory); otherwise they move.
-// And what a finished sequence's cache hands to the prefix cache (moveOut).
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { AppendKvCache } from '../../../src/runtime/append-kv-cache.ts';
@@ -136,24 +135,7 @@ describe('KV homes when a batch changes company', () => {
     batch.check();
   });
 
-  it('moveOut: a cache alone in its own home hands over that memory; one in a batch hands over a copy', () => {
-    const batch = new Batch({ layers: 1, heads: 2, hd: 2 });
-    const [a, b, c] = [batch.make(), batch.make(), batch.make()];
-    const own = batch.pass([a], 4, [4]);
-    const kept = a.moveOut();
-    expect([kept.length, kept.place!.home.all.buffer === own.all.buffer, a.length, a.place]).toEqual([4, true, 0, null]);
-    batch.given.set(kept, batch.given.get(a)!);
-    batch.given.delete(a);
-    const shared = batch.pass([b, c], 3, [3, 2]);
-    const copy = b.moveOut();
-    expect([copy.length, copy.place!.home.all.buffer === shared.all.buffer, b.place]).toEqual([3, false, null]);
-    batch.given.set(copy, batch.given.get(b)!);
-    batch.given.delete(b);
-    expect(shared.users).toBe(1); // c alone now
-    batch.check();
-  });
-
-  it('rows that stay take a home sized for them, and a last row hands over a copy, not its batch\'s buffer', () => {
+  it('rows that stay take a home sized for them, not in a buffer far larger', () => {
     const batch = new Batch({ layers: 2, heads: 4, hd: 64 });
     const [long, short] = [batch.make(), batch.make()];
     batch.pass([long], 600, [600]);
@@ -164,16 +146,14 @@ describe('KV homes when a batch changes company', () => {
     expect(alone.capacity).toBeLessThan(64); // not the long row's 600-odd slots
     expect(alone.all.buffer === both.all.buffer).toBe(false); // a buffer for 600 would be far too large
     batch.check();
-    // Eight rows of 150 positions, seven finish: the last may stay in the batch's buffer, but hands the prefix cache
-    // a copy sized for itself.
+    // Eight rows of 150 positions, seven finish: the last moves into a buffer sized for it, not the batch's.
     const rows = Array.from({ length: 8 }, () => batch.make());
     rows.forEach((c) => batch.pass([c], 150, [150]));
     const eight = batch.pass(rows, 1, rows.map(() => 1));
     rows.slice(0, 7).forEach((c) => batch.leave(c));
-    batch.pass([rows[7]], 1, [1]);
-    const kept = rows[7].moveOut();
-    expect(kept.place!.home.all.buffer === eight.all.buffer).toBe(false);
-    expect(kept.place!.home.all.buffer.byteLength).toBeLessThan(2 * kept.bytes);
+    const last = batch.pass([rows[7]], 1, [1]);
+    expect(last.all.buffer === eight.all.buffer).toBe(false);
+    batch.check();
   });
 
   it('a home another cache still lives in is not relaid', () => {

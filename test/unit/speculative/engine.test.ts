@@ -35,11 +35,6 @@ class FakeCache implements KvCache {
   clear(): void {
     this.tokens = [];
   }
-  moveOut(): FakeCache {
-    const moved = this.fork(this.length);
-    this.clear();
-    return moved;
-  }
   fork(length: number): FakeCache {
     const copy = new FakeCache();
     copy.tokens = this.tokens.slice(0, length);

@@ -5,7 +5,10 @@
 //  2. Running streams while a long new prompt arrives: their inter-token gaps (median, p99) before it and during its
 //     prefill. The prompt arrives once the streams have run for a while (the goodput policy has settled on its draft
 //     length), so that "before" is their usual rhythm and not its first explorations.
-// PREFIX_ROUNDS, PREFIX_ARRIVALS, PREFIX_CHUNK (--prefill-chunk-tokens), PREFIX_SERVER_ARGS (more server flags, space-separated).
+//  3. Running streams when another finishes (its cache kept by the prefix cache, the batch's rows laid out anew): four
+//     streams of 150, 250, 350 and 450 tokens, the worst gap of those still running within 300 ms of each finish.
+// PREFIX_ROUNDS, PREFIX_ARRIVALS, PREFIX_FINISH_ROUNDS, PREFIX_CHUNK (--prefill-chunk-tokens), PREFIX_SERVER_ARGS (more
+// server flags, space-separated).
 import { join } from 'node:path';
 import { widenModel } from '../src/forge/forge.ts';
 import { benchModel, fmt, machine, median, SHARED, storiesDraft } from './lib.ts';
@@ -13,6 +16,7 @@ import { gapsAround, spawnServer, streamCompletion } from './server-lib.ts';
 
 const ROUNDS = Number(process.env.PREFIX_ROUNDS ?? 5);
 const ARRIVALS = Number(process.env.PREFIX_ARRIVALS ?? 5);
+const FINISH_ROUNDS = Number(process.env.PREFIX_FINISH_ROUNDS ?? 3);
 const wide100m = () => benchModel('wide-100m', (dir) =>
   widenModel(join(SHARED, 'stories260K/stories260K.bin'), dir, { preset: 'wide-100m', tokenizer: join(SHARED, 'stories260K/tok512.bin'), dtypes: ['fp32'] }));
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
@@ -67,6 +71,29 @@ try {
     `${during.length}, ${fmt(median(during), 1)}, ${fmt(pct(during, 99), 1)}, ${fmt(Math.max(...during), 1)} | ${fmt(ratios99[r], 1)}x | ${fmt(ttft, 0)} |`));
   console.log(`\np99 of the gaps during the prefill / their median before it: ${fmt(median(ratios99), 1)}x ` +
     `[${fmt(Math.min(...ratios99), 1)}-${fmt(Math.max(...ratios99), 1)}x] (target: within 3x).`);
+
+  // Running streams when another finishes, FINISH_ROUNDS times.
+  const LENGTHS = [150, 250, 350, 450];
+  const worst: number[][] = LENGTHS.slice(0, -1).map(() => []);
+  for (let r = 0; r < FINISH_ROUNDS; r++) {
+    const streams = await Promise.all(LENGTHS.map((n, i) => stream(`Tom and Sue ${2000 + r} ${i}`, n)));
+    const ends = streams.map((x) => x.times[x.times.length - 1]);
+    LENGTHS.slice(0, -1).forEach((_, f) => {
+      let w = 0;
+      for (const x of streams.slice(f + 1)) {
+        x.times.forEach((t, i) => {
+          if (i > 0 && t > ends[f] - 5 && x.times[i - 1] < ends[f] + 300) w = Math.max(w, t - x.times[i - 1]);
+        });
+      }
+      worst[f].push(w);
+    });
+  }
+  if (FINISH_ROUNDS > 0) {
+    console.log(`\n### Running streams when another finishes (4 streams of ${LENGTHS.join('/')} tokens, ${FINISH_ROUNDS} rounds)\n`);
+    console.log('| finish | streams still running | worst gap within 300 ms of it, ms: median [range] |');
+    console.log('|---|---|---|');
+    worst.forEach((w, f) => console.log(`| ${f + 1} (${LENGTHS[f]} tokens) | ${LENGTHS.length - 1 - f} | ${fmt(median(w), 0)} [${fmt(Math.min(...w), 0)}-${fmt(Math.max(...w), 0)}] |`));
+  }
 } finally {
   stop();
 }

@@ -28,7 +28,7 @@ const SCHEMA = {
 const SPEC: GrammarSpec = { type: 'json', schema: SCHEMA };
 const WALKS = 20;
 // A round is two requests of ~0.15 s each: enough of them that one hiccup of the machine does not move the median.
-const HTTP_ROUNDS = Number(process.env.MASK_ROUNDS ?? 20);
+const HTTP_ROUNDS = Math.max(1, Number(process.env.MASK_ROUNDS ?? 20));
 const LLAMA = join(SHARED, 'random-fixtures/ortgenai-tiny-random-LlamaForCausalLM-fp16');
 const GPT2 = join(SHARED, 'random-fixtures/ortgenai-tiny-random-gpt2-fp32');
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];

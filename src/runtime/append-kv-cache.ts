@@ -189,7 +189,8 @@ export class AppendKvCache implements KvCache {
     }
     const down = segments.every((g) => g.to <= g.from);
     if (!down && !segments.every((g) => g.to >= g.from)) return null;
-    // The whole buffer: the old layout may reach past the new one, and copyWithin stays inside its view.
+    // The whole buffer: the old layout may reach past the new one, and copyWithin stays inside its view. (Moving up into
+    // room that readyFor has not faulted in yet pays for those pages here.)
     const whole = home.all instanceof Uint16Array ? new Uint16Array(home.all.buffer) : new Float32Array(home.all.buffer);
     if (down) for (const g of segments) whole.copyWithin(g.to, g.from, g.from + g.length);
     else for (let i = segments.length - 1; i >= 0; i--) whole.copyWithin(segments[i].to, segments[i].from, segments[i].from + segments[i].length);

@@ -181,7 +181,8 @@ describe('KvBufferPool', () => {
     caches[0].clear();
     expect(pool.buffers()).toEqual([]);
     caches[1].clear();
-    expect(pool.buffers().length === 1 && pool.buffers()[0] === home.all.buffer).toBe(true); // that memory itself
+    expect(pool.buffers()).toHaveLength(1);
+    expect(pool.buffers()[0]).toBe(home.all.buffer); // that memory itself (toBe: identity)
     // The next home of that size reuses it, and a move keeps the rows' contents.
     const next = [0, 1].map(() => new AppendKvCache(2, 2, 4, 'float32', pool));
     const again = AppendKvCache.homeFor(next, 3);

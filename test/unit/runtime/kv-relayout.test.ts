@@ -122,16 +122,17 @@ describe('KV homes when a batch changes company', () => {
     batch.check();
   });
 
-  it('rows that move both ways (one left, two joined) keep their positions', () => {
+  it('rows that would move both ways (one left, two joined) move into new memory instead, every position kept', () => {
     const batch = new Batch({ layers: 2, heads: 4, hd: 64 });
     const rows = Array.from({ length: 3 }, () => batch.make());
     rows.forEach((c) => batch.pass([c], 280, [280]));
-    batch.pass(rows, 1, [1, 1, 1]); // a large home, with room for more rows
+    const home = batch.pass(rows, 1, [1, 1, 1]); // a large home, with room for more rows
     batch.leave(rows[1]);
     const [d, e] = [batch.make(), batch.make()];
     batch.pass([d], 5, [5]);
     batch.pass([e], 7, [7]);
-    batch.pass([rows[0], rows[2], d, e], 1, [1, 1, 1, 1]);
+    const four = batch.pass([rows[0], rows[2], d, e], 1, [1, 1, 1, 1]);
+    expect(four.all.buffer === home.all.buffer).toBe(false); // row 2 moves down in block 0, up in the others
     batch.check();
   });
 

@@ -67,7 +67,7 @@ describe('PrefixCache', () => {
     expect(x.length).toBe(58); // its batch companion is untouched
     const entry = prefix.startFrom([...tokens(3000, 60), 1], false)!.cache as AppendKvCache;
     expect(first_(entry)).toBe(2000);
-    expect(prefix.buffers.length).toBe(1);
-    expect(prefix.buffers[0] === entryMemory).toBe(true); // the same memory, not an equal copy
+    expect(prefix.buffers).toHaveLength(1);
+    expect(prefix.buffers[0]).toBe(entryMemory); // the same memory, not an equal copy (toBe: identity)
   });
 });

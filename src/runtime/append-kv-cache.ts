@@ -74,20 +74,14 @@ export class AppendKvCache implements KvCache {
   fork(length: number): AppendKvCache {
     if (length < 0 || length > this.length) throw new Error(`fork of ${length} positions outside [0, ${this.length}]`);
     const copy = new AppendKvCache(this.numLayers, this.numKvHeads, this.headDim, this.type, this.pool);
-    const from = this.home;
-    if (length === 0 || !from) return copy;
+    if (length === 0 || !this.home) return copy;
     const { numLayers, numKvHeads: heads, headDim: hd } = this;
     const capacity = homeCapacity(length, this.slotBytes());
     const block = heads * capacity * hd;
     const all = this.pool.take(2 * numLayers * block);
     const blocks = Array.from({ length: 2 * numLayers }, (_, p) => all.subarray(p * block, (p + 1) * block));
-    for (let p = 0; p < blocks.length; p++) {
-      for (let h = 0; h < heads; h++) {
-        const src = ((this.row * heads + h) * from.capacity) * hd;
-        blocks[p].set(from.blocks[p].subarray(src, src + length * hd), h * capacity * hd);
-      }
-    }
     copy.home = { all, blocks, rows: 1, capacity, feeds: null, packedFeed: null, users: 1 };
+    this.copyRowInto(copy.home, 0, length);
     copy.length = length;
     return copy;
   }
@@ -117,8 +111,8 @@ export class AppendKvCache implements KvCache {
     const first = caches[0];
     const needed = Math.max(...caches.map((c) => c.length + added));
     const home = first.home;
-    const { numLayers, numKvHeads: heads, headDim: hd, type } = first;
-    const bytesPerSlot = caches.length * 2 * numLayers * heads * hd * (type === 'float16' ? 2 : 4);
+    const { numLayers, numKvHeads: heads, headDim: hd } = first;
+    const bytesPerSlot = caches.length * first.slotBytes();
     const large = needed * bytesPerSlot > LARGE_HOME_BYTES;
     const elements = (capacity: number) => 2 * numLayers * caches.length * heads * capacity * hd;
     const same = home !== null && home.rows === caches.length && caches.every((c, b) => c.home === home && c.row === b);
@@ -151,15 +145,15 @@ export class AppendKvCache implements KvCache {
     return fresh;
   }
 
-  /** Copies its positions into row `b` of `to` (another buffer than its home's). */
-  private copyRowInto(to: KvHome, b: number): void {
+  /** Copies its first `length` positions into row `b` of `to` (another buffer than its home's). */
+  private copyRowInto(to: KvHome, b: number, length = this.length): void {
     const from = this.home;
-    if (!from || this.length === 0) return;
+    if (!from || length === 0) return;
     const { numKvHeads: heads, headDim: hd } = this;
     for (let p = 0; p < to.blocks.length; p++) {
       for (let h = 0; h < heads; h++) {
         const src = ((this.row * heads + h) * from.capacity) * hd;
-        to.blocks[p].set(from.blocks[p].subarray(src, src + this.length * hd), ((b * heads + h) * to.capacity) * hd);
+        to.blocks[p].set(from.blocks[p].subarray(src, src + length * hd), ((b * heads + h) * to.capacity) * hd);
       }
     }
   }
@@ -197,18 +191,14 @@ export class AppendKvCache implements KvCache {
     const all = whole.subarray(0, 2 * numLayers * block);
     const blocks = Array.from({ length: 2 * numLayers }, (_, p) => all.subarray(p * block, (p + 1) * block));
     const moved: KvHome = { all, blocks, rows: caches.length, capacity, feeds: null, packedFeed: null, users: caches.length };
-    for (let b = 0; b < caches.length; b++) {
-      const c = caches[b];
-      if (b < kept) {
-        c.home = moved;
-        c.row = b;
-        continue;
+    caches.forEach((c, b) => {
+      if (b >= kept) {
+        c.copyRowInto(moved, b); // a newcomer, from its own home
+        c.leave();
       }
-      c.copyRowInto(moved, b);
-      c.leave();
       c.home = moved;
       c.row = b;
-    }
+    });
     return moved;
   }
 

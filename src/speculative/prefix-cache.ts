@@ -58,14 +58,15 @@ export class PrefixCache {
    * draft's (a copy already, owned from now on). A copy, not the cache itself: the memory the sequence frees goes back
    * to the pool, where the next request's home or a prefix hit's copy finds it already faulted in. */
   keepFinished(tokens: readonly number[], cache: KvCache, draft: { cache: KvCache; tokens: number[] } | null): void {
-    if (cache.length < MIN_TOKENS) {
-      draft?.cache.clear();
+    const bytes = cache.bytes + (draft?.cache.bytes ?? 0);
+    if (cache.length < MIN_TOKENS || bytes > this.budgetBytes) {
+      draft?.cache.clear(); // not worth a copy, or never fits: no copy made only to be dropped
       return;
     }
     const kept = tokens.slice(0, cache.length);
     // Room first: the memory of the entries it replaces goes back to the pool, where the copy finds memory already
     // faulted in instead of fresh memory (a page fault per page, tens of ms per request on a large model).
-    this.makeRoom(kept, cache.bytes + (draft?.cache.bytes ?? 0));
+    this.makeRoom(kept, bytes);
     this.insert({ tokens: kept, target: cache.fork(cache.length), ...(draft ? { draft } : {}) });
   }
 

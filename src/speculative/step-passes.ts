@@ -143,16 +143,19 @@ export class StepPasses {
         logits: s.penalized(row, drafts[i].tokens.slice(0, j)), allowed: allowed[i]?.[j], sampling: s.sampling,
       })) : []));
       const step = await logitsStep(flat);
-      let at = 0;
       const greedy: number[][] = [];
-      const p = seqs.map((s, i) => {
+      const p: (Float32Array[] | null)[] = [];
+      let at = 0;
+      seqs.forEach((s, i) => {
         if (!stepped[i]) {
           greedy.push([]);
-          return targetProbs![i]!;
+          p.push(targetProbs![i]!);
+          return;
         }
-        greedy.push(step.greedy.slice(at, at + logits[i].length));
-        const own = step.probs.slice(at, (at += logits[i].length));
-        return isGreedy(s.sampling) ? null : (own as Float32Array[]);
+        const end = at + logits[i].length;
+        greedy.push(step.greedy.slice(at, end));
+        p.push(isGreedy(s.sampling) ? null : (step.probs.slice(at, end) as Float32Array[]));
+        at = end;
       });
       pass = { drafts, logits, greedy, p };
     } catch (err) {

@@ -41,6 +41,9 @@ export interface DecoderOptions {
   directRuns?: boolean;
   /** Profile the main session's passes (execution-provider.ts); endProfiling writes the file. */
   profilePrefix?: string;
+  /** ONNX Runtime's memory patterns on CPU. Default: for models under 64 MB (execution-provider.ts
+   * usesMemoryPatterns); benches compare the two. */
+  memoryPatterns?: boolean;
 }
 
 // Draft chains decode the graph in JS and hold one more session (a copy of the weights) per chain length: only for
@@ -127,7 +130,8 @@ export class Decoder {
     const small = bytes < CHAIN_MAX_BYTES;
     let derived = (o.biasInput ?? true) && folder.layout === 'hf' && (external || bytes < DERIVE_MAX_BYTES)
       ? deriveGraphs(readFileSync(folder.modelPath), o.appendKv ?? true, o.packedPast ?? small) : null;
-    const sessionOptions = { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log, directRuns: o.directRuns, profilePrefix: o.profilePrefix };
+    const sessionOptions = { device: o.device ?? 'cpu', threads: o.threads ?? 0, log: o.log, directRuns: o.directRuns, profilePrefix: o.profilePrefix,
+      memoryPatterns: o.memoryPatterns };
     let opened = derived && external ? await graphBeside(derived.run, folder.modelPath, (path) => createSession(path, bytes, sessionOptions)) : null;
     if (derived && external && !opened) {
       o.log?.(`${folder.modelPath}: its folder is read-only, so the graph derived from it cannot sit beside its external data; running it as it is`);
@@ -140,7 +144,7 @@ export class Decoder {
       // On the device the main session got (an `auto` that fell back is on the CPU).
       if (derived?.solo) {
         const soloBytes = derived.solo;
-        const soloOptions = { device, threads: o.threads ?? 0, directRuns: o.directRuns };
+        const soloOptions = { device, threads: o.threads ?? 0, directRuns: o.directRuns, memoryPatterns: o.memoryPatterns };
         const made = external ? await graphBeside(soloBytes, folder.modelPath, (path) => createSession(path, bytes, soloOptions))
           : await createSession(soloBytes, soloBytes.length, soloOptions);
         if (!made) throw new Error(`${folder.modelPath}: its folder became read-only while loading`);

@@ -157,12 +157,16 @@ export class KChooser {
     }
   }
 
-  /** The k to explore next, or null: among the others whose expected rate is within EXPLORE_WITHIN of the choice's,
-   * the one measured longest ago (never measured first); failing that, a neighbour of the choice or the runner-up,
-   * whichever was measured longest ago, once that is STALE_AFTER steps. */
+  /** The k to explore next, or null: plain decoding, once its last measurement is STALE_AFTER steps old; else among the
+   * others whose expected rate is within EXPLORE_WITHIN of the choice's, the one measured longest ago (never measured
+   * first); failing that, a neighbour of the choice or the runner-up, whichever was measured longest ago, once that
+   * is STALE_AFTER steps. */
   private explorationTarget(choice: number): number | null {
     const c = this.costs;
     const a = this.tokens;
+    // Plain decoding is the unit of every cost, and speculative lengths compared among themselves keep their ratios:
+    // a level set wrong against plain steps (a cold start's) is corrected only by measuring plain steps again.
+    if (choice !== 0 && c.steps - c.lastMeasured(0) >= STALE_AFTER) return 0;
     const bar = EXPLORE_WITHIN * (c.rate(a, choice, this.maxK) ?? 0);
     let target: number | null = null;
     for (let k = 0; k <= this.maxK; k++) {

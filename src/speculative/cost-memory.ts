@@ -18,6 +18,9 @@ const MIN_COMPARED = 2;
 // Weight of the newest comparison in a relative cost (about the last three count); a cost not compared for
 // STALE_STEPS is replaced by the new comparison (the costs may have changed since).
 const LEARNING_RATE = 0.3;
+// A comparison with plain decoding compared long ago moves every speculative length's level by this share of its
+// error (one comparison on a noisy machine: not all of it).
+const LEVEL_RATE = 0.5;
 const STALE_STEPS = 64;
 // A kind's acceptance decays per verification (over ~50).
 const SHARED_ACCEPT_DECAY = 0.98;
@@ -120,26 +123,20 @@ export class CostMemory {
     if (gp === undefined && gw === undefined) return; // nothing to anchor either on yet
     if (gw === undefined) this.logF[w] = gp! + d;
     else if (gp === undefined) this.logF[p] = gw - d;
-    else if (p === 0 || w === 0) {
-      // Plain decoding is the unit: only the speculative side moves, and with it every speculative length's level.
-      // Lengths compared among themselves keep their ratios, so a level set wrong against plain steps (a cold
-      // start's first plain steps run several times slower) would otherwise hold. Plain compared long ago: the new
-      // comparison replaces the level (the costs may have changed since); a stale speculative side moves all the way.
-      const [k, sign] = p === 0 ? [w, 1] : [p, -1];
-      const e = sign * (d - (gw - gp));
-      const fresh = (j: number) => this.steps - this.comparedAt[j] <= STALE_STEPS;
-      const level = fresh(0) ? LEARNING_RATE : 1;
-      for (let j = 1; j < this.logF.length; j++) {
-        if (this.logF[j] !== undefined) this.logF[j]! += (j === k && !fresh(k) ? 1 : level) * e;
-      }
+    else if ((p === 0 || w === 0) && this.steps - this.comparedAt[0] > STALE_STEPS) {
+      // Plain decoding, the unit, compared long ago: the new comparison moves the level of every speculative length,
+      // not the compared one's alone. Lengths compared among themselves keep their ratios, so a level set wrong
+      // against plain steps (a cold start's first plain steps run several times slower) would otherwise hold.
+      const e = p === 0 ? d - gw : -(d + gp);
+      for (let j = 1; j < this.logF.length; j++) if (this.logF[j] !== undefined) this.logF[j]! += LEVEL_RATE * e;
     } else {
-      // A side last compared long ago moves more.
+      // Plain decoding is the unit: only the other side moves; a side last compared long ago moves more.
       const e = d - (gw - gp);
       const stale = (k: number) => k > 0 && this.steps - this.comparedAt[k] > STALE_STEPS;
       // The share of the error each side takes: a stale side all of it (against a fresh one), else LEARNING_RATE,
       // split between two sides that can both move.
       const [sp, sw] = [stale(p), stale(w)];
-      const [mp, mw] = sp === sw ? [0.5, 0.5] : sp ? [1, 0] : [0, 1];
+      const [mp, mw] = p === 0 ? [0, 1] : w === 0 ? [1, 0] : sp === sw ? [0.5, 0.5] : sp ? [1, 0] : [0, 1];
       const rate = (sp && mp > 0) || (sw && mw > 0) ? 1 : LEARNING_RATE;
       this.logF[w] = gw + mw * rate * e;
       this.logF[p] = gp - mp * rate * e;

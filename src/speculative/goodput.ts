@@ -80,6 +80,8 @@ export class KChooser {
   private quietUntil = 0;
   /** The spacing the last exploration from plain decoding measured, for one whose loss could not be measured. */
   private lastSpacing = 0;
+  /** The step at which plain decoding was last explored (its measurement may have been cut short by the batch). */
+  private plainTriedAt = 0;
 
   constructor(private readonly maxK: number, readonly costs = new CostMemory()) {}
 
@@ -166,7 +168,10 @@ export class KChooser {
     const a = this.tokens;
     // Plain decoding is the unit of every cost, and speculative lengths compared among themselves keep their ratios:
     // a level set wrong against plain steps (a cold start's) is corrected only by measuring plain steps again.
-    if (choice !== 0 && c.steps - c.lastMeasured(0) >= STALE_AFTER) return 0;
+    if (choice !== 0 && c.steps - Math.max(c.lastMeasured(0), this.plainTriedAt) >= STALE_AFTER) {
+      this.plainTriedAt = c.steps;
+      return 0;
+    }
     const bar = EXPLORE_WITHIN * (c.rate(a, choice, this.maxK) ?? 0);
     let target: number | null = null;
     for (let k = 0; k <= this.maxK; k++) {

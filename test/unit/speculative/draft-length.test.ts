@@ -147,6 +147,30 @@ describe('the goodput policy for a lone stream', () => {
     expect(ks.reduce((s, k) => s + rate(k), 0) / ks.length / rate(0)).toBeGreaterThan(0.97);
   });
 
+  it('explores plain decoding every few hundred steps, not at every chance, where the batch keeps cutting it short', () => {
+    // Speculation clearly pays (wide-100m-like costs); every run of plain steps is cut by a change of the batch (an
+    // interrupt, as the engine reports one), so no plain comparison completes.
+    const policy = new GoodputPolicy(4);
+    const kind = batchKind(1, ['draft'], false);
+    const seq = draftLengthPolicy(4);
+    const cost = (k: number) => (1 + 0.1 * k) * 1e-3;
+    const rng = new Xoshiro128(3);
+    let plain = 0;
+    for (let i = 0; i < 3200; i++) {
+      const k = policy.choose(kind, [{ acceptance: seq.tokenAcceptance, cap: 4 }], () => seq.next());
+      let accepted = 0;
+      while (accepted < k && rng.next() < 0.75) accepted++;
+      seq.onVerified(k, accepted);
+      policy.onStepTimed(kind, k, cost(k));
+      if (k === 0 && i >= 200) {
+        plain++;
+        policy.interrupt(kind);
+      }
+    }
+    // One try every STALE_AFTER (320) steps at most: 4 steps each, 3000 steps.
+    expect(plain).toBeLessThanOrEqual(4 * Math.ceil(3000 / 320));
+  });
+
   it('follows a change of costs', () => {
     const a = loneStream(4);
     const slow = (k: number) => (k === 0 ? 1e-3 : 1.2e-3 + 0.8e-3 * k);
